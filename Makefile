@@ -1,0 +1,52 @@
+# The two commands: `make demo` (the whole story on a local SQLite registry)
+# and `make test` (lint, types, workflow checks, tests). Both bootstrap uv
+# into .tools/ when it is not on PATH, so a machine needs only python3, git, make.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help install demo test lint types workflows pytest bench schema clean
+
+help:
+	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
+	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
+	@echo "make bench  - plan/apply benchmark against a local mlflow server"
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.synced
+
+demo: install
+	$(RUN) python examples/demo.py
+
+test: lint types workflows pytest
+
+lint: install
+	$(RUN) ruff format --check .
+	$(RUN) ruff check .
+
+types: install
+	$(RUN) mypy
+
+workflows: install
+	$(RUN) zizmor --offline --min-severity=low .github
+
+pytest: install
+	$(RUN) pytest -n 2 --dist loadgroup
+
+bench: install
+	$(RUN) python bench/bench_reconcile.py
+
+schema: install
+	$(RUN) aliasctl schema > aliases.schema.json
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns .demo

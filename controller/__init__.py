@@ -1,0 +1,1 @@
+"""aliasctl: GitOps promotion controller for MLflow registry aliases."""

@@ -1,0 +1,189 @@
+"""Execute a plan against a registry and report per change.
+
+Order per model, so that a run killed at any point leaves a state the next run
+converges from:
+1. record new aliases as owned-but-unconfirmed (only when the plan creates some),
+2. move aliases (in parallel, bounded),
+3. record what was actually done, with the provenance stamp,
+then re-read everything and verify it matches the file.
+A set or delete is atomic in MLflow, so an alias only ever points at its old or
+its new version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from controller.errors import RegistryError
+from controller.plan import (
+    Action,
+    Change,
+    Declared,
+    Plan,
+    compute_plan,
+    pending_record,
+    settled_aliases,
+)
+from controller.state import Record
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from controller.registry import Registry
+
+DEFAULT_PARALLELISM = 8
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Where an apply came from: written into each changed model's record."""
+
+    commit: str | None = None
+    applied_at: str | None = None
+    source: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    change: Change
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    results: tuple[ChangeResult, ...]
+    record_errors: tuple[str, ...] = ()
+    # Aliases that still differ from the file after the apply, found by re-reading.
+    unconverged: tuple[Change, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results) and not self.record_errors and not self.unconverged
+
+    @property
+    def applied(self) -> tuple[ChangeResult, ...]:
+        return tuple(r for r in self.results if r.ok)
+
+    @property
+    def failed(self) -> tuple[ChangeResult, ...]:
+        return tuple(r for r in self.results if not r.ok)
+
+
+class _Breaker:
+    """Stops sending writes once the registry is unreachable, instead of timing out each one."""
+
+    def __init__(self) -> None:
+        self._tripped = threading.Event()
+        self.reason = ""
+
+    def run(self, write: Callable[[], None]) -> str | None:
+        if self._tripped.is_set():
+            return f"not attempted: {self.reason}"
+        try:
+            write()
+        except RegistryError as error:
+            if error.unreachable:
+                self.reason = error.detail
+                self._tripped.set()
+            return error.detail
+        return None
+
+
+def apply_plan(
+    plan: Plan,
+    declared: Declared,
+    registry: Registry,
+    *,
+    instance: str = "default",
+    stamp: Stamp | None = None,
+    parallelism: int = DEFAULT_PARALLELISM,
+) -> ApplyResult:
+    stamp = stamp or Stamp()
+    # Parallel writes help a server; on a local database they only contend for its lock.
+    workers = max(1, parallelism) if registry.is_remote else 1
+    breaker = _Breaker()
+    by_model: dict[str, list[Change]] = defaultdict(list)
+    for change in plan.changes:
+        by_model[change.model].append(change)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aliasctl") as pool:
+        # 1. Own new aliases before creating them.
+        needs_pending = [
+            m for m, cs in by_model.items() if any(c.action is Action.CREATE for c in cs)
+        ]
+        pending_errors = dict(
+            zip(
+                needs_pending,
+                pool.map(
+                    lambda m: breaker.run(
+                        lambda: registry.write_record(
+                            m, pending_record(plan.last_applied.get(m), by_model[m], instance)
+                        )
+                    ),
+                    needs_pending,
+                ),
+                strict=True,
+            )
+        )
+
+        # 2. Move aliases.
+        def move(change: Change) -> ChangeResult:
+            blocked = pending_errors.get(change.model)
+            if blocked:
+                return ChangeResult(change, f"not attempted: could not record ownership: {blocked}")
+            if change.after is None:
+                error = breaker.run(lambda: registry.delete_alias(change.model, change.alias))
+            else:
+                target = change.after
+                error = breaker.run(lambda: registry.set_alias(change.model, change.alias, target))
+            return ChangeResult(change, error)
+
+        results = tuple(pool.map(move, plan.changes))
+
+        # 3. Record what was done.
+        failed_by_model: dict[str, list[Change]] = defaultdict(list)
+        for result in results:
+            if not result.ok:
+                failed_by_model[result.change.model].append(result.change)
+
+        def record(model: str) -> str | None:
+            previous = plan.last_applied.get(model)
+            wanted = declared.get(model, {})
+            aliases = settled_aliases(previous, wanted, failed_by_model[model])
+            new: Record | None = Record(
+                aliases, instance, stamp.commit, stamp.applied_at, dict(stamp.source)
+            )
+            if model in plan.released and not aliases:
+                new = None  # the model left the file and nothing of ours is left on it
+            error = breaker.run(lambda: registry.write_record(model, new))
+            return f"{model}: could not write inventory record: {error}" if error else None
+
+        touched = sorted(by_model.keys() | set(plan.stale_records))
+        record_errors = tuple(e for e in pool.map(record, touched) if e)
+
+    unconverged: tuple[Change, ...] = ()
+    if not breaker.reason:
+        unconverged = _verify(plan, declared, registry, instance, results)
+    return ApplyResult(results, record_errors, unconverged)
+
+
+def _verify(
+    plan: Plan,
+    declared: Declared,
+    registry: Registry,
+    instance: str,
+    results: tuple[ChangeResult, ...],
+) -> tuple[Change, ...]:
+    """Re-read and re-plan: any change reported done that still shows up did not stick."""
+    observed = registry.read_models(set(declared) | set(plan.released))
+    remaining = compute_plan(declared, observed, instance).changes
+    reported_done = {(r.change.model, r.change.alias) for r in results if r.ok}
+    return tuple(c for c in remaining if (c.model, c.alias) in reported_done)

@@ -1,0 +1,215 @@
+"""The pure centre: (desired, observed) -> Plan. No I/O, no mlflow, no git.
+
+The same diff serves `plan` (file vs registry), `history` (revision vs
+revision) and drift (registry vs what the controller last set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from controller.state import Observed, ObservedModel, Record, VersionInfo
+
+Declared = Mapping[str, Mapping[str, int]]
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    model: str
+    alias: str
+    action: Action
+    before: int | None
+    after: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+
+@dataclass(frozen=True, order=True)
+class AliasRef:
+    """An alias seen in the registry: unmanaged ones are listed, never touched."""
+
+    model: str
+    alias: str
+    version: int
+
+
+@dataclass(frozen=True, order=True)
+class Drift:
+    """A managed alias moved outside the controller since it last set it."""
+
+    model: str
+    alias: str
+    recorded: int | None
+    live: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    unmanaged: tuple[AliasRef, ...] = ()
+    drift: tuple[Drift, ...] = ()
+    problems: tuple[str, ...] = ()
+    # Models whose inventory record must be (re)written even when no alias moves.
+    stale_records: tuple[str, ...] = ()
+    # Models no longer in the file: their record is removed once their aliases are gone.
+    released: tuple[str, ...] = ()
+    last_applied: Mapping[str, Record] = field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def targets(self) -> set[tuple[str, int]]:
+        """(model, version) pairs the plan points aliases at: the only versions to check."""
+        return {(c.model, c.after) for c in self.changes if c.after is not None}
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action)
+
+    def models_touched(self) -> list[str]:
+        return sorted({c.model for c in self.changes} | set(self.stale_records))
+
+
+def diff_aliases(model: str, before: Mapping[str, int], after: Mapping[str, int]) -> list[Change]:
+    """Alias changes that turn `before` into `after` for one model (both complete maps)."""
+    changes = []
+    for alias in sorted(before.keys() | after.keys()):
+        old, new = before.get(alias), after.get(alias)
+        if old == new:
+            continue
+        action = Action.CREATE if old is None else Action.DELETE if new is None else Action.UPDATE
+        changes.append(Change(model, alias, action, old, new))
+    return changes
+
+
+def compute_plan(declared: Declared, observed: Observed, instance: str = "default") -> Plan:
+    changes: list[Change] = []
+    unmanaged: list[AliasRef] = []
+    drift: list[Drift] = []
+    problems: list[str] = []
+    stale: list[str] = []
+    released: list[str] = []
+    last_applied: dict[str, Record] = {}
+
+    for name in sorted(declared):
+        model = observed.models.get(name)
+        if model is None:
+            problems.append(f"{name}: registered model does not exist")
+            continue
+        record = model.record
+        if record is not None and record.instance != instance:
+            problems.append(
+                f"{name}: managed by aliasctl instance {record.instance!r}, not {instance!r}"
+            )
+            continue
+        managed = dict(record.aliases) if record else {}
+        if record is not None:
+            last_applied[name] = record
+        wanted = dict(declared[name])
+        # Only aliases we declare or manage take part in the diff.
+        current = {a: v for a, v in model.aliases.items() if a in wanted or a in managed}
+        changes += diff_aliases(name, current, wanted)
+        unmanaged += [
+            AliasRef(name, a, v)
+            for a, v in model.aliases.items()
+            if a not in wanted and a not in managed
+        ]
+        drift += _drift(model, managed, wanted)
+        if _record_stale(record, wanted) and not any(c.model == name for c in changes):
+            stale.append(name)
+
+    for name in sorted(observed.models.keys() - declared.keys()):
+        model = observed.models[name]
+        record = model.record
+        if record is None or record.instance != instance:
+            continue
+        last_applied[name] = record
+        owned = {a: v for a, v in model.aliases.items() if a in record.aliases}
+        changes += diff_aliases(name, owned, {})
+        released.append(name)
+
+    return Plan(
+        changes=tuple(changes),
+        unmanaged=tuple(sorted(unmanaged)),
+        drift=tuple(sorted(drift)),
+        problems=tuple(problems),
+        stale_records=tuple(stale),
+        released=tuple(released),
+        last_applied=last_applied,
+    )
+
+
+def _drift(
+    model: ObservedModel, managed: Mapping[str, int | None], wanted: Mapping[str, int]
+) -> list[Drift]:
+    """Managed aliases whose live value is neither what we last set nor what we want now.
+
+    A live value equal to the desired one is not drift, even if our record lags
+    (an apply that died before rewriting its record): nothing needs healing.
+    """
+    found = []
+    for alias, recorded in managed.items():
+        if recorded is None:
+            continue  # a first set still in flight: nothing confirmed to compare with
+        live = model.aliases.get(alias)
+        if live != recorded and live != wanted.get(alias):
+            found.append(Drift(model.name, alias, recorded, live))
+    return found
+
+
+def _record_stale(record: Record | None, wanted: Mapping[str, int]) -> bool:
+    if record is None:
+        return bool(wanted)
+    return dict(record.aliases) != dict(wanted)
+
+
+def check_targets(plan: Plan, versions: Iterable[VersionInfo]) -> tuple[str, ...]:
+    """Pre-flight: every version the plan points an alias at exists and is READY."""
+    found = {(v.model, v.version): v.status for v in versions}
+    problems = []
+    for change in plan.changes:
+        if change.after is None:
+            continue
+        status = found.get((change.model, change.after))
+        if status is None:
+            problems.append(f"{change.key}: version {change.after} does not exist")
+        elif status != "READY":
+            problems.append(f"{change.key}: version {change.after} is {status}, not READY")
+    return tuple(problems)
+
+
+def pending_record(record: Record | None, plan_changes: Iterable[Change], instance: str) -> Record:
+    """The record to write before creating aliases: new names marked in flight.
+
+    Written first so that an apply killed after a set still knows it owns the alias.
+    """
+    aliases: dict[str, int | None] = dict(record.aliases) if record else {}
+    for change in plan_changes:
+        if change.action is Action.CREATE and change.alias not in aliases:
+            aliases[change.alias] = None
+    base = record or Record(aliases={}, instance=instance)
+    return Record(aliases, base.instance, base.commit, base.applied_at, base.source)
+
+
+def settled_aliases(
+    record: Record | None, wanted: Mapping[str, int], failed: Iterable[Change]
+) -> dict[str, int | None]:
+    """The aliases a record should hold after an apply in which `failed` did not happen."""
+    settled: dict[str, int | None] = dict(wanted)
+    previous = dict(record.aliases) if record else {}
+    for change in failed:
+        if change.action is Action.DELETE:
+            settled[change.alias] = previous.get(change.alias, change.before)
+        else:
+            settled[change.alias] = previous.get(change.alias)
+    return settled

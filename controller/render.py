@@ -1,0 +1,252 @@
+"""Plans and apply results as text (terminal), markdown (PR comments) and JSON (machines).
+
+The JSON shapes are a public contract, versioned by `format_version`:
+see the README's "JSON output" section before changing them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from controller.plan import Action, Change, Plan
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from controller.apply import ApplyResult, ChangeResult
+
+FORMAT_VERSION = 1
+OUTPUTS = ("text", "markdown", "json")
+_SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+_COLOUR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
+_MARKDOWN_MARKER = "<!-- aliasctl-plan -->"
+
+
+def _version(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def summary_line(plan: Plan) -> str:
+    if not plan.changes:
+        return "No changes. The registry matches the file."
+    counts = ", ".join(
+        f"{plan.count(action)} to {action.value}"
+        for action in (Action.CREATE, Action.UPDATE, Action.DELETE)
+    )
+    return f"Plan: {counts}."
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "model": change.model,
+        "alias": change.alias,
+        "action": change.action.value,
+        "before": change.before,
+        "after": change.after,
+    }
+
+
+def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "registry": registry,
+        "has_changes": plan.has_changes,
+        "summary": {a.value: plan.count(a) for a in Action},
+        "changes": [change_json(c) for c in plan.changes],
+        "problems": list(plan.problems),
+        "drift": [
+            {"model": d.model, "alias": d.alias, "recorded": d.recorded, "live": d.live}
+            for d in plan.drift
+        ],
+        "unmanaged": [
+            {"model": u.model, "alias": u.alias, "version": u.version} for u in plan.unmanaged
+        ],
+        "last_applied": {
+            model: {"commit": record.commit, "applied_at": record.applied_at}
+            for model, record in sorted(plan.last_applied.items())
+        },
+    }
+
+
+def _change_text(change: Change) -> str:
+    symbol = _SYMBOL[change.action]
+    if change.action is Action.UPDATE:
+        detail = f"{change.before} -> {change.after}"
+    elif change.action is Action.CREATE:
+        detail = f"-> {change.after}"
+    else:
+        detail = f"{change.before} -> (deleted)"
+    line = f"  {symbol} {change.key:<40} {detail}"
+    return click.style(line, fg=_COLOUR[change.action])
+
+
+def plan_text(plan: Plan, registry: str) -> str:
+    lines = [f"Registry: {registry}", ""]
+    lines += [_change_text(c) for c in plan.changes]
+    if plan.changes:
+        lines.append("")
+    if plan.drift:
+        lines.append(
+            click.style("Drift (changed outside aliasctl since its last apply):", bold=True)
+        )
+        lines += [
+            f"  ! {d.model}@{d.alias}: set to {_version(d.recorded)}, now {_version(d.live)}"
+            for d in plan.drift
+        ]
+        lines.append("")
+    if plan.problems:
+        lines.append(click.style("Problems (nothing can be applied):", fg="red", bold=True))
+        lines += [click.style(f"  x {p}", fg="red") for p in plan.problems]
+        lines.append("")
+    if plan.unmanaged:
+        lines.append("Unmanaged aliases (not in the file, never touched):")
+        lines += [f"    {u.model}@{u.alias} -> {u.version}" for u in plan.unmanaged]
+        lines.append("")
+    lines.append(click.style(summary_line(plan), bold=True))
+    return "\n".join(lines)
+
+
+def _md_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    header = list(header)
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return out
+
+
+def _md_code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def plan_markdown(plan: Plan, registry: str) -> str:
+    status = "❌ cannot be applied" if plan.problems else summary_line(plan)
+    lines = [_MARKDOWN_MARKER, f"### aliasctl plan: {status}", ""]
+    if plan.problems:
+        lines += [f"- ❌ {p}" for p in plan.problems]
+        lines.append("")
+    if plan.changes:
+        rows = (
+            (
+                f"{_SYMBOL[c.action]} {c.action.value}",
+                _md_code(c.model),
+                _md_code(c.alias),
+                _version(c.before),
+                _version(c.after),
+            )
+            for c in plan.changes
+        )
+        lines += _md_table(("action", "model", "alias", "before", "after"), rows)
+        lines.append("")
+    if plan.drift:
+        lines.append("**Drift** (changed outside aliasctl since its last apply):")
+        lines.append("")
+        drift_rows = (
+            (_md_code(d.model), _md_code(d.alias), _version(d.recorded), _version(d.live))
+            for d in plan.drift
+        )
+        lines += _md_table(("model", "alias", "last set", "live"), drift_rows)
+        lines.append("")
+    if plan.unmanaged:
+        listed = ", ".join(_md_code(f"{u.model}@{u.alias}") for u in plan.unmanaged)
+        lines += [
+            f"<details><summary>Unmanaged aliases (left alone): {len(plan.unmanaged)}</summary>",
+            "",
+            listed,
+            "",
+            "</details>",
+            "",
+        ]
+    lines.append(f"<sub>registry: {_md_code(registry)}</sub>")
+    return "\n".join(lines)
+
+
+def render_plan(plan: Plan, registry: str, output: str) -> str:
+    if output == "json":
+        return json.dumps(plan_json(plan, registry), indent=2)
+    if output == "markdown":
+        return plan_markdown(plan, registry)
+    return plan_text(plan, registry)
+
+
+def _result_json(result: ChangeResult) -> dict[str, Any]:
+    body = change_json(result.change)
+    body["status"] = "applied" if result.ok else "failed"
+    body["error"] = result.error
+    return body
+
+
+def apply_json(plan: Plan, result: ApplyResult, registry: str) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "registry": registry,
+        "ok": result.ok,
+        "has_changes": plan.has_changes,
+        "summary": {"applied": len(result.applied), "failed": len(result.failed)},
+        "changes": [_result_json(r) for r in result.results],
+        "record_errors": list(result.record_errors),
+        "unconverged": [change_json(c) for c in result.unconverged],
+        "drift": plan_json(plan, registry)["drift"],
+    }
+
+
+def _outcome_line(result: ApplyResult) -> str:
+    applied, failed = len(result.applied), len(result.failed)
+    if result.ok:
+        return f"Apply complete: {applied} applied."
+    return (
+        f"Apply FAILED: {applied} applied, {failed} failed, "
+        f"{len(result.unconverged)} not converged, {len(result.record_errors)} record errors. "
+        "Re-run apply to converge."
+    )
+
+
+def apply_text(plan: Plan, result: ApplyResult, registry: str) -> str:
+    lines = [f"Registry: {registry}", ""]
+    for r in result.results:
+        mark = click.style("ok  ", fg="green") if r.ok else click.style("FAIL", fg="red")
+        line = f"  {mark} {_change_text(r.change).strip()}"
+        lines.append(line if r.ok else f"{line}\n         {r.error}")
+    lines += [click.style(f"  FAIL {e}", fg="red") for e in result.record_errors]
+    lines += [
+        click.style(f"  FAIL {c.key}: reported applied but the registry still differs", fg="red")
+        for c in result.unconverged
+    ]
+    if result.results or result.record_errors:
+        lines.append("")
+    if not plan.changes:
+        lines.append("No changes. The registry matches the file.")
+    lines.append(click.style(_outcome_line(result), bold=True, fg=None if result.ok else "red"))
+    return "\n".join(lines)
+
+
+def apply_markdown(plan: Plan, result: ApplyResult, registry: str) -> str:
+    lines = [f"### aliasctl apply: {_outcome_line(result)}", ""]
+    if result.results:
+        rows = (
+            (
+                "✅" if r.ok else "❌",
+                f"{_SYMBOL[r.change.action]} {r.change.action.value}",
+                _md_code(r.change.model),
+                _md_code(r.change.alias),
+                _version(r.change.before),
+                _version(r.change.after),
+                r.error or "",
+            )
+            for r in result.results
+        )
+        lines += _md_table(("", "action", "model", "alias", "before", "after", "error"), rows)
+        lines.append("")
+    lines += [f"- ❌ {e}" for e in result.record_errors]
+    lines += [f"- ❌ {_md_code(c.key)} did not converge" for c in result.unconverged]
+    lines.append(f"<sub>registry: {_md_code(registry)}</sub>")
+    return "\n".join(lines)
+
+
+def render_apply(plan: Plan, result: ApplyResult, registry: str, output: str) -> str:
+    if output == "json":
+        return json.dumps(apply_json(plan, result, registry), indent=2)
+    if output == "markdown":
+        return apply_markdown(plan, result, registry)
+    return apply_text(plan, result, registry)

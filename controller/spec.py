@@ -1,0 +1,175 @@
+"""Desired state: the validated aliases.yaml, and load_spec() with located errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from controller.errors import SpecError, SpecIssue
+from controller.yamlsource import KeyPath, SourceMap, compose, read_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# MLflow's own rules for alias names (mlflow/utils/validation.py).
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+$")
+RESERVED_VERSION_ALIAS = re.compile(r"^v\d+$", re.IGNORECASE)
+MAX_ALIAS_LENGTH = 255
+
+EXPECTED_SHAPE = """expected a file shaped like:
+  models:
+    <model name>:
+      aliases:
+        <alias>: <version number>"""
+
+
+def check_alias_name(name: str) -> str:
+    if len(name) > MAX_ALIAS_LENGTH:
+        raise ValueError(f"alias name is longer than {MAX_ALIAS_LENGTH} characters")
+    if not ALIAS_PATTERN.match(name):
+        raise ValueError(f"alias {name!r} may contain only letters, digits, '_' and '-'")
+    if name.lower() == "latest":
+        raise ValueError(f"alias {name!r} is reserved by MLflow")
+    if RESERVED_VERSION_ALIAS.match(name):
+        raise ValueError(f"alias {name!r} is reserved by MLflow (looks like a version, v<N>)")
+    return name
+
+
+def check_model_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("model name must not be empty")
+    if name != name.strip():
+        raise ValueError(f"model name {name!r} has leading or trailing spaces")
+    return name
+
+
+AliasName = Annotated[str, AfterValidator(check_alias_name)]
+ModelName = Annotated[str, AfterValidator(check_model_name)]
+Version = Annotated[int, Field(strict=True, gt=0, description="A registered model version (>= 1)")]
+
+_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class ModelSpec(BaseModel):
+    """One registered model and the aliases the controller manages on it."""
+
+    model_config = _STRICT
+    aliases: dict[AliasName, Version] = Field(
+        description="Alias name -> model version number. Aliases not listed are left alone, "
+        "unless the controller set them before (then they are deleted)."
+    )
+
+
+class Spec(BaseModel):
+    """The whole aliases.yaml file."""
+
+    model_config = ConfigDict(
+        strict=True,
+        frozen=True,
+        extra="forbid",
+        title="aliasctl aliases.yaml",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+    models: dict[ModelName, ModelSpec] = Field(
+        description="Registered model name -> its managed aliases."
+    )
+
+    def declared(self) -> dict[str, dict[str, int]]:
+        return {name: dict(model.aliases) for name, model in self.models.items()}
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec together with where it came from (for rollback edits)."""
+
+    spec: Spec
+    source: SourceMap
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    """Read and validate a spec file; every problem is reported at once, located."""
+    return parse_spec(read_text(path), str(path))
+
+
+def parse_spec(text: str, path: str) -> LoadedSpec:
+    data, source, issues = compose(text, path)
+    if issues and data is None:
+        raise SpecError(path, issues)
+    if data is None:
+        raise SpecError(path, reason=f"file is empty; {EXPECTED_SHAPE}")
+    if not isinstance(data, dict) or "models" not in data:
+        raise SpecError(path, reason=f"no top-level 'models' key; {EXPECTED_SHAPE}")
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as error:
+        # A node already reported as malformed YAML is not reported again as a bad value.
+        seen = {issue.location.key for issue in issues}
+        issues += [i for e in error.errors() if (i := _issue(e, source)).location.key not in seen]
+    if issues:
+        raise SpecError(path, sorted(issues, key=lambda i: (i.location.line, i.location.column)))
+    return LoadedSpec(spec, source)
+
+
+def _issue(error: Any, source: SourceMap) -> SpecIssue:
+    loc: KeyPath = tuple(error["loc"])
+    kind: str = error["type"]
+    value = error.get("input")
+    if loc and loc[-1] == "[key]":
+        # pydantic reports a bad dict key as (..., key, "[key]").
+        key_path = loc[:-1]
+        return SpecIssue(source.locate(key_path, at_key=True), _reason(error))
+    if kind == "extra_forbidden":
+        return SpecIssue(source.locate(loc, at_key=True), f"unknown key {loc[-1]!r}")
+    if kind == "missing":
+        return SpecIssue(source.locate(loc), f"missing required key {loc[-1]!r}")
+    if loc and _is_version(loc):
+        return SpecIssue(source.locate(loc), _version_reason(value))
+    return SpecIssue(source.locate(loc), _reason(error))
+
+
+def _is_version(loc: KeyPath) -> bool:
+    return len(loc) == 4 and loc[0] == "models" and loc[2] == "aliases"
+
+
+def _version_reason(value: object) -> str:
+    must = "version must be a positive integer"
+    if value is None:
+        return f"{must}, got nothing (null)"
+    if isinstance(value, bool):
+        return f"{must}, got {str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"{must}, got the string {value!r} (remove the quotes)"
+    if isinstance(value, float):
+        return f"{must}, got {value!r} (a decimal number)"
+    if isinstance(value, int):
+        return f"{must}, got {value}"
+    return f"{must}, got a {_kind(value)}"
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return type(value).__name__
+
+
+def _reason(error: Any) -> str:
+    kind: str = error["type"]
+    value = error.get("input")
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "model_type":
+        return f"expected a mapping with an 'aliases' key, got a {_kind(value)}"
+    if kind == "dict_type":
+        return f"expected a mapping, got a {_kind(value)}"
+    if kind == "string_type":
+        return f"expected a name (a string), got {value!r}"
+    return str(error["msg"])
+
+
+def json_schema() -> dict[str, Any]:
+    return Spec.model_json_schema()

@@ -11,8 +11,8 @@ prompts, doubling the requests of every write.
 from __future__ import annotations
 
 import os
-from functools import partial
 import re
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 

@@ -72,7 +72,7 @@ class SourceMap:
 
 
 def dotted(key_path: KeyPath) -> str:
-    return ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in key_path)
+    return ".".join(str(part) for part in key_path)
 
 
 def read_text(path: Path) -> str:

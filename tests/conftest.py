@@ -1,0 +1,88 @@
+"""Real registries for tests: SQLite per test, one `mlflow server` per session for REST."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.mlflow_server import MlflowServer
+
+# Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+for leaked in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "ALIASCTL_REGISTRY_URI"):
+    os.environ.pop(leaked, None)
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite registry, copied per test: migrations take seconds, a copy does not."""
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_registered_models()
+    return path
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path, _template_db: Path) -> str:
+    path = tmp_path / "mlflow.db"
+    shutil.copy(_template_db, path)
+    return f"sqlite:///{path}"
+
+
+def client_for(uri: str) -> Any:
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def seed(uri: str, models: Mapping[str, int], aliases: Mapping[str, Mapping[str, int]] = {}) -> Any:
+    """Create models with N READY versions each (sources need not exist) and set aliases."""
+    client = client_for(uri)
+    for name, versions in models.items():
+        client.create_registered_model(name)
+        for number in range(1, versions + 1):
+            client.create_model_version(name, f"s3://aliasctl-tests/{name}/{number}")
+    for name, wanted in aliases.items():
+        for alias, version in wanted.items():
+            client.set_registered_model_alias(name, alias, str(version))
+    return client
+
+
+def live_aliases(uri: str, name: str) -> dict[str, int]:
+    model = client_for(uri).get_registered_model(name)
+    return {alias: int(version) for alias, version in model.aliases.items()}
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    server = MlflowServer(tmp_path_factory.mktemp("server"), workers=2)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A model-name prefix, so tests sharing the session server never collide."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+def write_spec(path: Path, declared: Mapping[str, Mapping[str, int]]) -> Path:
+    lines = ["models:"]
+    for model, aliases in declared.items():
+        lines += [f"  {model}:", "    aliases:" + (" {}" if not aliases else "")]
+        lines += [f"      {alias}: {version}" for alias, version in aliases.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,104 @@
+"""A real `mlflow server` subprocess on 127.0.0.1, for the REST path (tests and bench)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class MlflowServer:
+    """Start with `start()`, stop with `stop()`; restartable on the same port and database."""
+
+    def __init__(self, root: Path, port: int | None = None, workers: int = 2):
+        self.root = root
+        self.port = port or free_port()
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = root / "server.log"
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def backend_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    def start(self) -> MlflowServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--backend-store-uri",
+            self.backend_uri,
+            "--default-artifact-root",
+            str(self.root / "artifacts"),
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                log = self.log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"mlflow server exited early:\n{log}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not answer within {STARTUP_SECONDS}s")
+
+    def stop(self) -> None:
+        """Kill the whole server process group at once, as a crash would."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, 9)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def __enter__(self) -> MlflowServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,84 @@
+"""An in-memory Registry at our own seam, for pure apply logic and fault injection."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from controller.errors import RegistryError
+from controller.state import Observed, ObservedModel, Record, VersionInfo
+
+
+@dataclass
+class FakeRegistry:
+    versions: dict[str, dict[int, str]] = field(default_factory=dict)
+    aliases: dict[str, dict[str, int]] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
+    # Writes fail once this many have succeeded (None: never); `unreachable` as a dead server.
+    fail_after_writes: int | None = None
+    unreachable: bool = True
+    failing_aliases: set[tuple[str, str]] = field(default_factory=set)
+    writes: list[tuple[str, ...]] = field(default_factory=list)
+    reads: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def with_models(
+        cls, versions: Mapping[str, int], aliases: Mapping[str, Mapping[str, int]] = {}
+    ) -> FakeRegistry:
+        return cls(
+            versions={m: dict.fromkeys(range(1, n + 1), "READY") for m, n in versions.items()},
+            aliases={m: dict(aliases.get(m, {})) for m in versions},
+        )
+
+    display_uri = "fake://registry"
+    is_remote = True
+
+    def read_models(self, names: Collection[str]) -> Observed:
+        self.reads += 1
+        wanted = set(names) | set(self.records)
+        return Observed(
+            {
+                m: ObservedModel(m, dict(self.aliases[m]), self.records.get(m))
+                for m in wanted
+                if m in self.versions
+            }
+        )
+
+    def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]:
+        self.reads += 1
+        return [
+            VersionInfo(m, v, self.versions[m][v])
+            for m, v in targets
+            if v in self.versions.get(m, {})
+        ]
+
+    def _write(self, *what: str) -> None:
+        with self._lock:
+            budget = self.fail_after_writes
+            if budget is not None and len(self.writes) >= budget:
+                detail = "connection refused" if self.unreachable else "boom"
+                raise RegistryError(self.display_uri, detail, unreachable=self.unreachable)
+            self.writes.append(what)
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        if (model, alias) in self.failing_aliases:
+            raise RegistryError(self.display_uri, f"refused {model}@{alias}")
+        if version not in self.versions[model]:
+            raise RegistryError(self.display_uri, "RESOURCE_DOES_NOT_EXIST")
+        self._write("set", model, alias, str(version))
+        self.aliases[model][alias] = version
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        if (model, alias) in self.failing_aliases:
+            raise RegistryError(self.display_uri, f"refused {model}@{alias}")
+        self._write("delete", model, alias)
+        self.aliases[model].pop(alias, None)
+
+    def write_record(self, model: str, record: Record | None) -> None:
+        self._write("record", model)
+        if record is None:
+            self.records.pop(model, None)
+        else:
+            self.records[model] = record

@@ -37,6 +37,7 @@ types: install
 	$(RUN) mypy
 
 workflows: install
+	$(RUN) actionlint
 	$(RUN) zizmor --offline --min-severity=low .github
 
 pytest: install

@@ -1,0 +1,193 @@
+"""The CLI end to end against a real SQLite registry: output formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.cli import main
+from tests.conftest import live_aliases, seed, write_spec
+
+SPECS = Path(__file__).parent / "specs"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    assert isinstance(code, int)
+    return code, out, err
+
+
+def test_plan_detailed_exitcode_is_2_with_changes_then_0(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 4})
+    spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 3}})
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "--detailed-exitcode")
+    assert code == 2
+    assert "+ bikes@champion" in out
+    assert "Plan: 1 to create, 0 to update, 0 to delete." in out
+
+    assert run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)[0] == 0
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "--detailed-exitcode")
+    assert code == 0
+    assert "No changes" in out
+
+
+def test_plan_without_detailed_exitcode_is_0_with_changes(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 4})
+    spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 3}})
+    assert run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri)[0] == 0
+    assert live_aliases(sqlite_uri, "bikes") == {}
+
+
+def test_plan_json_is_the_documented_shape(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 4}, {"bikes": {"staging": 1}})
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 3}})
+    run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 4, "canary": 2}})
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "-o", "json")
+    assert code == 0
+    body = json.loads(out)
+    assert body["format_version"] == 1
+    assert body["has_changes"] is True
+    assert body["changes"] == [
+        {"model": "bikes", "alias": "canary", "action": "create", "before": None, "after": 2},
+        {"model": "bikes", "alias": "champion", "action": "update", "before": 3, "after": 4},
+    ]
+    assert body["summary"] == {"create": 1, "update": 1, "delete": 0}
+    assert body["unmanaged"] == [{"model": "bikes", "alias": "staging", "version": 1}]
+    assert body["problems"] == []
+
+
+def test_plan_markdown_has_marker_and_table(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 4})
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 3}})
+    _, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "-o", "markdown")
+    assert out.startswith("<!-- aliasctl-plan -->")
+    assert "| + create | `bikes` | `champion` | - | 3 |" in out
+
+
+def test_apply_with_missing_version_writes_nothing_and_exits_1(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 2})
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1, "challenger": 9}})
+    code, out, err = run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)
+    assert code == 1
+    assert "pre-flight failed, nothing was written" in err
+    assert "bikes@challenger: version 9 does not exist" in err
+    assert live_aliases(sqlite_uri, "bikes") == {}
+
+
+def test_plan_with_problems_exits_1_and_lists_them(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 2})
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 5}, "ghost": {"champion": 1}})
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "-o", "json")
+    assert code == 1
+    assert json.loads(out)["problems"] == [
+        "ghost: registered model does not exist",
+        "bikes@champion: version 5 does not exist",
+    ]
+
+
+@pytest.mark.parametrize("path", sorted((SPECS / "invalid").glob("*.yaml")), ids=lambda p: p.stem)
+def test_bad_file_exits_1_located_without_traceback_or_writes(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 4})
+    code, out, err = run(capsys, "apply", str(path), "--registry-uri", sqlite_uri)
+    assert code == 1
+    assert path.with_suffix(".expected").read_text().strip() in err
+    assert "Traceback" not in err + out
+    assert live_aliases(sqlite_uri, "bikes") == {}
+
+
+def test_usage_error_never_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "plan", "--no-such-flag")
+    assert code == 1
+    assert "No such option" in err
+
+
+def test_validate_reports_every_file(capsys: pytest.CaptureFixture[str]) -> None:
+    good = SPECS / "valid" / "basic.yaml"
+    bad = SPECS / "invalid" / "version-zero.yaml"
+    code, out, err = run(capsys, "validate", str(good), str(bad))
+    assert code == 1
+    assert "basic.yaml: valid (2 models, 3 aliases)" in out
+    assert "version must be a positive integer, got 0" in err
+
+
+def test_unreachable_registry_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.mlflow_server import free_port  # noqa: PLC0415
+
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    uri = f"http://127.0.0.1:{free_port()}"
+    code, _, err = run(capsys, "plan", str(spec), "--registry-uri", uri, "--timeout", "5")
+    assert code == 1
+    assert "cannot reach the registry" in err
+
+
+def test_credentials_in_uri_are_never_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.mlflow_server import free_port  # noqa: PLC0415
+
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    uri = f"http://alice:s3cr3t-token@127.0.0.1:{free_port()}/?token=s3cr3t-token"
+    code, out, err = run(capsys, "--debug", "plan", str(spec), "--registry-uri", uri, "--timeout", "5")
+    assert code == 1
+    assert "s3cr3t-token" not in out + err
+
+
+def _console(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def test_validate_and_help_never_import_mlflow(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from controller.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
+    )
+    for args in (["--help"], ["validate", str(SPECS / "valid" / "basic.yaml")], ["schema"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_module_entry_point_runs_the_cli() -> None:
+    done = _console("validate", str(SPECS / "invalid" / "version-bool.yaml"))
+    assert done.returncode == 1
+    assert "got true (a boolean)" in done.stderr
+    assert "Traceback" not in done.stderr

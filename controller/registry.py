@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -144,6 +145,7 @@ class MlflowRegistry:
 
         self.uri = uri
         self._mlflow_error: type[Exception] = MlflowException
+        _refuse_missing_sqlite(uri)
         try:
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             # mlflow's registry client is untyped; this adapter is the only place that sees it.
@@ -244,6 +246,20 @@ class MlflowRegistry:
         else:
             value = record.encode()
             self._call(lambda: self._client.set_registered_model_tag(model, RECORD_TAG, value))
+
+
+def _refuse_missing_sqlite(uri: str) -> None:
+    """MLflow would create an empty database at a mistyped path; say it is not there instead."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return
+    path = uri[len(prefix) :].split("?", 1)[0]
+    if path and path != ":memory:" and not Path(path).exists():
+        raise RegistryError(
+            uri,
+            f"no registry database at {path} (run from the directory that holds it, "
+            "or pass --registry-uri)",
+        )
 
 
 def _observed(model: Any) -> ObservedModel:

@@ -30,6 +30,9 @@ def _version(value: int | None) -> str:
 
 
 def summary_line(plan: Plan) -> str:
+    if plan.problems:
+        noun = "problem" if len(plan.problems) == 1 else "problems"
+        return f"Plan cannot be applied: {len(plan.problems)} {noun}, nothing will be written."
     if not plan.changes:
         return "No changes. The registry matches the file."
     counts = ", ".join(
@@ -121,7 +124,7 @@ def _md_code(text: str) -> str:
 
 
 def plan_markdown(plan: Plan, registry: str) -> str:
-    status = "❌ cannot be applied" if plan.problems else summary_line(plan)
+    status = ("❌ " if plan.problems else "") + summary_line(plan)
     lines = [_MARKDOWN_MARKER, f"### aliasctl plan: {status}", ""]
     if plan.problems:
         lines += [f"- ❌ {p}" for p in plan.problems]
@@ -193,6 +196,8 @@ def apply_json(plan: Plan, result: ApplyResult, registry: str) -> dict[str, Any]
 
 def _outcome_line(result: ApplyResult) -> str:
     applied, failed = len(result.applied), len(result.failed)
+    if result.ok and not result.results:
+        return "No changes. The registry matches the file."
     if result.ok:
         return f"Apply complete: {applied} applied."
     return (
@@ -215,8 +220,6 @@ def apply_text(plan: Plan, result: ApplyResult, registry: str) -> str:
     ]
     if result.results or result.record_errors:
         lines.append("")
-    if not plan.changes:
-        lines.append("No changes. The registry matches the file.")
     lines.append(click.style(_outcome_line(result), bold=True, fg=None if result.ok else "red"))
     return "\n".join(lines)
 

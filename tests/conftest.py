@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.mlflow_server import MlflowServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
 
 # Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -64,8 +66,12 @@ def live_aliases(uri: str, name: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    server = MlflowServer(tmp_path_factory.mktemp("server"), workers=2)
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, _template_db: Path
+) -> Iterator[MlflowServer]:
+    root = tmp_path_factory.mktemp("server")
+    shutil.copy(_template_db, root / "mlflow.db")  # skip the server's own migrations
+    server = MlflowServer(root, workers=2)
     server.start()
     try:
         yield server

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from controller.errors import RegistryError
 from controller.state import Observed, ObservedModel, Record, VersionInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -9,8 +10,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
-from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
 
 STARTUP_SECONDS = 90
 
@@ -85,10 +89,8 @@ class MlflowServer:
         """Kill the whole server process group at once, as a crash would."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, 9)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=30)
         self.process = None
 

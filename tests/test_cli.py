@@ -30,13 +30,17 @@ def test_plan_detailed_exitcode_is_2_with_changes_then_0(
 ) -> None:
     seed(sqlite_uri, {"bikes": 4})
     spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 3}})
-    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "--detailed-exitcode")
+    code, out, _ = run(
+        capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "--detailed-exitcode"
+    )
     assert code == 2
     assert "+ bikes@champion" in out
     assert "Plan: 1 to create, 0 to update, 0 to delete." in out
 
     assert run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)[0] == 0
-    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "--detailed-exitcode")
+    code, out, _ = run(
+        capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "--detailed-exitcode"
+    )
     assert code == 0
     assert "No changes" in out
 
@@ -86,7 +90,7 @@ def test_apply_with_missing_version_writes_nothing_and_exits_1(
 ) -> None:
     seed(sqlite_uri, {"bikes": 2})
     spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1, "challenger": 9}})
-    code, out, err = run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)
+    code, _out, err = run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)
     assert code == 1
     assert "pre-flight failed, nothing was written" in err
     assert "bikes@challenger: version 9 does not exist" in err
@@ -152,7 +156,9 @@ def test_credentials_in_uri_are_never_printed(
 
     spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
     uri = f"http://alice:s3cr3t-token@127.0.0.1:{free_port()}/?token=s3cr3t-token"
-    code, out, err = run(capsys, "--debug", "plan", str(spec), "--registry-uri", uri, "--timeout", "5")
+    code, out, err = run(
+        capsys, "--debug", "plan", str(spec), "--registry-uri", uri, "--timeout", "5"
+    )
     assert code == 1
     assert "s3cr3t-token" not in out + err
 
@@ -191,3 +197,14 @@ def test_module_entry_point_runs_the_cli() -> None:
     assert done.returncode == 1
     assert "got true (a boolean)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_plan_never_creates_a_missing_sqlite_registry(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    missing = tmp_path / "typo" / "mlflow.db"
+    code, _, err = run(capsys, "plan", str(spec), "--registry-uri", f"sqlite:///{missing}")
+    assert code == 1
+    assert "no registry database at" in err
+    assert not missing.parent.exists()

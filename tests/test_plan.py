@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +17,9 @@ from controller.plan import (
     settled_aliases,
 )
 from controller.state import Observed, ObservedModel, Record, VersionInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 C, U, D = Action.CREATE, Action.UPDATE, Action.DELETE
 
@@ -187,9 +190,7 @@ def test_targets_are_only_versions_aliases_move_to() -> None:
 
 
 def test_check_targets_requires_existing_ready_versions() -> None:
-    plan = compute_plan(
-        {"bikes": {"a": 1, "b": 2, "c": 9}}, observed({"bikes": {}})
-    )
+    plan = compute_plan({"bikes": {"a": 1, "b": 2, "c": 9}}, observed({"bikes": {}}))
     problems = check_targets(
         plan,
         [VersionInfo("bikes", 1, "READY"), VersionInfo("bikes", 2, "PENDING_REGISTRATION")],

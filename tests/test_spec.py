@@ -46,7 +46,10 @@ def test_corpus_covers_every_required_case() -> None:
 
 def test_basic_spec_declares_models_and_aliases() -> None:
     declared = load_spec(SPECS / "valid" / "basic.yaml").spec.declared()
-    assert declared == {"bikes": {"champion": 3, "challenger": 4}, "fraud-detector": {"champion": 12}}
+    assert declared == {
+        "bikes": {"champion": 3, "challenger": 4},
+        "fraud-detector": {"champion": 12},
+    }
 
 
 def test_anchor_reuse_expands_to_the_same_aliases() -> None:

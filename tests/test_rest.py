@@ -1,0 +1,153 @@
+"""The REST path against a real `mlflow server` subprocess, including a crash mid-apply."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from controller.apply import apply_plan
+from controller.reconcile import prepare_plan
+from controller.registry import MlflowRegistry
+from tests.conftest import client_for, live_aliases, seed, write_spec
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.mlflow_server import MlflowServer
+
+pytestmark = [pytest.mark.server, pytest.mark.xdist_group("server")]
+
+
+def seed_rest(server: MlflowServer, models: dict[str, int]) -> None:
+    """Seed through the server's own database: set-up is not what these tests measure."""
+    seed(server.backend_uri, models)
+
+
+def requests_in_log(server: MlflowServer, needle: str = "/api/2.0/mlflow/") -> int:
+    return server.log_path.read_text(errors="replace").count(needle)
+
+
+def test_plan_and_apply_over_rest_normalize_string_versions(
+    mlflow_server: MlflowServer, unique: str
+) -> None:
+    bikes = f"{unique}-bikes"
+    seed_rest(mlflow_server, {bikes: 3})
+    client_for(mlflow_server.uri).set_registered_model_alias(bikes, "staging", "1")
+    registry = MlflowRegistry(mlflow_server.uri)
+    declared = {bikes: {"champion": 2, "challenger": 3}}
+
+    plan = prepare_plan(declared, registry)
+    assert [(c.alias, c.after) for c in plan.changes] == [("challenger", 3), ("champion", 2)]
+    assert apply_plan(plan, declared, registry).ok
+    assert live_aliases(mlflow_server.uri, bikes) == {"champion": 2, "challenger": 3, "staging": 1}
+
+    again = prepare_plan(declared, registry)
+    assert not again.has_changes
+    assert [(u.alias, u.version) for u in again.unmanaged] == [("staging", 1)]
+
+
+def test_no_op_plan_makes_no_per_model_requests(mlflow_server: MlflowServer, unique: str) -> None:
+    names = [f"{unique}-m{i}" for i in range(20)]
+    seed_rest(mlflow_server, dict.fromkeys(names, 2))
+    registry = MlflowRegistry(mlflow_server.uri)
+    declared = {name: {"champion": 2} for name in names}
+    assert apply_plan(prepare_plan(declared, registry), declared, registry).ok
+
+    time.sleep(0.5)
+    before = requests_in_log(mlflow_server)
+    assert not prepare_plan(declared, registry).has_changes
+    time.sleep(0.5)
+    assert requests_in_log(mlflow_server) - before <= 2
+
+
+def _apply_process(spec: Path, uri: str, parallelism: int = 2) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "apply",
+            str(spec),
+            "--registry-uri",
+            uri,
+            "--parallelism",
+            str(parallelism),
+            "--timeout",
+            "6",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def _wait_for_alias_writes(server: MlflowServer, start: int, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while requests_in_log(server, "registered-models/alias") - start < count:
+        assert time.monotonic() < deadline, "apply never started writing"
+        time.sleep(0.05)
+
+
+def test_server_killed_mid_apply_then_rerun_converges(
+    mlflow_server: MlflowServer, unique: str, tmp_path: Path
+) -> None:
+    names = [f"{unique}-k{i}" for i in range(40)]
+    seed_rest(mlflow_server, dict.fromkeys(names, 3))
+    old = {name: {"champion": 1, "challenger": 2, "canary": 1} for name in names}
+    direct = MlflowRegistry(mlflow_server.backend_uri)
+    assert apply_plan(prepare_plan(old, direct), old, direct).ok
+    new = {name: {"champion": 2, "challenger": 3, "shadow": 1} for name in names}
+    spec = write_spec(tmp_path / "aliases.yaml", new)
+
+    start = requests_in_log(mlflow_server, "registered-models/alias")
+    # Serial writes: the kill must land mid-way even on a loaded machine.
+    apply = _apply_process(spec, mlflow_server.uri, parallelism=1)
+    _wait_for_alias_writes(mlflow_server, start, 25)
+    mlflow_server.stop()
+    _, err = apply.communicate(timeout=120)
+    assert apply.returncode == 1
+    assert "Traceback" not in err
+
+    mlflow_server.start()
+    for name in names:
+        for alias, version in live_aliases(mlflow_server.uri, name).items():
+            assert version in {old[name].get(alias), new[name].get(alias)}, (name, alias)
+
+    rerun = _apply_process(spec, mlflow_server.uri)
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, out + err
+    for name in names:
+        assert live_aliases(mlflow_server.uri, name) == new[name]
+    assert not prepare_plan(new, MlflowRegistry(mlflow_server.uri)).has_changes
+
+
+def test_apply_process_killed_mid_apply_then_rerun_converges(
+    mlflow_server: MlflowServer, unique: str, tmp_path: Path
+) -> None:
+    names = [f"{unique}-p{i}" for i in range(40)]
+    seed_rest(mlflow_server, dict.fromkeys(names, 2))
+    new = {name: {"champion": 2, "challenger": 1} for name in names}
+    spec = write_spec(tmp_path / "aliases.yaml", new)
+
+    start = requests_in_log(mlflow_server, "registered-models/alias")
+    apply = _apply_process(spec, mlflow_server.uri, parallelism=1)
+    _wait_for_alias_writes(mlflow_server, start, 15)
+    apply.kill()
+    apply.communicate(timeout=60)
+
+    rerun = _apply_process(spec, mlflow_server.uri)
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, out + err
+    for name in names:
+        assert live_aliases(mlflow_server.uri, name) == new[name]
+    # Everything the killed run created is owned, so a later removal from the file deletes it.
+    registry = MlflowRegistry(mlflow_server.uri)
+    emptied: dict[str, dict[str, int]] = {name: {} for name in names}
+    assert apply_plan(prepare_plan(emptied, registry), emptied, registry).ok
+    assert all(live_aliases(mlflow_server.uri, name) == {} for name in names)

@@ -12,7 +12,6 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -184,11 +183,98 @@ def apply(
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
-def _stamp(loaded: LoadedSpec) -> Any:
-    from controller.apply import Stamp  # noqa: PLC0415
+@cli.command()
+@click.argument("target", required=False, metavar="[MODEL[@ALIAS]]")
+@_file_argument
+@click.option(
+    "--at",
+    "at",
+    metavar="TIMESTAMP|REV",
+    help="Show what each alias pointed to at this moment (ISO date/time, UTC if no zone) "
+    "or git revision.",
+)
+@click.option("--output", "-o", type=click.Choice(["text", "markdown", "json"]), default="text")
+def history(target: str | None, file: Path, at: str | None, output: str) -> int:
+    """Timeline of alias changes from the git history of the file."""
+    from controller.history import (  # noqa: PLC0415
+        entry_at_revision,
+        parse_moment,
+        read_timeline,
+        select,
+    )
+    from controller.render import at_text, history_json, render_history  # noqa: PLC0415
 
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Stamp(commit=None, applied_at=now, source={"file": loaded.source.path})
+    if target and file == Path(DEFAULT_FILE) and _looks_like_file(target):
+        file, target = Path(target), None  # `history FILE`: the one argument is the file
+    model, alias = _split_target(target) if target else (None, None)
+    if at is None:
+        timeline = select(read_timeline(file), model, alias)
+        click.echo(render_history(timeline, output))
+        return EXIT_OK
+    moment = parse_moment(at)
+    timeline = read_timeline(file)
+    if moment is not None:
+        entry = timeline.state_at(moment)
+    else:
+        entry = entry_at_revision(file, timeline, at)
+    if output == "json":
+        click.echo(json.dumps(history_json(select(timeline, model, alias), entry), indent=2))
+    else:
+        click.echo(at_text(entry, at, model, alias))
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("target", metavar="MODEL@ALIAS")
+@_file_argument
+@click.option(
+    "--to",
+    "to",
+    metavar="VERSION|REV",
+    help="Version number, or the git revision whose value to restore. Default: the value "
+    "before the change that set the current one.",
+)
+@click.option("--commit", "make_commit", is_flag=True, help="Also commit the edited file.")
+def rollback(target: str, file: Path, to: str | None, make_commit: bool) -> int:
+    """Point MODEL@ALIAS back to its previous version by editing the file.
+
+    Then the usual loop carries it out: pull request, merge, apply.
+    """
+    from controller import rollback as rb  # noqa: PLC0415
+
+    model, alias = _split_target(target)
+    if alias is None:
+        raise click.BadParameter("expected MODEL@ALIAS", param_hint="TARGET")
+    change = rb.prepare_rollback(file, model, alias, to)
+    if change.target == change.current:
+        click.echo(f"{change.key} already points to {change.current}: nothing to roll back.")
+        return EXIT_OK
+    rb.edit_file(file, change)
+    click.echo(f"{file}: {change.key} {change.current} -> {change.target}")
+    if change.changed_in is not None and change.revert_equivalent:
+        click.echo(f"Equivalent: git revert {change.changed_in.short}")
+    if make_commit:
+        sha = rb.commit(file, change)
+        click.echo(f"Committed {sha[:7]}: {rb.commit_message(change).splitlines()[0]}")
+    click.echo("Next: open a pull request; merging it applies the rollback.")
+    return EXIT_OK
+
+
+def _looks_like_file(argument: str) -> bool:
+    return argument.endswith((".yaml", ".yml")) or Path(argument).is_file()
+
+
+def _split_target(target: str) -> tuple[str, str | None]:
+    model, _, alias = target.rpartition("@") if "@" in target else (target, "", "")
+    if not model:
+        raise click.BadParameter(f"{target!r}: expected MODEL or MODEL@ALIAS")
+    return model, alias or None
+
+
+def _stamp(loaded: LoadedSpec) -> Any:
+    from controller.provenance import make_stamp  # noqa: PLC0415
+
+    return make_stamp(Path(loaded.source.path), os.environ)
 
 
 def _error(message: str) -> None:

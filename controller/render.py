@@ -15,8 +15,10 @@ from controller.plan import Action, Change, Plan
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
     from controller.apply import ApplyResult, ChangeResult
+    from controller.history import Entry, Timeline
 
 FORMAT_VERSION = 1
 OUTPUTS = ("text", "markdown", "json")
@@ -84,6 +86,20 @@ def _change_text(change: Change) -> str:
         detail = f"{change.before} -> (deleted)"
     line = f"  {symbol} {change.key:<40} {detail}"
     return click.style(line, fg=_COLOUR[change.action])
+
+
+def _last_applied_lines(plan: Plan) -> list[str]:
+    by_commit: dict[tuple[str, str], list[str]] = {}
+    for model, record in sorted(plan.last_applied.items()):
+        commit = (record.commit or "no commit")[:7]
+        by_commit.setdefault((commit, record.applied_at or "?"), []).append(model)
+    if not by_commit:
+        return []
+    lines = ["Last applied:"]
+    for (commit, when), models in sorted(by_commit.items(), key=lambda item: item[0][1]):
+        names = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
+        lines.append(f"    {commit} at {when}: {names}")
+    return [*lines, ""]
 
 
 def plan_text(plan: Plan, registry: str) -> str:
@@ -253,3 +269,102 @@ def render_apply(plan: Plan, result: ApplyResult, registry: str, output: str) ->
     if output == "markdown":
         return apply_markdown(plan, result, registry)
     return apply_text(plan, result, registry)
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _change_phrase(change: Change) -> str:
+    if change.action is Action.CREATE:
+        return f"{change.key}: set to {change.after}"
+    if change.action is Action.DELETE:
+        return f"{change.key}: removed (was {change.before})"
+    return f"{change.key}: {change.before} → {change.after}"
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    revision = entry.revision
+    return {
+        "commit": revision.sha,
+        "time": revision.time.isoformat(),
+        "author": revision.author,
+        "email": revision.email,
+        "subject": revision.subject,
+        "pull_request": revision.pull_request,
+        "path": revision.path,
+        "invalid": entry.invalid,
+        "changes": [change_json(c) for c in entry.changes],
+    }
+
+
+def history_json(timeline: Timeline, at: Entry | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "path": timeline.path,
+        "shallow": timeline.shallow,
+        "notes": list(timeline.notes),
+        "entries": [_entry_json(e) for e in timeline.entries],
+    }
+    if at is not None:
+        body["at"] = {"commit": at.revision.sha, "time": at.revision.time.isoformat(),
+                      "aliases": at.state}  # fmt: skip
+    return body
+
+
+def history_text(timeline: Timeline) -> str:
+    lines = []
+    for entry in timeline.entries:
+        revision = entry.revision
+        pr = f"  PR #{revision.pull_request}" if revision.pull_request else ""
+        head = (
+            f"{_when(revision.time)}  {revision.short}  {revision.author}{pr}  {revision.subject}"
+        )
+        lines.append(click.style(head, bold=True))
+        if entry.invalid:
+            first = entry.invalid.splitlines()
+            lines.append(click.style(f"    invalid file, skipped: {' '.join(first[:2])}", fg="red"))
+        lines += [
+            click.style(f"    {_SYMBOL[c.action]} {_change_phrase(c)}", fg=_COLOUR[c.action])
+            for c in entry.changes
+        ]
+        if not entry.changes and not entry.invalid:
+            lines.append("    (no alias changes)")
+    lines += [click.style(f"note: {n}", fg="yellow") for n in timeline.notes]
+    return "\n".join(lines) if lines else "No alias changes in the history."
+
+
+def history_markdown(timeline: Timeline) -> str:
+    rows = []
+    for entry in timeline.entries:
+        revision = entry.revision
+        pr = f"#{revision.pull_request}" if revision.pull_request else ""
+        what = "<br>".join(_md_code(_change_phrase(c)) for c in entry.changes)
+        if entry.invalid:
+            what = "❌ invalid file"
+        rows.append((_when(revision.time), _md_code(revision.short), revision.author, pr, what))
+    lines = _md_table(("when", "commit", "author", "PR", "changes"), rows)
+    lines += [f"\n> {n}" for n in timeline.notes]
+    return "\n".join(lines)
+
+
+def at_text(entry: Entry | None, moment: str, model: str | None, alias: str | None) -> str:
+    if entry is None:
+        return f"No revision of the file existed at {moment}."
+    revision = entry.revision
+    lines = [f"At {moment}: {revision.short} ({_when(revision.time)}, {revision.subject})"]
+    for name in sorted(entry.state):
+        if model is not None and name != model:
+            continue
+        for alias_name, version in sorted(entry.state[name].items()):
+            if alias is None or alias_name == alias:
+                lines.append(f"  {name}@{alias_name} -> {version}")
+    return "\n".join(lines)
+
+
+def render_history(timeline: Timeline, output: str) -> str:
+    if output == "json":
+        return json.dumps(history_json(timeline), indent=2)
+    if output == "markdown":
+        return history_markdown(timeline)
+    return history_text(timeline)

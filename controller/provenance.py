@@ -1,0 +1,62 @@
+"""Where an apply came from: git commit of the file and CI context, for the audit stamp."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from controller.apply import Stamp
+from controller.history import GitError, open_repo
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+# GitHub Actions' standard variables: https://docs.github.com/actions/reference/variables
+_GITHUB = {
+    "actor": "GITHUB_ACTOR",
+    "repository": "GITHUB_REPOSITORY",
+    "event": "GITHUB_EVENT_NAME",
+    "ref": "GITHUB_REF",
+    "workflow": "GITHUB_WORKFLOW",
+}
+
+
+def make_stamp(file: Path, env: Mapping[str, str], now: datetime | None = None) -> Stamp:
+    moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    commit, git_note = _commit_of(file)
+    source = {"file": file.name}
+    if git_note:
+        source["git"] = git_note
+    source.update(ci_context(env))
+    return Stamp(commit=commit, applied_at=moment, source=source)
+
+
+def ci_context(env: Mapping[str, str]) -> dict[str, str]:
+    if env.get("GITHUB_ACTIONS") != "true":
+        return {}
+    context = {"ci": "github-actions"}
+    context.update({key: env[name] for key, name in _GITHUB.items() if env.get(name)})
+    server, repository, run = (
+        env.get("GITHUB_SERVER_URL"),
+        env.get("GITHUB_REPOSITORY"),
+        env.get("GITHUB_RUN_ID"),
+    )
+    if server and repository and run:
+        context["run_url"] = f"{server}/{repository}/actions/runs/{run}"
+    return context
+
+
+def _commit_of(file: Path) -> tuple[str | None, str | None]:
+    """HEAD's SHA, and a note when the applied file is not exactly what HEAD holds."""
+    try:
+        repo, relative = open_repo(file)
+    except GitError:
+        return None, "not a git repository: no commit to record"
+    if not repo.head.is_valid():
+        return None, "no commits yet"
+    sha = str(repo.head.commit.hexsha)
+    dirty = repo.git.status("--porcelain", "--", relative).strip()
+    if dirty:
+        return sha, f"{relative} has uncommitted changes: applied content is not {sha[:7]}"
+    return sha, None

@@ -107,6 +107,7 @@ def plan_text(plan: Plan, registry: str) -> str:
     lines += [_change_text(c) for c in plan.changes]
     if plan.changes:
         lines.append("")
+    lines += _last_applied_lines(plan)
     if plan.drift:
         lines.append(
             click.style("Drift (changed outside aliasctl since its last apply):", bold=True)

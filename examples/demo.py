@@ -317,12 +317,15 @@ def story() -> None:
     if serve(client) != wanted["challenger"]:
         raise DemoError("champion did not move to the challenger's version")
 
-    step("5. Roll back: git revert, apply")
-    git("revert", "--no-edit", "HEAD")
+    step("5. Roll back: aliasctl rollback writes the one-line revert commit, apply")
+    aliasctl("rollback", f"{MODEL}@champion", SPEC, "--commit")
     aliasctl("apply", SPEC)
     if serve(client) != wanted["champion"]:
         raise DemoError(f"champion is not back on version {wanted['champion']}")
-    git("--no-pager", "log", "--oneline")
+
+    step("6. Git is the audit log")
+    aliasctl("history", f"{MODEL}@champion", SPEC)
+    aliasctl("plan", SPEC)
 
 
 def main() -> int:

@@ -63,6 +63,45 @@ class ModelSpec(BaseModel):
     )
 
 
+BOUND_PATTERN = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
+
+
+def check_bound(text: str) -> str:
+    if not BOUND_PATTERN.match(text):
+        raise ValueError(
+            f"{text!r} is not a bound: write an operator and a number, like '<= 0.8' or '>= 0.9'"
+        )
+    return text
+
+
+MetricBound = Annotated[str, AfterValidator(check_bound)]
+
+
+class Policy(BaseModel):
+    """Gates a version must pass before this alias may point at it."""
+
+    model_config = _STRICT
+    require_tags: dict[str, str] = Field(
+        default_factory=dict, description="Model-version tags that must have exactly these values."
+    )
+    require_metrics: dict[str, MetricBound] = Field(
+        default_factory=dict,
+        description="Metrics of the version's source run, each with a bound such as '<= 0.8'.",
+    )
+    require_signature: bool = Field(
+        default=False, description="The logged model must carry a signature."
+    )
+    promote_from: AliasName | None = Field(
+        default=None,
+        description="The version must have held this alias before, in the file's git history.",
+    )
+    verify: bool = Field(
+        default=False,
+        description="Load the version and score its logged input example before moving the alias.",
+    )
+    protected: bool = Field(default=False, description="Deleting this alias needs --allow-delete.")
+
+
 class Spec(BaseModel):
     """The whole aliases.yaml file."""
 
@@ -75,6 +114,9 @@ class Spec(BaseModel):
     )
     models: dict[ModelName, ModelSpec] = Field(
         description="Registered model name -> its managed aliases."
+    )
+    policies: dict[AliasName, Policy] = Field(
+        default_factory=dict, description="Alias name -> gates checked by plan, enforced by apply."
     )
 
     def declared(self) -> dict[str, dict[str, int]]:
@@ -108,9 +150,25 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
         # A node already reported as malformed YAML is not reported again as a bad value.
         seen = {issue.location.key for issue in issues}
         issues += [i for e in error.errors() if (i := _issue(e, source)).location.key not in seen]
+    else:
+        issues += _cross_references(spec, source)
     if issues:
         raise SpecError(path, sorted(issues, key=lambda i: (i.location.line, i.location.column)))
     return LoadedSpec(spec, source)
+
+
+def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """promote_from must name an alias that some model declares."""
+    declared = {alias for model in spec.models.values() for alias in model.aliases}
+    issues = []
+    for alias, policy in spec.policies.items():
+        if policy.promote_from is not None and policy.promote_from not in declared:
+            where = source.locate(("policies", alias, "promote_from"))
+            issues.append(
+                SpecIssue(where, f"promote_from names alias {policy.promote_from!r}, "
+                          "which no model declares")  # fmt: skip
+            )
+    return issues
 
 
 def _issue(error: Any, source: SourceMap) -> SpecIssue:
@@ -167,7 +225,9 @@ def _reason(error: Any) -> str:
     if kind == "dict_type":
         return f"expected a mapping, got a {_kind(value)}"
     if kind == "string_type":
-        return f"expected a name (a string), got {value!r}"
+        return f"expected a string, got {value!r}"
+    if kind == "bool_type":
+        return f"expected true or false, got {value!r}"
     return str(error["msg"])
 
 

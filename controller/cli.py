@@ -12,16 +12,19 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from controller.errors import ControllerError, PreflightError
+from controller.policy import DEFAULT_MAX_DELETES
 from controller.spec import LoadedSpec, json_schema, load_spec
 from controller.state import DEFAULT_INSTANCE
 
 if TYPE_CHECKING:
+    from controller.reconcile import Options
     from controller.registry import Registry
 
 EXIT_OK = 0
@@ -110,13 +113,76 @@ def schema() -> int:
     return EXIT_OK
 
 
+def _safety_options(func: F) -> F:
+    options = [
+        click.option(
+            "--allow-delete",
+            is_flag=True,
+            help="Allow deleting protected aliases, every managed alias of a model, or more "
+            "than --max-deletes aliases.",
+        ),
+        click.option(
+            "--max-deletes",
+            type=click.IntRange(min=0),
+            default=DEFAULT_MAX_DELETES,
+            show_default=True,
+            help="More deletes than this in one plan need --allow-delete.",
+        ),
+        click.option(
+            "--drift",
+            type=click.Choice(["heal", "warn"]),
+            default="heal",
+            show_default=True,
+            help="heal: put aliases moved outside aliasctl back; warn: report and leave them.",
+        ),
+        click.option(
+            "--verify-timeout",
+            type=click.FloatRange(min=1),
+            default=300,
+            show_default=True,
+            help="Seconds to load and score a version for `verify: true` policies.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(
+    loaded: LoadedSpec,
+    instance: str,
+    allow_delete: bool,
+    max_deletes: int,
+    drift: str,
+    verify_timeout: float,
+) -> Options:
+    from controller.reconcile import DriftMode, Options  # noqa: PLC0415
+
+    return Options(
+        instance=instance,
+        drift=DriftMode(drift),
+        allow_delete=allow_delete,
+        max_deletes=max_deletes,
+        verify_timeout=verify_timeout,
+        spec_file=Path(loaded.source.path),
+        policies=dict(loaded.spec.policies),
+    )
+
+
 @cli.command()
 @_file_argument
 @_registry_options
+@_safety_options
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save the plan, with digests of the file and the live state, for `apply PLAN.json`.",
 )
 def plan(
     file: Path,
@@ -124,26 +190,41 @@ def plan(
     timeout: float | None,
     instance: str,
     output: str,
+    allow_delete: bool,
+    max_deletes: int,
+    drift: str,
+    verify_timeout: float,
     detailed_exitcode: bool,
+    out: Path | None,
 ) -> int:
     """Show what apply would change, changing nothing."""
+    from controller import savedplan  # noqa: PLC0415
     from controller.reconcile import prepare_plan  # noqa: PLC0415
-    from controller.render import render_plan  # noqa: PLC0415
+    from controller.render import plan_json, render_plan  # noqa: PLC0415
 
     loaded = load_spec(file)
     registry = _open_registry(registry_uri, timeout)
-    the_plan = prepare_plan(loaded.spec.declared(), registry, instance)
+    options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
+    the_plan = prepare_plan(loaded.spec.declared(), registry, options)
     click.echo(render_plan(the_plan, registry.display_uri, output))
     if the_plan.problems:
         return EXIT_ERROR
+    if out is not None:
+        body = plan_json(the_plan, registry.display_uri)
+        savedplan.save(out, the_plan, body, file, options)
+        click.echo(f"Saved the plan to {out}; `aliasctl apply {out}` applies exactly it.", err=True)
     if detailed_exitcode and the_plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
 @cli.command()
-@_file_argument
+@click.argument(
+    "file", type=click.Path(path_type=Path), default=DEFAULT_FILE, required=False,
+    metavar="[FILE|PLAN.json]",
+)  # fmt: skip
 @_registry_options
+@_safety_options
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 64),
@@ -158,29 +239,68 @@ def apply(
     timeout: float | None,
     instance: str,
     output: str,
+    allow_delete: bool,
+    max_deletes: int,
+    drift: str,
+    verify_timeout: float,
     parallelism: int,
 ) -> int:
-    """Plan, then make the registry match the file; verify by re-reading."""
+    """Plan, then make the registry match the file; verify by re-reading.
+
+    Given a plan saved by `plan --out`, apply exactly that plan, or refuse it
+    (changing nothing) when the file or the registry changed since.
+    """
+    from controller import savedplan  # noqa: PLC0415
     from controller.apply import apply_plan  # noqa: PLC0415
     from controller.reconcile import prepare_plan  # noqa: PLC0415
-    from controller.render import render_apply  # noqa: PLC0415
+    from controller.render import plan_json, render_apply  # noqa: PLC0415
 
+    saved = savedplan.load(file) if savedplan.is_saved_plan(file) else None
+    if saved is not None:
+        savedplan.check_file(saved)
+        file = saved.spec_file
     loaded = load_spec(file)
     registry = _open_registry(registry_uri, timeout)
     declared = loaded.spec.declared()
-    the_plan = prepare_plan(declared, registry, instance)
+    if saved is not None:
+        options = replace(saved.options, spec_file=file, policies=dict(loaded.spec.policies))
+    else:
+        options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
+    the_plan = prepare_plan(declared, registry, options)
     if the_plan.problems:
         raise PreflightError(the_plan.problems)
+    if saved is not None:
+        body = plan_json(the_plan, registry.display_uri)
+        savedplan.check_live(saved, the_plan, registry.display_uri, body)
     result = apply_plan(
         the_plan,
         declared,
         registry,
-        instance=instance,
+        instance=options.instance,
         stamp=_stamp(loaded),
         parallelism=parallelism,
     )
     click.echo(render_apply(the_plan, result, registry.display_uri, output))
-    return EXIT_OK if result.ok else EXIT_ERROR
+    if not result.ok:
+        return EXIT_ERROR
+    return EXIT_CHANGES if options.drift == "warn" and the_plan.drift else EXIT_OK
+
+
+@cli.command("drift")
+@_file_argument
+@_registry_options
+def drift_command(
+    file: Path, registry_uri: str | None, timeout: float | None, instance: str, output: str
+) -> int:
+    """Report aliases moved outside aliasctl since its last apply (exit 2 when any)."""
+    from controller.reconcile import Options, prepare_plan  # noqa: PLC0415
+    from controller.render import render_drift  # noqa: PLC0415
+
+    loaded = load_spec(file)
+    registry = _open_registry(registry_uri, timeout)
+    the_plan = prepare_plan(loaded.spec.declared(), registry, Options(instance=instance))
+    click.echo(render_drift(the_plan, registry.display_uri, output))
+    return EXIT_CHANGES if the_plan.drift else EXIT_OK
 
 
 @cli.command()
@@ -252,7 +372,7 @@ def rollback(target: str, file: Path, to: str | None, make_commit: bool) -> int:
     rb.edit_file(file, change)
     click.echo(f"{file}: {change.key} {change.current} -> {change.target}")
     if change.changed_in is not None and change.revert_equivalent:
-        click.echo(f"Equivalent: git revert {change.changed_in.short}")
+        click.echo(f"Equivalent: {rb.revert_command(change.changed_in)}")
     if make_commit:
         sha = rb.commit(file, change)
         click.echo(f"Committed {sha[:7]}: {rb.commit_message(change).splitlines()[0]}")

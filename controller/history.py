@@ -131,7 +131,7 @@ def entry_at_revision(file: Path, timeline: Timeline, rev: str) -> Entry | None:
 
 
 def _revisions(repo: Any, relative: str, rev: str) -> list[Revision]:
-    out: str = repo.git.log(
+    out: str = repo.git(c="core.quotePath=false").log(
         rev, "--first-parent", "--follow", "-M", "--name-status", f"--format={_LOG_FORMAT}",
         "--", relative,
     )  # fmt: skip

@@ -64,6 +64,8 @@ class Plan:
     # Models no longer in the file: their record is removed once their aliases are gone.
     released: tuple[str, ...] = ()
     last_applied: Mapping[str, Record] = field(default_factory=dict)
+    # Digest of the live state this plan was computed from (for saved plans).
+    fingerprint: str = ""
 
     @property
     def has_changes(self) -> bool:

@@ -1,22 +1,179 @@
-"""Wiring of one reconcile: read the registry in bulk, plan, pre-flight the targets."""
+"""Wiring of one reconcile: read the registry in bulk, plan, then pre-flight everything.
+
+Pre-flight is all or nothing: models exist, target versions exist and are
+READY, delete guards, promotion gates, and (for `verify: true`) the target
+loads and predicts. Any problem fails the whole plan and apply writes nothing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from controller.errors import ControllerError
 from controller.plan import Declared, Plan, check_targets, compute_plan
+from controller.policy import (
+    DEFAULT_MAX_DELETES,
+    Evidence,
+    Gated,
+    check_deletes,
+    check_gates,
+    gated_changes,
+)
+from controller.state import DEFAULT_INSTANCE, Observed, VersionInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
     from controller.registry import Registry
+    from controller.spec import Policy
+
+DEFAULT_VERIFY_TIMEOUT = 300.0
 
 
-def prepare_plan(declared: Declared, registry: Registry, instance: str = "default") -> Plan:
+class DriftMode(StrEnum):
+    HEAL = "heal"  # put drifted aliases back to what the file says
+    WARN = "warn"  # report drifted aliases and leave them
+
+
+@dataclass(frozen=True)
+class Options:
+    instance: str = DEFAULT_INSTANCE
+    drift: DriftMode = DriftMode.HEAL
+    allow_delete: bool = False
+    max_deletes: int = DEFAULT_MAX_DELETES
+    verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
+    # The file, for promote_from (which reads its git history).
+    spec_file: Path | None = None
+    policies: Mapping[str, Policy] = field(default_factory=dict)
+
+
+def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
     """The plan plus every pre-flight problem; versions are read only for changes."""
+    options = options or Options()
     observed = registry.read_models(declared.keys())
-    plan = compute_plan(declared, observed, instance)
+    plan = compute_plan(declared, observed, options.instance)
+    plan = replace(plan, fingerprint=fingerprint(observed))
+    if options.drift is DriftMode.WARN:
+        drifted = {(d.model, d.alias) for d in plan.drift}
+        kept = tuple(c for c in plan.changes if (c.model, c.alias) not in drifted)
+        plan = replace(plan, changes=kept)
+    problems = list(plan.problems)
+    problems += check_deletes(
+        plan,
+        declared,
+        options.policies,
+        allow_delete=options.allow_delete,
+        max_deletes=options.max_deletes,
+    )
     targets = plan.targets()
+    if targets:
+        versions = registry.read_versions(targets)
+        target_problems = check_targets(plan, versions)
+        problems += target_problems
+        if not target_problems:
+            problems += _gate_problems(plan, versions, registry, options)
+    return replace(plan, problems=tuple(problems))
+
+
+def fingerprint(observed: Observed) -> str:
+    """A digest of the live state a plan depends on: aliases and ownership, not timestamps."""
+    body = {
+        name: {
+            "aliases": dict(sorted(model.aliases.items())),
+            "managed": dict(sorted(model.record.aliases.items())) if model.record else None,
+            "instance": model.record.instance if model.record else None,
+        }
+        for name, model in sorted(observed.models.items())
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _gate_problems(
+    plan: Plan, versions: list[VersionInfo], registry: Registry, options: Options
+) -> list[str]:
+    gated = gated_changes(plan, options.policies)
+    if not gated:
+        return []
+    info = {(v.model, v.version): v for v in versions}
+    needs_metrics = any(g.policy.require_metrics for g in gated)
+    run_ids = {info[(g.change.model, g.version)].run_id for g in gated}
+    metrics = registry.read_run_metrics({r for r in run_ids if r}) if needs_metrics else {}
+    held, history_error = _held_before(gated, options.spec_file)
+
+    problems: list[str] = []
+    to_verify: list[Gated] = []
+    for gate in gated:
+        change, policy = gate.change, gate.policy
+        version = info[(change.model, gate.version)]
+        has_signature, signature_error = None, None
+        if policy.require_signature:
+            has_signature, signature_error = _signature(registry, change.model, gate.version)
+        evidence = Evidence(
+            tags=version.tags,
+            metrics=metrics.get(version.run_id) if version.run_id else None,
+            has_signature=has_signature,
+            signature_error=signature_error,
+            held_before=held.get((change.model, gate.version), frozenset()),
+            history_error=history_error,
+        )
+        failures = check_gates(change, policy, evidence)
+        problems += failures
+        if policy.verify and not failures:
+            to_verify.append(gate)
+    problems += _verify(to_verify, registry, options.verify_timeout)
+    return problems
+
+
+def _signature(registry: Registry, model: str, version: int) -> tuple[bool | None, str | None]:
+    try:
+        return registry.read_signature(model, version), None
+    except ControllerError as error:
+        return None, f"cannot read the logged model: {error}"
+
+
+def _held_before(
+    gated: list[Gated], spec_file: Path | None
+) -> tuple[dict[tuple[str, int], frozenset[str]], str | None]:
+    """For each gated target, the aliases it held in git history before taking the new one."""
+    if not any(g.policy.promote_from for g in gated):
+        return {}, None
+    if spec_file is None:
+        return {}, "no file history to check against"
+    from controller.history import read_timeline  # noqa: PLC0415 - git only when needed
+
+    try:
+        timeline = read_timeline(spec_file)
+    except ControllerError as error:
+        return {}, f"cannot read the file's git history: {error}"
+    held: dict[tuple[str, int], frozenset[str]] = {}
+    for gate in gated:
+        model, alias, version = gate.change.model, gate.change.alias, gate.version
+        aliases: set[str] = set()
+        for entry in timeline.entries:
+            state = entry.state.get(model, {})
+            # Holding an alias only counts while the version did not already hold the new one.
+            if state.get(alias) != version:
+                aliases |= {a for a, v in state.items() if v == version}
+        held[(model, version)] = frozenset(aliases)
+    return held, None
+
+
+def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[str]:
+    """Load and score every distinct target in parallel child processes (bounded)."""
+    targets = sorted({(g.change.model, g.version) for g in gated})
     if not targets:
-        return plan
-    problems = check_targets(plan, registry.read_versions(targets))
-    return replace(plan, problems=plan.problems + problems)
+        return []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        errors = list(pool.map(lambda t: registry.verify(t[0], t[1], timeout), targets))
+    by_target = dict(zip(targets, errors, strict=True))
+    return [
+        f"{g.change.key} -> version {g.version}: verify failed: {error}"
+        for g in gated
+        if (error := by_target[(g.change.model, g.version)])
+    ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -58,6 +60,12 @@ class Registry(Protocol):
     def delete_alias(self, model: str, alias: str) -> None: ...
 
     def write_record(self, model: str, record: Record | None) -> None: ...
+
+    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]: ...
+
+    def read_signature(self, model: str, version: int) -> bool: ...
+
+    def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...
 
 
 def redact_uri(uri: str) -> str:
@@ -148,6 +156,7 @@ class MlflowRegistry:
         _refuse_missing_sqlite(uri)
         try:
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            self._tracking: Any = client
             # mlflow's registry client is untyped; this adapter is the only place that sees it.
             self._client: Any = client._get_registry_client()  # type: ignore[no-untyped-call]
         except MlflowException as error:
@@ -240,6 +249,46 @@ class MlflowRegistry:
     def delete_alias(self, model: str, alias: str) -> None:
         self._call(lambda: self._client.delete_registered_model_alias(model, alias))
 
+    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
+        """Latest metrics of each source run that still exists (a deleted run is absent)."""
+        tracking = self._tracking
+        found = {}
+        for run_id in sorted(set(run_ids)):
+            try:
+                run = tracking.get_run(run_id)
+            except self._mlflow_error as error:
+                if getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                    continue
+                raise _translate(self.display_uri, error) from None
+            found[run_id] = {str(k): float(v) for k, v in run.data.metrics.items()}
+        return found
+
+    def read_signature(self, model: str, version: int) -> bool:
+        """Whether the version's logged model carries a signature (reads only its MLmodel)."""
+        from mlflow.models import get_model_info  # noqa: PLC0415
+
+        info = self._call(lambda: get_model_info(f"models:/{model}/{version}"))
+        return info.signature is not None
+
+    def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
+        """Load the version and score its input example in a child process; None if it works.
+
+        A child process, so that a model that hangs while loading can be stopped.
+        """
+        command = [sys.executable, "-m", "controller.verify_worker", model, str(version)]
+        env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri, "MLFLOW_REGISTRY_URI": self.uri}
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout_seconds, env=env,
+                check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return f"did not load and predict within {timeout_seconds:g} s (--verify-timeout)"
+        if done.returncode == 0:
+            return None
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        return lines[-1][:500] if lines else f"verification exited {done.returncode}"
+
     def write_record(self, model: str, record: Record | None) -> None:
         if record is None:
             self._call(lambda: self._client.delete_registered_model_tag(model, RECORD_TAG))
@@ -270,4 +319,10 @@ def _observed(model: Any) -> ObservedModel:
 
 
 def _version(version: Any) -> VersionInfo:
-    return VersionInfo(version.name, int(version.version), str(version.status))
+    return VersionInfo(
+        version.name,
+        int(version.version),
+        str(version.status),
+        dict(version.tags or {}),
+        version.run_id or None,
+    )

@@ -369,3 +369,36 @@ def render_history(timeline: Timeline, output: str) -> str:
     if output == "markdown":
         return history_markdown(timeline)
     return history_text(timeline)
+
+
+def drift_json(plan: Plan, registry: str) -> dict[str, Any]:
+    body = plan_json(plan, registry)
+    return {
+        "format_version": FORMAT_VERSION,
+        "registry": registry,
+        "has_drift": bool(plan.drift),
+        "drift": body["drift"],
+        "pending_changes": len(plan.changes),
+        "problems": body["problems"],
+        "last_applied": body["last_applied"],
+    }
+
+
+def render_drift(plan: Plan, registry: str, output: str) -> str:
+    if output == "json":
+        return json.dumps(drift_json(plan, registry), indent=2)
+    if not plan.drift:
+        return f"No drift: every managed alias is where aliasctl last set it ({registry})."
+    if output == "markdown":
+        rows = (
+            (_md_code(d.model), _md_code(d.alias), _version(d.recorded), _version(d.live))
+            for d in plan.drift
+        )
+        table = _md_table(("model", "alias", "last set", "live"), rows)
+        return "\n".join([f"### aliasctl drift: {len(plan.drift)} aliases moved", "", *table])
+    lines = [f"Drift in {registry} (changed outside aliasctl since its last apply):"]
+    lines += [
+        f"  ! {d.model}@{d.alias}: set to {_version(d.recorded)}, now {_version(d.live)}"
+        for d in plan.drift
+    ]
+    return "\n".join(lines)

@@ -62,7 +62,7 @@ def prepare_rollback(file: Path, model: str, alias: str, to: str | None = None) 
                 raise RollbackError(
                     f"{model}@{alias} was created by {entry.revision.short} "
                     f"({entry.revision.subject}): there is no previous version to roll back to; "
-                    f"remove the alias from the file, or `git revert {entry.revision.short}`"
+                    f"remove the alias from the file, or `{revert_command(entry.revision)}`"
                 )
             alone = len(entry.changes) == 1
             return Rollback(model, alias, current, change.before, entry.revision, alone)
@@ -99,6 +99,12 @@ def edit_file(file: Path, rollback: Rollback) -> str:
     with file.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
         handle.write(new_text)
     return new_text
+
+
+def revert_command(revision: Revision) -> str:
+    """The `git revert` that undoes `revision`; a merge commit needs its mainline named."""
+    mainline = "-m 1 " if len(revision.parents) > 1 else ""
+    return f"git revert {mainline}{revision.short}"
 
 
 def commit_message(rollback: Rollback) -> str:

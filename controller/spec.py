@@ -165,8 +165,10 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
         if policy.promote_from is not None and policy.promote_from not in declared:
             where = source.locate(("policies", alias, "promote_from"))
             issues.append(
-                SpecIssue(where, f"promote_from names alias {policy.promote_from!r}, "
-                          "which no model declares")  # fmt: skip
+                SpecIssue(
+                    where,
+                    f"promote_from names alias {policy.promote_from!r}, which no model declares",
+                )
             )
     return issues
 

@@ -86,6 +86,8 @@ class VersionInfo:
     model: str
     version: int
     status: str  # READY, PENDING_REGISTRATION, FAILED_REGISTRATION
+    tags: Mapping[str, str] = field(default_factory=dict)
+    run_id: str | None = None
 
 
 def normalize_aliases(raw: Mapping[str, Any]) -> dict[str, int]:

@@ -23,6 +23,11 @@ class FakeRegistry:
     unreachable: bool = True
     failing_aliases: set[tuple[str, str]] = field(default_factory=set)
     writes: list[tuple[str, ...]] = field(default_factory=list)
+    version_tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    version_runs: dict[tuple[str, int], str] = field(default_factory=dict)
+    run_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    signatures: dict[tuple[str, int], bool] = field(default_factory=dict)
+    broken: dict[tuple[str, int], str] = field(default_factory=dict)
     reads: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,10 +57,22 @@ class FakeRegistry:
     def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]:
         self.reads += 1
         return [
-            VersionInfo(m, v, self.versions[m][v])
+            VersionInfo(
+                m, v, self.versions[m][v], self.version_tags.get((m, v), {}),
+                self.version_runs.get((m, v)),
+            )
             for m, v in targets
             if v in self.versions.get(m, {})
-        ]
+        ]  # fmt: skip
+
+    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
+        return {r: self.run_metrics[r] for r in run_ids if r in self.run_metrics}
+
+    def read_signature(self, model: str, version: int) -> bool:
+        return self.signatures.get((model, version), False)
+
+    def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
+        return self.broken.get((model, version))
 
     def _write(self, *what: str) -> None:
         with self._lock:

@@ -6,15 +6,17 @@ import pytest
 
 from controller.apply import Stamp, apply_plan
 from controller.plan import Action, Declared
-from controller.reconcile import prepare_plan
+from controller.reconcile import Options, prepare_plan
 from controller.registry import MlflowRegistry
 from controller.state import RECORD_TAG, Record
 from tests.conftest import client_for, live_aliases, seed
 from tests.fake_registry import FakeRegistry
 
 
-def reconcile(declared: Declared, registry: FakeRegistry | MlflowRegistry) -> bool:
-    plan = prepare_plan(declared, registry)
+def reconcile(
+    declared: Declared, registry: FakeRegistry | MlflowRegistry, *, allow_delete: bool = False
+) -> bool:
+    plan = prepare_plan(declared, registry, Options(allow_delete=allow_delete))
     assert not plan.problems
     return apply_plan(plan, declared, registry, stamp=Stamp(commit="c0ffee")).ok
 
@@ -51,7 +53,7 @@ def test_alias_removed_from_file_is_deleted_and_unmanaged_left() -> None:
 def test_model_removed_from_file_is_released() -> None:
     registry = FakeRegistry.with_models({"bikes": 5, "fraud": 2}, {"fraud": {"manual": 1}})
     assert reconcile({"bikes": {"champion": 3}, "fraud": {"champion": 2}}, registry)
-    assert reconcile({"bikes": {"champion": 3}}, registry)
+    assert reconcile({"bikes": {"champion": 3}}, registry, allow_delete=True)
     assert registry.aliases["fraud"] == {"manual": 1}
     assert "fraud" not in registry.records
 
@@ -93,14 +95,15 @@ def test_apply_interrupted_anywhere_converges_on_rerun(writes_before_crash: int)
     before = {m: dict(a) for m, a in registry.aliases.items()}
 
     registry.fail_after_writes = len(registry.writes) + writes_before_crash
-    apply_plan(prepare_plan(declared_2, registry), declared_2, registry, parallelism=3)
+    plan = prepare_plan(declared_2, registry, Options(allow_delete=True))
+    apply_plan(plan, declared_2, registry, parallelism=3)
     for model, aliases in registry.aliases.items():
         for alias, version in aliases.items():
             # Every alias is at its old or its new value, never anything else.
             assert version in {before[model].get(alias), declared_2[model].get(alias)}
 
     registry.fail_after_writes = None
-    assert reconcile(declared_2, registry)
+    assert reconcile(declared_2, registry, allow_delete=True)
     assert registry.aliases == declared_2
     assert not prepare_plan(declared_2, registry).has_changes
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from controller.apply import apply_plan
-from controller.reconcile import prepare_plan
+from controller.reconcile import Options, prepare_plan
 from controller.registry import MlflowRegistry
 from tests.conftest import client_for, live_aliases, seed, write_spec
 
@@ -79,6 +79,7 @@ def _apply_process(spec: Path, uri: str, parallelism: int = 2) -> subprocess.Pop
             str(parallelism),
             "--timeout",
             "6",
+            "--allow-delete",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -149,5 +150,6 @@ def test_apply_process_killed_mid_apply_then_rerun_converges(
     # Everything the killed run created is owned, so a later removal from the file deletes it.
     registry = MlflowRegistry(mlflow_server.uri)
     emptied: dict[str, dict[str, int]] = {name: {} for name in names}
-    assert apply_plan(prepare_plan(emptied, registry), emptied, registry).ok
+    plan = prepare_plan(emptied, registry, Options(allow_delete=True))
+    assert apply_plan(plan, emptied, registry).ok
     assert all(live_aliases(mlflow_server.uri, name) == {} for name in names)

@@ -1,0 +1,128 @@
+"""Promotion gates and delete guards: pure checks of a plan against the file's policies.
+
+Every unmet requirement becomes one problem naming the model, alias, version
+and why; a missing tag, metric or run is a failure, never a pass.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from controller.plan import Action, Change, Declared, Plan
+from controller.spec import BOUND_PATTERN, Policy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+DEFAULT_MAX_DELETES = 5
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the registry (and git) know about one target version."""
+
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # The source run's metrics; None when the version has no source run.
+    metrics: Mapping[str, float] | None = None
+    # Whether the logged model carries a signature; None when it could not be read.
+    has_signature: bool | None = None
+    signature_error: str | None = None
+    # Aliases this version held in an earlier revision of the file (from git history).
+    held_before: frozenset[str] = frozenset()
+    history_error: str | None = None
+
+
+def bound_holds(bound: str, value: float) -> bool:
+    match = BOUND_PATTERN.match(bound)
+    if match is None:  # the spec validator already refused it
+        raise ValueError(f"not a bound: {bound!r}")
+    return _OPERATORS[match.group(1)](value, float(match.group(2)))
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A change that moves an alias with a policy to `version`."""
+
+    change: Change
+    version: int
+    policy: Policy
+
+
+def gated_changes(plan: Plan, policies: Mapping[str, Policy]) -> list[Gated]:
+    """Changes that move an alias that has a policy (deletes are guarded separately)."""
+    return [
+        Gated(change, change.after, policies[change.alias])
+        for change in plan.changes
+        if change.after is not None and change.alias in policies
+    ]
+
+
+def check_gates(change: Change, policy: Policy, evidence: Evidence) -> list[str]:
+    where = f"{change.key} -> version {change.after}"
+    failures = []
+    for key, wanted in sorted(policy.require_tags.items()):
+        found = evidence.tags.get(key)
+        if found is None:
+            failures.append(f"{where}: tag {key!r} is missing (want {wanted!r})")
+        elif found != wanted:
+            failures.append(f"{where}: tag {key!r} is {found!r}, want {wanted!r}")
+    for name, bound in sorted(policy.require_metrics.items()):
+        if evidence.metrics is None:
+            failures.append(f"{where}: metric {name!r} {bound}: the version has no source run")
+            continue
+        value = evidence.metrics.get(name)
+        if value is None:
+            failures.append(f"{where}: metric {name!r} {bound}: not logged on the source run")
+        elif not bound_holds(bound, value):
+            failures.append(f"{where}: metric {name!r} is {value:g}, want {bound.strip()}")
+    if policy.require_signature and not evidence.has_signature:
+        why = evidence.signature_error or "the logged model has no signature"
+        failures.append(f"{where}: require_signature: {why}")
+    if policy.promote_from and policy.promote_from not in evidence.held_before:
+        why = evidence.history_error or (
+            f"version {change.after} never held {policy.promote_from!r} in an earlier revision"
+        )
+        failures.append(f"{where}: promote_from {policy.promote_from!r}: {why}")
+    return failures
+
+
+def check_deletes(
+    plan: Plan,
+    declared: Declared,
+    policies: Mapping[str, Policy],
+    *,
+    allow_delete: bool,
+    max_deletes: int = DEFAULT_MAX_DELETES,
+) -> list[str]:
+    """Guards against accidental mass or protected deletes (Argo CD's users asked for these)."""
+    if allow_delete:
+        return []
+    deletes = [c for c in plan.changes if c.action is Action.DELETE]
+    problems = [
+        f"{c.key}: alias is protected; deleting it needs --allow-delete"
+        for c in deletes
+        if c.alias in policies and policies[c.alias].protected
+    ]
+    # After the apply a model keeps exactly its declared aliases: none left means wiped.
+    wiped = sorted({c.model for c in deletes if not declared.get(c.model)})
+    problems += [
+        f"{model}: the plan deletes every alias aliasctl manages on it; that needs --allow-delete"
+        for model in wiped
+    ]
+    if len(deletes) > max_deletes:
+        problems.append(
+            f"the plan deletes {len(deletes)} aliases, more than --max-deletes {max_deletes}; "
+            "that needs --allow-delete"
+        )
+    return problems

@@ -265,8 +265,12 @@ class MlflowRegistry:
 
     def read_signature(self, model: str, version: int) -> bool:
         """Whether the version's logged model carries a signature (reads only its MLmodel)."""
+        import mlflow  # noqa: PLC0415
         from mlflow.models import get_model_info  # noqa: PLC0415
 
+        # models:/ URIs resolve through MLflow's global URIs, not a client's.
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
         info = self._call(lambda: get_model_info(f"models:/{model}/{version}"))
         return info.signature is not None
 

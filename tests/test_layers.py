@@ -1,0 +1,44 @@
+"""Layering: the pure plan imports no I/O library; only the adapters import mlflow and git."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "controller"
+MLFLOW_ADAPTERS = {"registry.py", "verify_worker.py"}
+GIT_ADAPTERS = {"history.py"}
+PURE = {"plan.py", "policy.py", "spec.py", "state.py", "yamlsource.py", "errors.py"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+MODULES = sorted(PACKAGE.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_only_the_registry_adapter_imports_mlflow(path: Path) -> None:
+    if path.name not in MLFLOW_ADAPTERS:
+        assert "mlflow" not in imported_roots(path)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_only_history_imports_git(path: Path) -> None:
+    if path.name not in GIT_ADAPTERS:
+        assert "git" not in imported_roots(path)
+
+
+@pytest.mark.parametrize("name", sorted(PURE))
+def test_pure_modules_do_no_io_imports(name: str) -> None:
+    banned = {"mlflow", "git", "subprocess", "click", "requests", "concurrent"}
+    assert not imported_roots(PACKAGE / name) & banned

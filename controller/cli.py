@@ -322,7 +322,7 @@ def history(target: str | None, file: Path, at: str | None, output: str) -> int:
         read_timeline,
         select,
     )
-    from controller.render import at_text, history_json, render_history  # noqa: PLC0415
+    from controller.render import render_at, render_history  # noqa: PLC0415
 
     if target and file == Path(DEFAULT_FILE) and _looks_like_file(target):
         file, target = Path(target), None  # `history FILE`: the one argument is the file
@@ -337,10 +337,7 @@ def history(target: str | None, file: Path, at: str | None, output: str) -> int:
         entry = timeline.state_at(moment)
     else:
         entry = entry_at_revision(file, timeline, at)
-    if output == "json":
-        click.echo(json.dumps(history_json(select(timeline, model, alias), entry), indent=2))
-    else:
-        click.echo(at_text(entry, at, model, alias))
+    click.echo(render_at(select(timeline, model, alias), entry, at, (model, alias), output))
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ seconds.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -142,13 +143,30 @@ def _revisions(repo: Any, relative: str, rev: str) -> list[Revision]:
         path, deleted = relative, False
         for line in files.strip().splitlines():
             status, *paths = line.split("\t")
-            path, deleted = paths[-1], status.startswith("D")
+            path, deleted = unquote_path(paths[-1]), status.startswith("D")
         when = datetime.fromtimestamp(int(stamp), tz=UTC)
         revisions.append(
             Revision(sha, tuple(parents.split()), author, email, when, subject, path, deleted)
         )
     revisions.reverse()
     return revisions
+
+
+def unquote_path(path: str) -> str:
+    """Undo git's C-style quoting of unusual paths ("te\\"am/aliases.yaml", octal escapes)."""
+    if not (path.startswith('"') and path.endswith('"')):
+        return path
+    raw = codecs.escape_decode(path[1:-1].encode("utf-8"))[0]
+    return bytes(raw).decode("utf-8")
+
+
+def changed_paths(file: Path, sha: str) -> list[str]:
+    """Every path a commit changed (against its first parent)."""
+    repo, _ = open_repo(file)
+    out: str = repo.git(c="core.quotePath=false").show(
+        "--first-parent", "--name-only", "--format=", sha
+    )
+    return [unquote_path(line) for line in out.splitlines() if line.strip()]
 
 
 def _entries(repo: Any, revisions: list[Revision]) -> list[Entry]:

@@ -299,7 +299,7 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     }
 
 
-def history_json(timeline: Timeline, at: Entry | None = None) -> dict[str, Any]:
+def history_json(timeline: Timeline) -> dict[str, Any]:
     body: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "path": timeline.path,
@@ -307,9 +307,6 @@ def history_json(timeline: Timeline, at: Entry | None = None) -> dict[str, Any]:
         "notes": list(timeline.notes),
         "entries": [_entry_json(e) for e in timeline.entries],
     }
-    if at is not None:
-        body["at"] = {"commit": at.revision.sha, "time": at.revision.time.isoformat(),
-                      "aliases": at.state}  # fmt: skip
     return body
 
 
@@ -349,18 +346,55 @@ def history_markdown(timeline: Timeline) -> str:
     return "\n".join(lines)
 
 
-def at_text(entry: Entry | None, moment: str, model: str | None, alias: str | None) -> str:
+def _pointers(entry: Entry, model: str | None, alias: str | None) -> list[tuple[str, str, int]]:
+    return [
+        (name, alias_name, version)
+        for name, aliases in sorted(entry.state.items())
+        if model is None or name == model
+        for alias_name, version in sorted(aliases.items())
+        if alias is None or alias_name == alias
+    ]
+
+
+def _nested(pointers: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """{model: {alias: version}}: the shape of aliases.yaml itself."""
+    nested: dict[str, dict[str, int]] = {}
+    for model, alias, version in pointers:
+        nested.setdefault(model, {})[alias] = version
+    return nested
+
+
+def render_at(
+    timeline: Timeline,
+    entry: Entry | None,
+    moment: str,
+    target: tuple[str | None, str | None],
+    output: str,
+) -> str:
+    """Which version each alias pointed to at `moment` (`history --at`)."""
+    model, alias = target
+    pointers = _pointers(entry, model, alias) if entry else []
+    if output == "json":
+        body = history_json(timeline)
+        body["at"] = None
+        if entry is not None:
+            body["at"] = {
+                "moment": moment,
+                "commit": entry.revision.sha,
+                "time": entry.revision.time.isoformat(),
+                "aliases": _nested(pointers),
+            }
+        return json.dumps(body, indent=2)
     if entry is None:
         return f"No revision of the file existed at {moment}."
     revision = entry.revision
-    lines = [f"At {moment}: {revision.short} ({_when(revision.time)}, {revision.subject})"]
-    for name in sorted(entry.state):
-        if model is not None and name != model:
-            continue
-        for alias_name, version in sorted(entry.state[name].items()):
-            if alias is None or alias_name == alias:
-                lines.append(f"  {name}@{alias_name} -> {version}")
-    return "\n".join(lines)
+    head = f"{revision.short} ({_when(revision.time)}, {revision.subject})"
+    if output == "markdown":
+        rows = ((_md_code(m), _md_code(a), v) for m, a, v in pointers)
+        return "\n".join(
+            [f"At {_md_code(moment)}: {head}", "", *_md_table(("model", "alias", "version"), rows)]
+        )
+    return "\n".join([f"At {moment}: {head}", *(f"  {m}@{a} -> {v}" for m, a, v in pointers)])
 
 
 def render_history(timeline: Timeline, output: str) -> str:

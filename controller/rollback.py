@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from controller.errors import ControllerError
-from controller.history import Revision, entry_at_revision, open_repo, read_timeline
+from controller.history import (
+    Revision,
+    changed_paths,
+    entry_at_revision,
+    open_repo,
+    read_timeline,
+)
 from controller.spec import LoadedSpec, load_spec, parse_spec
 
 if TYPE_CHECKING:
@@ -64,7 +70,8 @@ def prepare_rollback(file: Path, model: str, alias: str, to: str | None = None) 
                     f"({entry.revision.subject}): there is no previous version to roll back to; "
                     f"remove the alias from the file, or `{revert_command(entry.revision)}`"
                 )
-            alone = len(entry.changes) == 1
+            # `git revert` is only equivalent when the commit did nothing else at all.
+            alone = len(entry.changes) == 1 and len(changed_paths(file, entry.revision.sha)) == 1
             return Rollback(model, alias, current, change.before, entry.revision, alone)
     note = f" ({'; '.join(timeline.notes)})" if timeline.notes else ""
     raise RollbackError(
@@ -88,13 +95,18 @@ def edit_file(file: Path, rollback: Rollback) -> str:
     text = raw.decode("utf-8-sig")
     loaded = parse_spec(text, str(file))
     span = loaded.source.values[("models", rollback.model, "aliases", rollback.alias)]
-    new_text = text[: span.start] + str(rollback.target) + text[span.end :]
+    # A node's span starts at its tag or anchor (`!!int 3`, `&v 3`): keep those, swap the value.
+    start = span.start + _value_offset(text[span.start : span.end])
+    new_text = text[:start] + str(rollback.target) + text[span.end :]
     # Re-validate before writing: the edit must give exactly the intended file.
     after = parse_spec(new_text, str(file)).spec.declared()
     expected = loaded.spec.declared()
     expected[rollback.model][rollback.alias] = rollback.target
     if after != expected:
-        raise RollbackError(f"{file}: editing the file in place did not give the intended result")
+        raise RollbackError(
+            f"{file}: changing {rollback.key} in place would change other aliases too "
+            "(a shared YAML anchor?); edit the file by hand"
+        )
     # newline="" keeps the file's own line endings.
     with file.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
         handle.write(new_text)
@@ -105,6 +117,16 @@ def revert_command(revision: Revision) -> str:
     """The `git revert` that undoes `revision`; a merge commit needs its mainline named."""
     mainline = "-m 1 " if len(revision.parents) > 1 else ""
     return f"git revert {mainline}{revision.short}"
+
+
+def _value_offset(node_text: str) -> int:
+    """Where the scalar itself starts in a node's text, after any tag and anchor."""
+    offset = 0
+    for token in node_text.split(" ")[:-1]:
+        if not token.startswith(("!", "&")):
+            break
+        offset += len(token) + 1
+    return offset
 
 
 def commit_message(rollback: Rollback) -> str:

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
     from controller.registry import Registry
 
-DEFAULT_PARALLELISM = 8
+# Measured on a 2-core MLflow server: throughput rises up to about 16 writers (bench/).
+DEFAULT_PARALLELISM = 16
 
 
 @dataclass(frozen=True)

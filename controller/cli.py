@@ -228,7 +228,7 @@ def plan(
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 64),
-    default=8,
+    default=16,
     show_default=True,
     help="Concurrent registry writes (a remote registry only; a local database is written "
     "serially).",

@@ -40,6 +40,7 @@ VERSIONS_PER_PAGE = 10_000
 # 8 KiB request-line limits common in front of MLflow servers.
 MAX_FILTER_CHARS = 6000
 DEFAULT_TIMEOUT_SECONDS = 30
+MAX_PARALLELISM = 64
 
 
 class Registry(Protocol):
@@ -98,6 +99,8 @@ def bound_http_time(timeout_seconds: float | None) -> None:
     for name, value in settings.items():
         if timeout_seconds is not None or name not in os.environ:
             os.environ[name] = value
+    # Keep a connection per parallel writer alive (MLflow's default pool holds 10).
+    os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(MAX_PARALLELISM))
 
 
 def resolve_uri(registry_uri: str | None) -> str:

@@ -62,7 +62,8 @@ class MlflowServer:
             "--default-artifact-root",
             str(self.root / "artifacts"),
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # No background job runner: its idle worker processes only take CPU from the test.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True

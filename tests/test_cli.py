@@ -208,3 +208,23 @@ def test_plan_never_creates_a_missing_sqlite_registry(
     assert code == 1
     assert "no registry database at" in err
     assert not missing.parent.exists()
+
+
+def test_a_registry_that_never_answers_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    import socket  # noqa: PLC0415
+
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        # Accepts connections (the kernel's backlog) and never sends a byte.
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        args = ["plan", str(spec), "--registry-uri", uri, "--timeout", "8"]
+        # MLflow's own defaults would retry for many minutes; the guard here is generous.
+        done = subprocess.run(
+            [sys.executable, "-m", "controller", *args],
+            capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot reach the registry" in done.stderr
+    assert "Traceback" not in done.stderr

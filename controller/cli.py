@@ -24,6 +24,7 @@ from controller.spec import LoadedSpec, json_schema, load_spec
 from controller.state import DEFAULT_INSTANCE
 
 if TYPE_CHECKING:
+    from controller.apply import Stamp
     from controller.reconcile import Options
     from controller.registry import Registry
 
@@ -31,6 +32,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 DEFAULT_FILE = "aliases.yaml"
+OUTPUTS = ("text", "markdown", "json")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +68,7 @@ def _registry_options(func: F) -> F:
         click.option(
             "--output",
             "-o",
-            type=click.Choice(["text", "markdown", "json"]),
+            type=click.Choice(OUTPUTS),
             default="text",
             show_default=True,
         ),
@@ -313,7 +315,7 @@ def drift_command(
     help="Show what each alias pointed to at this moment (ISO date/time, UTC if no zone) "
     "or git revision.",
 )
-@click.option("--output", "-o", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option("--output", "-o", type=click.Choice(OUTPUTS), default="text")
 def history(target: str | None, file: Path, at: str | None, output: str) -> int:
     """Timeline of alias changes from the git history of the file."""
     from controller.history import (  # noqa: PLC0415
@@ -388,7 +390,7 @@ def _split_target(target: str) -> tuple[str, str | None]:
     return model, alias or None
 
 
-def _stamp(loaded: LoadedSpec) -> Any:
+def _stamp(loaded: LoadedSpec) -> Stamp:
     from controller.provenance import make_stamp  # noqa: PLC0415
 
     return make_stamp(Path(loaded.source.path), os.environ)

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from controller.history import Entry, Timeline
 
 FORMAT_VERSION = 1
-OUTPUTS = ("text", "markdown", "json")
 _SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
 _COLOUR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
 _MARKDOWN_MARKER = "<!-- aliasctl-plan -->"

@@ -12,7 +12,7 @@ RUN := $(UV) run --frozen
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
-	@echo "make bench  - plan/apply benchmark against a local mlflow server"
+	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -45,6 +45,7 @@ pytest: install
 
 bench: install
 	$(RUN) python bench/bench_reconcile.py
+	$(RUN) python bench/bench_history.py
 
 schema: install
 	$(RUN) aliasctl schema > aliases.schema.json

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from controller.cli import main
+from tests.gitrepo import GitRepo, isolate_git
 from tests.mlflow_server import MlflowServer
 
 if TYPE_CHECKING:
@@ -92,3 +94,20 @@ def write_spec(path: Path, declared: Mapping[str, Mapping[str, int]]) -> Path:
         lines += [f"      {alias}: {version}" for alias, version in aliases.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process (no mlflow import per call): exit code, stdout, stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    assert isinstance(code, int)
+    return code, out, err
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
+    """A fresh git repository; git (ours and the controller's) ignores the user's config."""
+    isolate_git(monkeypatch, tmp_path)
+    return GitRepo.init(tmp_path / "repo")

@@ -206,3 +206,11 @@ class GitRepo:
 
 def _data(payload: bytes) -> bytes:
     return b"data %d\n%s\n" % (len(payload), payload)
+
+
+def commit_spec(
+    repo: GitRepo, declared: dict[str, dict[str, int]], message: str, file: str = "aliases.yaml"
+) -> str:
+    """Write `declared` as the repository's alias file and commit it."""
+    repo.write(file, spec_text(declared))
+    return repo.commit(message)

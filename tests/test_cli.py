@@ -10,19 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import main
+from tests.conftest import invoke as run
 from tests.conftest import live_aliases, seed, write_spec
 
 SPECS = Path(__file__).parent / "specs"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    assert isinstance(code, int)
-    return code, out, err
 
 
 def test_plan_detailed_exitcode_is_2_with_changes_then_0(

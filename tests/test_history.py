@@ -9,34 +9,25 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from controller.cli import main
 from controller.history import Revision, parse_moment, read_timeline, select
 from controller.plan import Action, Change
-from tests.gitrepo import ALICE, BOB, CAROL, START, GitRepo, Snapshot, isolate_git, spec_text
+from tests.conftest import invoke as aliasctl
+from tests.gitrepo import (
+    ALICE,
+    BOB,
+    CAROL,
+    START,
+    GitRepo,
+    Snapshot,
+    commit_spec,
+    isolate_git,
+    spec_text,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 FILE = "aliases.yaml"
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
-    isolate_git(monkeypatch, tmp_path)
-    return GitRepo.init(tmp_path / "repo")
-
-
-def aliasctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    assert isinstance(exited.value.code, int)
-    return exited.value.code, out, err
-
-
-def commit_spec(repo: GitRepo, declared: dict[str, dict[str, int]], message: str) -> str:
-    repo.write(FILE, spec_text(declared))
-    return repo.commit(message)
 
 
 def create(model: str, alias: str, version: int) -> Change:

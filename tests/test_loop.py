@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import main
 from controller.state import RECORD_TAG, Record
-from tests.conftest import client_for, live_aliases, seed
+from tests.conftest import client_for, invoke, live_aliases, seed
 from tests.gitrepo import ALICE, BOB, GitRepo, isolate_git
 
 HEADER = "# Production aliases. Reviewed by @ml-release.\n\nmodels:\n  bikes:\n    aliases:\n"
@@ -27,11 +26,8 @@ def spec(champion: int, challenger: int, canary: int | None = None) -> str:
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    assert isinstance(exited.value.code, int)
-    return exited.value.code, out + err
+    code, out, err = invoke(capsys, *args)
+    return code, out + err
 
 
 def test_the_whole_gitops_loop(

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import main
 from controller.policy import bound_holds
 from controller.reconcile import DriftMode, Options, prepare_plan
 from controller.spec import Policy
 from tests.conftest import client_for, live_aliases, seed
+from tests.conftest import invoke as run
 from tests.fake_registry import FakeRegistry
 from tests.logged_models import MODEL, LoggedRegistry, build
 
@@ -33,14 +33,6 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> LoggedRegistry:
 @pytest.fixture
 def gated_uri(logged: LoggedRegistry, tmp_path: Path) -> str:
     return logged.copy_to(tmp_path)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    assert isinstance(exited.value.code, int)
-    return exited.value.code, out, err
 
 
 def spec_with_policy(path: Path, champion: int, policy: str, extra: str = "") -> Path:

@@ -28,12 +28,6 @@ ACTIONS_ENV = {
 }
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
-    isolate_git(monkeypatch, tmp_path)
-    return GitRepo.init(tmp_path / "repo")
-
-
 def test_stamp_inside_git_records_the_head_commit(repo: GitRepo) -> None:
     repo.write(FILE, SPEC)
     repo.commit("Declare")

@@ -6,33 +6,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from controller.cli import main
 from controller.rollback import prepare_rollback
-from tests.gitrepo import RUNNER, GitRepo, isolate_git, spec_text
+from tests.conftest import invoke as aliasctl
+from tests.gitrepo import RUNNER, GitRepo, commit_spec, isolate_git, spec_text
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 FILE = "aliases.yaml"
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
-    isolate_git(monkeypatch, tmp_path)
-    return GitRepo.init(tmp_path / "repo")
-
-
-def aliasctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    assert isinstance(exited.value.code, int)
-    return exited.value.code, out, err
-
-
-def commit_spec(repo: GitRepo, declared: dict[str, dict[str, int]], message: str) -> str:
-    repo.write(FILE, spec_text(declared))
-    return repo.commit(message)
 
 
 def champion_1_2_3(repo: GitRepo) -> list[str]:

@@ -87,6 +87,19 @@ def _change_text(change: Change) -> str:
     return click.style(line, fg=_COLOUR[change.action])
 
 
+def _drift_lines(plan: Plan, healed: frozenset[tuple[str, str]] | None = None) -> list[str]:
+    """Drifted aliases; after an apply, whether each was put back or left in place."""
+    if not plan.drift:
+        return []
+    lines = [click.style("Drift (changed outside aliasctl since its last apply):", bold=True)]
+    for d in plan.drift:
+        line = f"  ! {d.model}@{d.alias}: set to {_version(d.recorded)}, now {_version(d.live)}"
+        if healed is not None:
+            line += " (healed)" if (d.model, d.alias) in healed else " (left in place)"
+        lines.append(line)
+    return [*lines, ""]
+
+
 def _last_applied_lines(plan: Plan) -> list[str]:
     by_commit: dict[tuple[str, str], list[str]] = {}
     for model, record in sorted(plan.last_applied.items()):
@@ -107,15 +120,7 @@ def plan_text(plan: Plan, registry: str) -> str:
     if plan.changes:
         lines.append("")
     lines += _last_applied_lines(plan)
-    if plan.drift:
-        lines.append(
-            click.style("Drift (changed outside aliasctl since its last apply):", bold=True)
-        )
-        lines += [
-            f"  ! {d.model}@{d.alias}: set to {_version(d.recorded)}, now {_version(d.live)}"
-            for d in plan.drift
-        ]
-        lines.append("")
+    lines += _drift_lines(plan)
     if plan.problems:
         lines.append(click.style("Problems (nothing can be applied):", fg="red", bold=True))
         lines += [click.style(f"  x {p}", fg="red") for p in plan.problems]
@@ -236,6 +241,8 @@ def apply_text(plan: Plan, result: ApplyResult, registry: str) -> str:
     ]
     if result.results or result.record_errors:
         lines.append("")
+    healed = frozenset((r.change.model, r.change.alias) for r in result.applied)
+    lines += _drift_lines(plan, healed)
     lines.append(click.style(_outcome_line(result), bold=True, fg=None if result.ok else "red"))
     return "\n".join(lines)
 

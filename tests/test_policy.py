@@ -267,8 +267,11 @@ def test_drift_command_reports_json_and_exit_2(
     assert body["drift"] == [{"model": "bikes", "alias": "champion", "recorded": 2, "live": 3}]
     code, out, _ = run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri, "--drift", "warn")
     assert code == 2
+    assert "! bikes@champion: set to 2, now 3 (left in place)" in out
     assert live_aliases(sqlite_uri, "bikes") == {"champion": 3}
-    assert run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)[0] == 0
+    code, out, _ = run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)
+    assert code == 0
+    assert "! bikes@champion: set to 2, now 3 (healed)" in out
     assert live_aliases(sqlite_uri, "bikes") == {"champion": 2}
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from controller.errors import ControllerError, PreflightError
-from controller.policy import DEFAULT_MAX_DELETES
+from controller.policy import DEFAULT_MAX_DELETES, DEFAULT_VERIFY_TIMEOUT
 from controller.spec import LoadedSpec, json_schema, load_spec
 from controller.state import DEFAULT_INSTANCE
 
@@ -140,7 +140,7 @@ def _safety_options(func: F) -> F:
         click.option(
             "--verify-timeout",
             type=click.FloatRange(min=1),
-            default=300,
+            default=DEFAULT_VERIFY_TIMEOUT,
             show_default=True,
             help="Seconds to load and score a version for `verify: true` policies.",
         ),
@@ -350,8 +350,9 @@ def history(target: str | None, file: Path, at: str | None, output: str) -> int:
     "--to",
     "to",
     metavar="VERSION|REV",
-    help="Version number, or the git revision whose value to restore. Default: the value "
-    "before the change that set the current one.",
+    help="Version number, or the git revision whose value to restore (all digits means a "
+    "version: give a revision as a name or a hash with a letter). Default: the value before "
+    "the change that set the current one.",
 )
 @click.option("--commit", "make_commit", is_flag=True, help="Also commit the edited file.")
 def rollback(target: str, file: Path, to: str | None, make_commit: bool) -> int:

@@ -78,9 +78,6 @@ class Plan:
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
 
-    def models_touched(self) -> list[str]:
-        return sorted({c.model for c in self.changes} | set(self.stale_records))
-
 
 def diff_aliases(model: str, before: Mapping[str, int], after: Mapping[str, int]) -> list[Change]:
     """Alias changes that turn `before` into `after` for one model (both complete maps)."""

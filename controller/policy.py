@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 DEFAULT_MAX_DELETES = 5
+DEFAULT_VERIFY_TIMEOUT = 300.0  # seconds; loading a large model can take minutes
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,

@@ -18,6 +18,7 @@ from controller.errors import ControllerError
 from controller.plan import Declared, Plan, check_targets, compute_plan
 from controller.policy import (
     DEFAULT_MAX_DELETES,
+    DEFAULT_VERIFY_TIMEOUT,
     Evidence,
     Gated,
     check_deletes,
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 
     from controller.registry import Registry
     from controller.spec import Policy
-
-DEFAULT_VERIFY_TIMEOUT = 300.0
 
 
 class DriftMode(StrEnum):

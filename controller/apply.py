@@ -150,15 +150,14 @@ def apply_plan(
         results = tuple(pool.map(move, plan.changes))
 
         # 3. Record what was done.
-        failed_by_model: dict[str, list[Change]] = defaultdict(list)
-        for result in results:
-            if not result.ok:
-                failed_by_model[result.change.model].append(result.change)
+        not_done: dict[str, list[Change]] = defaultdict(list)
+        for change in [r.change for r in results if not r.ok] + list(plan.held_back):
+            not_done[change.model].append(change)
 
         def record(model: str) -> str | None:
             previous = plan.last_applied.get(model)
             wanted = declared.get(model, {})
-            aliases = settled_aliases(previous, wanted, failed_by_model[model])
+            aliases = settled_aliases(previous, wanted, not_done[model])
             new: Record | None = Record(
                 aliases, instance, stamp.commit, stamp.applied_at, dict(stamp.source)
             )

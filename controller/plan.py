@@ -66,6 +66,8 @@ class Plan:
     last_applied: Mapping[str, Record] = field(default_factory=dict)
     # Digest of the live state this plan was computed from (for saved plans).
     fingerprint: str = ""
+    # Changes left out on purpose (drifted aliases under --drift warn): not done, not recorded.
+    held_back: tuple[Change, ...] = ()
 
     @property
     def has_changes(self) -> bool:

@@ -61,7 +61,8 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
     if options.drift is DriftMode.WARN:
         drifted = {(d.model, d.alias) for d in plan.drift}
         kept = tuple(c for c in plan.changes if (c.model, c.alias) not in drifted)
-        plan = replace(plan, changes=kept)
+        held = tuple(c for c in plan.changes if (c.model, c.alias) in drifted)
+        plan = replace(plan, changes=kept, held_back=held)
     problems = list(plan.problems)
     problems += check_deletes(
         plan,

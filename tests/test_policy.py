@@ -301,3 +301,19 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(
     code, out, _ = run(capsys, "apply", str(saved), "--registry-uri", sqlite_uri)
     assert code == 0, out
     assert live_aliases(sqlite_uri, "bikes") == {"champion": 3}
+
+
+def test_drift_warn_records_nothing_for_the_alias_it_left() -> None:
+    from controller.apply import apply_plan  # noqa: PLC0415
+
+    registry = FakeRegistry.with_models({"m": 3})
+    apply_all(registry, {"m": {"champion": 1, "challenger": 1}})
+    registry.aliases["m"]["champion"] = 3  # moved by hand
+    declared = {"m": {"champion": 2, "challenger": 2}}
+    plan = prepare_plan(declared, registry, Options(drift=DriftMode.WARN))
+    assert apply_plan(plan, declared, registry).ok
+    assert registry.aliases["m"] == {"champion": 3, "challenger": 2}
+    # The record still says what aliasctl really set, so the drift stays visible as such.
+    assert registry.records["m"].aliases == {"champion": 1, "challenger": 2}
+    again = prepare_plan(declared, registry, Options(drift=DriftMode.WARN))
+    assert [(d.alias, d.recorded, d.live) for d in again.drift] == [("champion", 1, 3)]

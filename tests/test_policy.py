@@ -317,3 +317,29 @@ def test_drift_warn_records_nothing_for_the_alias_it_left() -> None:
     assert registry.records["m"].aliases == {"champion": 1, "challenger": 2}
     again = prepare_plan(declared, registry, Options(drift=DriftMode.WARN))
     assert [(d.alias, d.recorded, d.live) for d in again.drift] == [("champion", 1, 3)]
+
+
+def test_protected_and_mass_deletes_are_refused_against_a_real_registry(
+    capsys: pytest.CaptureFixture[str], gated_uri: str, tmp_path: Path
+) -> None:
+    spec = tmp_path / "a.yaml"
+    policy = "policies:\n  champion:\n    protected: true\n"
+    aliases = "      champion: 1\n      challenger: 3\n"
+    spec.write_text(f"models:\n  {MODEL}:\n    aliases:\n{aliases}{policy}")
+    assert run(capsys, "apply", str(spec), "--registry-uri", gated_uri)[0] == 0
+
+    spec.write_text(f"models:\n  {MODEL}:\n    aliases:\n      challenger: 3\n{policy}")
+    code, _, err = run(capsys, "apply", str(spec), "--registry-uri", gated_uri)
+    assert code == 1
+    assert "gated@champion: alias is protected; deleting it needs --allow-delete" in err
+    assert live_aliases(gated_uri, MODEL) == {"champion": 1, "challenger": 3}
+
+    spec.write_text(f"models:\n  {MODEL}:\n    aliases: {{}}\n")
+    code, _, err = run(capsys, "apply", str(spec), "--registry-uri", gated_uri)
+    assert code == 1
+    assert "gated: the plan deletes every alias aliasctl manages on it" in err
+    assert live_aliases(gated_uri, MODEL) == {"champion": 1, "challenger": 3}
+
+    code, out, _ = run(capsys, "apply", str(spec), "--registry-uri", gated_uri, "--allow-delete")
+    assert code == 0, out
+    assert live_aliases(gated_uri, MODEL) == {}

@@ -407,8 +407,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or bool(os.environ.get("ALIASCTL_DEBUG"))
     try:
         code = cli.main(args=args, prog_name="aliasctl", standalone_mode=False)
-    except click.exceptions.Abort:
-        _error("aborted")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # An interrupted apply is safe to re-run: it converges from wherever it stopped.
+        _error("interrupted; re-run the command (an interrupted apply converges on re-run)")
         code = EXIT_ERROR
     except click.ClickException as error:
         # Usage errors exit 1, never 2: 2 means "changes pending" to --detailed-exitcode.

@@ -219,3 +219,28 @@ def test_a_registry_that_never_answers_is_an_error_not_a_hang(tmp_path: Path) ->
     assert done.returncode == 1
     assert "cannot reach the registry" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_interrupt_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    import signal  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "controller", "plan", str(spec), "--registry-uri", uri],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        silent.settimeout(60)
+        waiting, _ = silent.accept()  # it is now waiting on a registry that never answers
+        with waiting:
+            time.sleep(0.2)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "interrupted" in err
+    assert "Traceback" not in err

@@ -43,6 +43,13 @@ def _file_argument(func: F) -> F:
     )(func)
 
 
+def _stack(func: F, options: list[Callable[[Any], Any]]) -> F:
+    """Apply click options so that --help lists them in the order written."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def _registry_options(func: F) -> F:
     options = [
         click.option(
@@ -73,9 +80,7 @@ def _registry_options(func: F) -> F:
             show_default=True,
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _stack(func, options)
 
 
 def _open_registry(registry_uri: str | None, timeout: float | None) -> Registry:
@@ -145,9 +150,7 @@ def _safety_options(func: F) -> F:
             help="Seconds to load and score a version for `verify: true` policies.",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _stack(func, options)
 
 
 def _options(

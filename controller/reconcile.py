@@ -105,15 +105,19 @@ def _gate_problems(
     run_ids = {info[(g.change.model, g.version)].run_id for g in gated}
     metrics = registry.read_run_metrics({r for r in run_ids if r}) if needs_metrics else {}
     held, history_error = _held_before(gated, options.spec_file)
+    # One MLmodel read per distinct target, however many aliases point at it.
+    signatures = {
+        (g.change.model, g.version): _signature(registry, g.change.model, g.version)
+        for g in gated
+        if g.policy.require_signature
+    }
 
     problems: list[str] = []
     to_verify: list[Gated] = []
     for gate in gated:
         change, policy = gate.change, gate.policy
         version = info[(change.model, gate.version)]
-        has_signature, signature_error = None, None
-        if policy.require_signature:
-            has_signature, signature_error = _signature(registry, change.model, gate.version)
+        has_signature, signature_error = signatures.get((change.model, gate.version), (None, None))
         evidence = Evidence(
             tags=version.tags,
             metrics=metrics.get(version.run_id) if version.run_id else None,

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from controller.errors import RegistryError
+from controller.errors import Fault, RegistryError
 from controller.plan import (
     Action,
     Change,
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 # Measured on a 2-core MLflow server: throughput rises up to about 16 writers (bench/).
 DEFAULT_PARALLELISM = 16
+# Consecutive failed writes (each after its own retries), across models, that stop an apply.
+FAILURES_IN_ROW_TO_STOP = 5
+_STOPPING = frozenset({Fault.UNREACHABLE, Fault.AUTH, Fault.PERMISSION})
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,10 @@ class ApplyResult:
     record_errors: tuple[str, ...] = ()
     # Aliases that still differ from the file after the apply, found by re-reading.
     unconverged: tuple[Change, ...] = ()
+    # Why the remaining writes were not attempted ("" when none were skipped).
+    stopped: str = ""
+    # Transient write failures that were retried (and then succeeded or not).
+    retries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -79,23 +86,50 @@ class ApplyResult:
 
 
 class _Breaker:
-    """Stops sending writes once the registry is unreachable, instead of timing out each one."""
+    """Stops sending writes once the registry cannot take them, instead of failing each one.
+
+    It trips on what will not get better by trying the next write: refused
+    connections, missing credentials or permissions, or several writes in a row
+    to different models failing transiently after their own retries. One bad
+    answer (a 503 that outlasted its retries, a refused request) does not.
+    """
 
     def __init__(self) -> None:
         self._tripped = threading.Event()
+        self._lock = threading.Lock()
+        self._failed_in_row: list[str] = []  # models of consecutive transient failures
         self.reason = ""
 
-    def run(self, write: Callable[[], None]) -> str | None:
+    def run(self, model: str, write: Callable[[], None]) -> str | None:
         if self._tripped.is_set():
             return f"not attempted: {self.reason}"
         try:
             write()
         except RegistryError as error:
-            if error.unreachable:
-                self.reason = error.detail
-                self._tripped.set()
+            self._failed(model, error)
             return error.detail
+        with self._lock:
+            self._failed_in_row.clear()
         return None
+
+    def _failed(self, model: str, error: RegistryError) -> None:
+        with self._lock:
+            if error.fault in _STOPPING:
+                self._trip(error.detail)
+            elif error.transient:
+                self._failed_in_row.append(model)
+                models = len(set(self._failed_in_row))
+                if len(self._failed_in_row) >= FAILURES_IN_ROW_TO_STOP and models > 1:
+                    self._trip(
+                        f"{len(self._failed_in_row)} writes failed in a row ({error.detail})"
+                    )
+            else:
+                self._failed_in_row.clear()
+
+    def _trip(self, reason: str) -> None:
+        if not self._tripped.is_set():
+            self.reason = reason
+            self._tripped.set()
 
 
 def apply_plan(
@@ -125,9 +159,10 @@ def apply_plan(
                 needs_pending,
                 pool.map(
                     lambda m: breaker.run(
+                        m,
                         lambda: registry.write_record(
                             m, pending_record(plan.last_applied.get(m), by_model[m], instance)
-                        )
+                        ),
                     ),
                     needs_pending,
                 ),
@@ -135,19 +170,25 @@ def apply_plan(
             )
         )
 
-        # 2. Move aliases.
+        # 2. Move aliases: deletes first, since they need more permission (MANAGE under
+        # MLflow's basic-auth) than sets (EDIT); a bot lacking it stops before any alias moves.
         def move(change: Change) -> ChangeResult:
             blocked = pending_errors.get(change.model)
             if blocked:
                 return ChangeResult(change, f"not attempted: could not record ownership: {blocked}")
-            if change.after is None:
-                error = breaker.run(lambda: registry.delete_alias(change.model, change.alias))
+            model, alias, target = change.model, change.alias, change.after
+            if target is None:
+                error = breaker.run(model, lambda: registry.delete_alias(model, alias))
             else:
-                target = change.after
-                error = breaker.run(lambda: registry.set_alias(change.model, change.alias, target))
+                error = breaker.run(model, lambda: registry.set_alias(model, alias, target))
             return ChangeResult(change, error)
 
-        results = tuple(pool.map(move, plan.changes))
+        deletes = [c for c in plan.changes if c.after is None]
+        sets = [c for c in plan.changes if c.after is not None]
+        deleted = list(pool.map(move, deletes))  # every delete ends before any set starts
+        moved = list(pool.map(move, sets))
+        done = {r.change: r for r in deleted + moved}
+        results = tuple(done[c] for c in plan.changes)
 
         # 3. Record what was done.
         not_done: dict[str, list[Change]] = defaultdict(list)
@@ -163,7 +204,7 @@ def apply_plan(
             )
             if model in plan.released and not aliases:
                 new = None  # the model left the file and nothing of ours is left on it
-            error = breaker.run(lambda: registry.write_record(model, new))
+            error = breaker.run(model, lambda: registry.write_record(model, new))
             return f"{model}: could not write inventory record: {error}" if error else None
 
         touched = sorted(by_model.keys() | set(plan.stale_records))
@@ -172,7 +213,7 @@ def apply_plan(
     unconverged: tuple[Change, ...] = ()
     if not breaker.reason:
         unconverged = _verify(plan, declared, registry, instance, results)
-    return ApplyResult(results, record_errors, unconverged)
+    return ApplyResult(results, record_errors, unconverged, breaker.reason, registry.retries)
 
 
 def _verify(

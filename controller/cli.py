@@ -33,6 +33,7 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 DEFAULT_FILE = "aliases.yaml"
 OUTPUTS = ("text", "markdown", "json")
+READ_MODES = ("auto", "bulk", "per-model")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,6 +74,15 @@ def _registry_options(func: F) -> F:
             "repositories sharing a registry never prune each other's aliases.",
         ),
         click.option(
+            "--read-mode",
+            type=click.Choice(READ_MODES),
+            default="auto",
+            show_default=True,
+            envvar="ALIASCTL_READ_MODE",
+            help="bulk: filtered searches (few requests); per-model: one read per model, for "
+            "registries without filtered search; auto: per-model on Unity Catalog, else bulk.",
+        ),
+        click.option(
             "--output",
             "-o",
             type=click.Choice(OUTPUTS),
@@ -83,10 +93,12 @@ def _registry_options(func: F) -> F:
     return _stack(func, options)
 
 
-def _open_registry(registry_uri: str | None, timeout: float | None) -> Registry:
-    from controller.registry import MlflowRegistry, resolve_uri  # noqa: PLC0415 - mlflow is slow
+def _open_registry(
+    registry_uri: str | None, timeout: float | None, read_mode: str, instance: str
+) -> Registry:
+    from controller.registry import MlflowRegistry, ReadMode, resolve_uri  # noqa: PLC0415
 
-    return MlflowRegistry(resolve_uri(registry_uri), timeout)
+    return MlflowRegistry(resolve_uri(registry_uri), timeout, ReadMode(read_mode), instance)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -194,6 +206,7 @@ def plan(
     registry_uri: str | None,
     timeout: float | None,
     instance: str,
+    read_mode: str,
     output: str,
     allow_delete: bool,
     max_deletes: int,
@@ -208,7 +221,7 @@ def plan(
     from controller.render import plan_json, render_plan  # noqa: PLC0415
 
     loaded = load_spec(file)
-    registry = _open_registry(registry_uri, timeout)
+    registry = _open_registry(registry_uri, timeout, read_mode, instance)
     options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
     the_plan = prepare_plan(loaded.spec.declared(), registry, options)
     click.echo(render_plan(the_plan, registry.display_uri, output))
@@ -243,6 +256,7 @@ def apply(
     registry_uri: str | None,
     timeout: float | None,
     instance: str,
+    read_mode: str,
     output: str,
     allow_delete: bool,
     max_deletes: int,
@@ -265,7 +279,7 @@ def apply(
         savedplan.check_file(saved)
         file = saved.spec_file
     loaded = load_spec(file)
-    registry = _open_registry(registry_uri, timeout)
+    registry = _open_registry(registry_uri, timeout, read_mode, instance)
     declared = loaded.spec.declared()
     if saved is not None:
         options = replace(saved.options, spec_file=file, policies=dict(loaded.spec.policies))
@@ -295,14 +309,19 @@ def apply(
 @_file_argument
 @_registry_options
 def drift_command(
-    file: Path, registry_uri: str | None, timeout: float | None, instance: str, output: str
+    file: Path,
+    registry_uri: str | None,
+    timeout: float | None,
+    instance: str,
+    read_mode: str,
+    output: str,
 ) -> int:
     """Report aliases moved outside aliasctl since its last apply (exit 2 when any)."""
     from controller.reconcile import Options, prepare_plan  # noqa: PLC0415
     from controller.render import render_drift  # noqa: PLC0415
 
     loaded = load_spec(file)
-    registry = _open_registry(registry_uri, timeout)
+    registry = _open_registry(registry_uri, timeout, read_mode, instance)
     the_plan = prepare_plan(loaded.spec.declared(), registry, Options(instance=instance))
     click.echo(render_drift(the_plan, registry.display_uri, output))
     return EXIT_CHANGES if the_plan.drift else EXIT_OK

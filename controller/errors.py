@@ -7,6 +7,7 @@ Anything else is a bug and gets a traceback only with --debug.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,14 +59,37 @@ class SpecError(ControllerError):
         return "\n".join(lines)
 
 
+class Fault(StrEnum):
+    """What kind of registry failure an error is: it decides retrying and the breaker."""
+
+    UNREACHABLE = "unreachable"  # connection refused, no route, DNS: nothing answers
+    TRANSIENT = "transient"  # 429/502/503/504, a cut connection, a read timeout: retry
+    AUTH = "auth"  # 401: the credentials are wrong or missing
+    PERMISSION = "permission"  # 403: the credentials lack a permission
+    NOT_FOUND = "not_found"
+    REFUSED = "refused"  # any other answer: a bad request, a conflict, a server bug
+
+
 class RegistryError(ControllerError):
     """The registry could not be reached or answered with an error."""
 
-    def __init__(self, uri: str, detail: str, *, unreachable: bool = False):
+    def __init__(self, uri: str, detail: str, *, fault: Fault = Fault.REFUSED):
         self.uri = uri
         self.detail = detail
-        self.unreachable = unreachable
+        self.fault = fault
         super().__init__(f"registry {uri}: {detail}")
+
+    @property
+    def unreachable(self) -> bool:
+        return self.fault is Fault.UNREACHABLE
+
+    @property
+    def transient(self) -> bool:
+        return self.fault is Fault.TRANSIENT
+
+
+class LockError(ControllerError):
+    """The registry lock is held by someone else, or was lost."""
 
 
 class PreflightError(ControllerError):

@@ -211,6 +211,8 @@ def apply_json(plan: Plan, result: ApplyResult, registry: str) -> dict[str, Any]
         "changes": [_result_json(r) for r in result.results],
         "record_errors": list(result.record_errors),
         "unconverged": [change_json(c) for c in result.unconverged],
+        "stopped": result.stopped or None,
+        "retries": result.retries,
         "drift": plan_json(plan, registry)["drift"],
     }
 
@@ -219,12 +221,14 @@ def _outcome_line(result: ApplyResult) -> str:
     applied, failed = len(result.applied), len(result.failed)
     if result.ok and not result.results:
         return "No changes. The registry matches the file."
+    retried = f" ({result.retries} transient failures retried)" if result.retries else ""
     if result.ok:
-        return f"Apply complete: {applied} applied."
+        return f"Apply complete: {applied} applied.{retried}"
+    stopped = f"Stopped early: {result.stopped}. " if result.stopped else ""
     return (
-        f"Apply FAILED: {applied} applied, {failed} failed, "
-        f"{len(result.unconverged)} not converged, {len(result.record_errors)} record errors. "
-        "Re-run apply to converge."
+        f"{stopped}Apply FAILED: {applied} applied, {failed} failed, "
+        f"{len(result.unconverged)} not converged, {len(result.record_errors)} record errors"
+        f"{retried}. Re-run apply to converge."
     )
 
 

@@ -8,6 +8,7 @@ is ever deleted) and drift visible (live differs from what we set).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 RECORD_TAG = "aliasctl.managed"
 RECORD_FORMAT = 1
 DEFAULT_INSTANCE = "default"
+# PostgreSQL and MySQL store registered-model tag values in VARCHAR(5000) (SQLite
+# ignores the length, and MLflow's own check allows more): a longer record is split.
+MAX_TAG_VALUE = 5000
+PART_SIZE = 4000
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,47 @@ class Record:
             body["source"] = dict(sorted(self.source.items()))
         return json.dumps(body, separators=(",", ":"))
 
+    def to_tags(self) -> dict[str, str]:
+        """The record as tags: one when it fits, else a head and generation-named parts.
+
+        Parts are named by a digest of the whole, so a writer puts the new parts
+        first, switches the head (one atomic tag write), then drops the old
+        parts: a reader never sees half of one record and half of another.
+        """
+        body = self.encode()
+        if len(body) <= MAX_TAG_VALUE:
+            return {RECORD_TAG: body}
+        generation = hashlib.sha256(body.encode()).hexdigest()[:16]
+        parts = [body[i : i + PART_SIZE] for i in range(0, len(body), PART_SIZE)]
+        head = {
+            "format": RECORD_FORMAT,
+            "instance": self.instance,
+            "generation": generation,
+            "parts": len(parts),
+        }
+        tags = {part_tag(generation, i): part for i, part in enumerate(parts)}
+        tags[RECORD_TAG] = json.dumps(head, separators=(",", ":"))
+        return tags
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> Record | None:
+        """Read a record from a model's tags; a torn or unreadable one counts as absent."""
+        head = tags.get(RECORD_TAG)
+        if head is None:
+            return None
+        try:
+            body = json.loads(head)
+            generation, count = str(body["generation"]), int(body["parts"])
+        except (ValueError, KeyError, TypeError):
+            return cls.decode(head)
+        try:
+            whole = "".join(tags[part_tag(generation, i)] for i in range(count))
+        except KeyError:
+            return None
+        if hashlib.sha256(whole.encode()).hexdigest()[:16] != generation:
+            return None
+        return cls.decode(whole)
+
     @classmethod
     def decode(cls, text: str) -> Record | None:
         """Parse a record tag; an unreadable one counts as absent (never trusted for deletes)."""
@@ -65,6 +111,15 @@ class Record:
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
+
+
+def part_tag(generation: str, index: int) -> str:
+    return f"{RECORD_TAG}.{generation}.{index}"
+
+
+def record_part_tags(tags: Mapping[str, str]) -> set[str]:
+    """Names of every record part tag on a model, current or left over."""
+    return {key for key in tags if key.startswith(RECORD_TAG + ".")}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from controller.errors import RegistryError
+from controller.errors import Fault, RegistryError
 from controller.state import Observed, ObservedModel, Record, VersionInfo
 
 if TYPE_CHECKING:
@@ -18,9 +18,9 @@ class FakeRegistry:
     versions: dict[str, dict[int, str]] = field(default_factory=dict)
     aliases: dict[str, dict[str, int]] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
-    # Writes fail once this many have succeeded (None: never); `unreachable` as a dead server.
+    # Writes fail once this many have succeeded (None: never), with this fault.
     fail_after_writes: int | None = None
-    unreachable: bool = True
+    fault: Fault = Fault.UNREACHABLE
     failing_aliases: set[tuple[str, str]] = field(default_factory=set)
     writes: list[tuple[str, ...]] = field(default_factory=list)
     version_tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
@@ -29,6 +29,9 @@ class FakeRegistry:
     signatures: dict[tuple[str, int], bool] = field(default_factory=dict)
     broken: dict[tuple[str, int], str] = field(default_factory=dict)
     reads: int = 0
+    retries: int = 0
+    # Registered models without versions or aliases: the lock's and the inventory's.
+    state_models: dict[str, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -78,8 +81,7 @@ class FakeRegistry:
         with self._lock:
             budget = self.fail_after_writes
             if budget is not None and len(self.writes) >= budget:
-                detail = "connection refused" if self.unreachable else "boom"
-                raise RegistryError(self.display_uri, detail, unreachable=self.unreachable)
+                raise RegistryError(self.display_uri, f"injected {self.fault}", fault=self.fault)
             self.writes.append(what)
 
     def set_alias(self, model: str, alias: str, version: int) -> None:
@@ -102,3 +104,25 @@ class FakeRegistry:
             self.records.pop(model, None)
         else:
             self.records[model] = record
+
+    def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
+        with self._lock:
+            if name in self.state_models or name in self.versions:
+                return False
+            self.state_models[name] = dict(tags)
+            return True
+
+    def model_tags(self, name: str) -> dict[str, str] | None:
+        with self._lock:
+            found = self.state_models.get(name)
+            return None if found is None else dict(found)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        with self._lock:
+            if name not in self.state_models:
+                raise RegistryError(self.display_uri, f"no model {name}", fault=Fault.NOT_FOUND)
+            self.state_models[name][key] = value
+
+    def delete_model(self, name: str) -> None:
+        with self._lock:
+            self.state_models.pop(name, None)

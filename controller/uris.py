@@ -1,0 +1,79 @@
+"""Registry URIs: resolving, printing safely, and the local-store pitfalls caught before MLflow.
+
+MLflow would quietly create an empty SQLite database at a mistyped path, read
+`/mlruns` for `file://./mlruns` (the `.` is parsed as a host), and answer a
+file store that is switched off with a 600-character paragraph. Each of these
+gets one clear line here instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from controller.errors import RegistryError
+
+FILE_STORE_SWITCH = "MLFLOW_ALLOW_FILE_STORE"
+REMOTE_SCHEMES = frozenset({"http", "https", "databricks", "databricks-uc"})
+
+
+def redact_uri(uri: str) -> str:
+    """A registry URI safe to print: no user, password or query string."""
+    parts = urlsplit(uri)
+    if not parts.netloc:
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def scheme(uri: str) -> str:
+    """The URI's scheme; a bare path is MLflow's file store."""
+    found = urlsplit(uri).scheme
+    # A Windows drive letter ("C:\\mlruns") parses as a one-letter scheme.
+    return "file" if not found or len(found) == 1 else found
+
+
+def is_file_store(uri: str) -> bool:
+    return scheme(uri) == "file"
+
+
+def check_local_uri(uri: str) -> None:
+    """Refuse local URIs that would silently point somewhere else than the user meant."""
+    if uri.startswith("sqlite:///"):
+        _check_sqlite(uri)
+    elif is_file_store(uri):
+        _check_file_store(uri)
+
+
+def _check_sqlite(uri: str) -> None:
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    if path and path != ":memory:" and not Path(path).exists():
+        raise RegistryError(
+            uri,
+            f"no registry database at {path} (run from the directory that holds it, "
+            "or pass --registry-uri)",
+        )
+
+
+def _check_file_store(uri: str) -> None:
+    parts = urlsplit(uri)
+    if parts.scheme == "file" and parts.netloc not in {"", "localhost"}:
+        meant = f"file:{parts.netloc}{parts.path}"
+        raise RegistryError(
+            redact_uri(uri),
+            f"'{parts.netloc}' is the host part of this file: URI, so MLflow would read "
+            f"{parts.path or '/'}; write {meant} for a path relative to the working directory, "
+            "or file:///absolute/path",
+        )
+    if os.environ.get(FILE_STORE_SWITCH, "").lower() not in {"1", "true", "yes"}:
+        raise RegistryError(
+            uri,
+            f"MLflow's file store is in maintenance mode and switched off: set "
+            f"{FILE_STORE_SWITCH}=true, or migrate with `mlflow migrate-filestore`",
+        )
+    path = Path(parts.path) if parts.scheme == "file" else Path(uri)
+    if not path.is_dir():
+        raise RegistryError(uri, f"no file store at {path} (pass --registry-uri)")

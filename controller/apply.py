@@ -94,13 +94,18 @@ class _Breaker:
     answer (a 503 that outlasted its retries, a refused request) does not.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, must_stop: Callable[[], str | None] = lambda: None) -> None:
+        self._must_stop = must_stop
         self._tripped = threading.Event()
         self._lock = threading.Lock()
         self._failed_in_row: list[str] = []  # models of consecutive transient failures
         self.reason = ""
 
     def run(self, model: str, write: Callable[[], None]) -> str | None:
+        stop = self._must_stop()
+        if stop:
+            with self._lock:
+                self._trip(stop)
         if self._tripped.is_set():
             return f"not attempted: {self.reason}"
         try:
@@ -140,11 +145,13 @@ def apply_plan(
     instance: str = "default",
     stamp: Stamp | None = None,
     parallelism: int = DEFAULT_PARALLELISM,
+    must_stop: Callable[[], str | None] = lambda: None,
 ) -> ApplyResult:
+    """Apply `plan`; `must_stop` says why to stop writing (a lost lock), None to go on."""
     stamp = stamp or Stamp()
     # Parallel writes help a server; on a local database they only contend for its lock.
     workers = max(1, parallelism) if registry.is_remote else 1
-    breaker = _Breaker()
+    breaker = _Breaker(must_stop)
     by_model: dict[str, list[Change]] = defaultdict(list)
     for change in plan.changes:
         by_model[change.model].append(change)

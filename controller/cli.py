@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -251,6 +252,21 @@ def plan(
     help="Concurrent registry writes (a remote registry only; a local database is written "
     "serially).",
 )
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seconds to wait for the registry lock when another apply holds it (0: fail at once).",
+)
+@click.option(
+    "--lock-lease",
+    type=click.FloatRange(min=5),
+    default=60,
+    show_default=True,
+    help="Seconds the lock stays ours without renewal: if this apply dies, another may take "
+    "the lock over this long after its last renewal.",
+)
 def apply(
     file: Path,
     registry_uri: str | None,
@@ -263,6 +279,8 @@ def apply(
     drift: str,
     verify_timeout: float,
     parallelism: int,
+    lock_timeout: float,
+    lock_lease: float,
 ) -> int:
     """Plan, then make the registry match the file; verify by re-reading.
 
@@ -271,6 +289,7 @@ def apply(
     """
     from controller import savedplan  # noqa: PLC0415
     from controller.apply import apply_plan  # noqa: PLC0415
+    from controller.lock import held, lock_name  # noqa: PLC0415
     from controller.reconcile import prepare_plan  # noqa: PLC0415
     from controller.render import plan_json, render_apply  # noqa: PLC0415
 
@@ -285,20 +304,27 @@ def apply(
         options = replace(saved.options, spec_file=file, policies=dict(loaded.spec.policies))
     else:
         options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
-    the_plan = prepare_plan(declared, registry, options)
-    if the_plan.problems:
-        raise PreflightError(the_plan.problems)
-    if saved is not None:
-        body = plan_json(the_plan, registry.display_uri)
-        savedplan.check_live(saved, the_plan, registry.display_uri, body)
-    result = apply_plan(
-        the_plan,
-        declared,
-        registry,
-        instance=options.instance,
-        stamp=_stamp(loaded),
-        parallelism=parallelism,
-    )
+    say = partial(click.echo, err=True)
+    name = lock_name(registry, options.instance, declared)
+    # Plan under the lock too: what is applied is what was planned against.
+    with held(
+        registry, name, timeout_seconds=lock_timeout, lease_seconds=lock_lease, say=say
+    ) as lock:
+        the_plan = prepare_plan(declared, registry, options)
+        if the_plan.problems:
+            raise PreflightError(the_plan.problems)
+        if saved is not None:
+            body = plan_json(the_plan, registry.display_uri)
+            savedplan.check_live(saved, the_plan, registry.display_uri, body)
+        result = apply_plan(
+            the_plan,
+            declared,
+            registry,
+            instance=options.instance,
+            stamp=_stamp(loaded),
+            parallelism=parallelism,
+            must_stop=lock.lost,
+        )
     click.echo(render_apply(the_plan, result, registry.display_uri, output))
     if not result.ok:
         return EXIT_ERROR
@@ -325,6 +351,35 @@ def drift_command(
     the_plan = prepare_plan(loaded.spec.declared(), registry, Options(instance=instance))
     click.echo(render_drift(the_plan, registry.display_uri, output))
     return EXIT_CHANGES if the_plan.drift else EXIT_OK
+
+
+@cli.command()
+@_file_argument
+@_registry_options
+@click.option("--force", is_flag=True, help="Required: breaking a lock is never implicit.")
+def unlock(
+    file: Path,
+    registry_uri: str | None,
+    timeout: float | None,
+    instance: str,
+    read_mode: str,
+    output: str,
+    force: bool,
+) -> int:
+    """Break the registry lock left by an apply that died (says whose it was)."""
+    from controller.lock import break_lock, lock_name  # noqa: PLC0415
+
+    if not force:
+        raise click.UsageError("unlock breaks another apply's lock: pass --force to mean it")
+    models = load_spec(file).spec.models if file.exists() else {}
+    registry = _open_registry(registry_uri, timeout, read_mode, instance)
+    name = lock_name(registry, instance, models)
+    holder = break_lock(registry, name)
+    if holder is None:
+        click.echo(f"No registry lock {name}: nothing to break.")
+    else:
+        click.echo(f"Broke the registry lock {name}, held by {holder.describe()}.")
+    return EXIT_OK
 
 
 @cli.command()

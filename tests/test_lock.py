@@ -1,0 +1,217 @@
+"""The registry lock: one apply at a time, leases, takeover, unlock --force."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from controller.apply import apply_plan
+from controller.errors import LockError
+from controller.lock import EXPIRES_TAG, TOKEN_TAG, RegistryLock, break_lock
+from controller.reconcile import prepare_plan
+from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
+from tests.fake_registry import FakeRegistry
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.mlflow_server import MlflowServer
+
+LOCK = "aliasctl.lock.default"
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_second_apply_fails_at_once_naming_the_holder() -> None:
+    registry = FakeRegistry()
+    ci = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SERVER_URL": "https://ci",
+        "GITHUB_REPOSITORY": "o/r",
+        "GITHUB_RUN_ID": "7",
+    }
+    first = RegistryLock(registry, LOCK, env=ci)
+    first.acquire()
+    with pytest.raises(LockError) as refused:
+        RegistryLock(registry, LOCK).acquire(timeout_seconds=0)
+    message = str(refused.value)
+    assert f"pid {os.getpid()}" in message
+    assert "https://ci/o/r/actions/runs/7" in message
+    assert "unlock --force" in message
+    first.release()
+    assert registry.model_tags(LOCK) is None
+
+
+def test_waiting_apply_gets_the_lock_when_it_is_released() -> None:
+    registry = FakeRegistry()
+    first = RegistryLock(registry, LOCK)
+    first.acquire()
+    second = RegistryLock(registry, LOCK)
+    waited: list[float] = []
+
+    def release_while_waiting(seconds: float) -> None:
+        waited.append(seconds)
+        first.release()
+
+    second.acquire(timeout_seconds=30, sleep=release_while_waiting)
+    assert len(waited) == 1
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == second.token
+    second.release()
+
+
+def test_expired_lease_is_taken_over_by_exactly_one_waiter() -> None:
+    registry = FakeRegistry()
+    clock = Clock()
+    dead = RegistryLock(registry, LOCK, lease_seconds=60, clock=clock)
+    dead.acquire()
+    dead._stop.set()  # the holder died: nobody renews
+    clock.now += 61
+    takers = [RegistryLock(registry, LOCK, clock=clock) for _ in range(8)]
+    won: list[RegistryLock] = []
+
+    def take(lock: RegistryLock) -> None:
+        try:
+            lock.acquire(timeout_seconds=0)
+        except LockError:
+            return
+        won.append(lock)
+
+    threads = [threading.Thread(target=take, args=(t,)) for t in takers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    assert won[0].took_over is not None
+    assert won[0].took_over.token == dead.token
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == won[0].token
+    # The dead holder, back to life, finds out and never deletes the new holder's lock.
+    dead.renew()
+    assert dead.lost()
+    dead.release()
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == won[0].token
+    won[0].release()
+    assert registry.model_tags(LOCK) is None
+
+
+def test_a_live_lease_is_not_taken_over() -> None:
+    registry = FakeRegistry()
+    clock = Clock()
+    holder = RegistryLock(registry, LOCK, lease_seconds=60, clock=clock)
+    holder.acquire()
+    clock.now += 59
+    with pytest.raises(LockError):
+        RegistryLock(registry, LOCK, clock=clock).acquire(timeout_seconds=0)
+    holder.renew()
+    clock.now += 30  # renewed: 89 s after taking it, still held
+    with pytest.raises(LockError):
+        RegistryLock(registry, LOCK, clock=clock).acquire(timeout_seconds=0)
+    assert float((registry.model_tags(LOCK) or {})[EXPIRES_TAG]) > clock.now
+    holder.release()
+
+
+def test_an_apply_that_lost_its_lock_stops_writing() -> None:
+    registry = FakeRegistry.with_models({f"m{i}": 2 for i in range(10)})
+    declared = {f"m{i}": {"champion": 2} for i in range(10)}
+    lock = RegistryLock(registry, LOCK)
+    lock.acquire()
+    break_lock(registry, LOCK)
+    lock.renew()
+    plan = prepare_plan(declared, registry)
+    result = apply_plan(plan, declared, registry, must_stop=lock.lost)
+    assert not result.ok
+    assert "lost the registry lock" in result.stopped
+    assert not any(aliases for aliases in registry.aliases.values())
+
+
+def test_unlock_force_names_the_holder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes": 1})
+    spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 1}})
+    client_for(sqlite_uri).create_registered_model(
+        LOCK,
+        tags={
+            TOKEN_TAG: "abc",
+            EXPIRES_TAG: str(time.time() + 3600),
+            "aliasctl.lock.holder": '{"host": "ci-7", "user": "bot"}',
+        },
+    )
+    code, _, err = invoke(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)
+    assert code == 1
+    assert "held by bot@ci-7" in err
+    assert live_aliases(sqlite_uri, "bikes") == {}
+
+    code, out, _ = invoke(capsys, "unlock", str(spec), "--registry-uri", sqlite_uri)
+    assert code == 1  # --force is required
+    code, out, _ = invoke(capsys, "unlock", str(spec), "--force", "--registry-uri", sqlite_uri)
+    assert code == 0
+    assert "Broke the registry lock aliasctl.lock.default, held by bot@ci-7" in out
+    code, _, _ = invoke(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)
+    assert code == 0
+    assert live_aliases(sqlite_uri, "bikes") == {"champion": 1}
+    # The lock is gone again after the apply, and plan never takes it.
+    assert client_for(sqlite_uri).search_registered_models(f"name = '{LOCK}'") == []
+
+
+@pytest.mark.server
+@pytest.mark.xdist_group("server")
+def test_concurrent_applies_of_different_files_never_mix(
+    mlflow_server: MlflowServer, tmp_path: Path, unique: str
+) -> None:
+    models = [f"{unique}-m{i}" for i in range(12)]
+    seed(mlflow_server.uri, dict.fromkeys(models, 4))
+    files = {
+        "a": write_spec(tmp_path / "a.yaml", {m: {"champion": 1, "challenger": 2} for m in models}),
+        "b": write_spec(tmp_path / "b.yaml", {m: {"champion": 3, "challenger": 4} for m in models}),
+    }
+    instance = f"lock-{unique}"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "ALIASCTL_INSTANCE": instance}
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "apply",
+                str(files["ab"[i % 2]]),
+                "--registry-uri",
+                mlflow_server.uri,
+                "--allow-delete",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(6)
+    ]
+    outcomes = [(run.wait(timeout=300), run.stderr.read() if run.stderr else "") for run in runs]
+    for run in runs:
+        if run.stdout:
+            run.stdout.close()
+        if run.stderr:
+            run.stderr.close()
+    winners = [code for code, _ in outcomes if code == 0]
+    losers = [err for code, err in outcomes if code != 0]
+    assert winners, outcomes
+    for err in losers:
+        assert "is held by" in err, err
+        assert "Traceback" not in err
+    wanted = [{"champion": 1, "challenger": 2}, {"champion": 3, "challenger": 4}]
+    for model in models:
+        assert live_aliases(mlflow_server.uri, model) in wanted
+    lock = f"aliasctl.lock.{instance}"
+    assert client_for(mlflow_server.uri).search_registered_models(f"name = '{lock}'") == []

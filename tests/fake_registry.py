@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from controller.errors import Fault, RegistryError
 from controller.state import Observed, ObservedModel, Record, VersionInfo
@@ -37,7 +37,7 @@ class FakeRegistry:
     @classmethod
     def with_models(
         cls, versions: Mapping[str, int], aliases: Mapping[str, Mapping[str, int]] = {}
-    ) -> FakeRegistry:
+    ) -> Self:
         return cls(
             versions={m: dict.fromkeys(range(1, n + 1), "READY") for m, n in versions.items()},
             aliases={m: dict(aliases.get(m, {})) for m in versions},

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = 240  # generous: a loaded 2-core machine starts it slowly
 
 
 def free_port() -> int:

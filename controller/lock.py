@@ -138,7 +138,7 @@ class RegistryLock:
         deadline = time.monotonic() + timeout_seconds
         description = "aliasctl registry lock: an apply holds it while this model exists"
         while True:
-            if self.registry.create_model(self.name, self._tags(), description):
+            if self._create(self.name, self._tags(), description):
                 break
             tags = self.registry.model_tags(self.name)
             if tags is None:
@@ -159,7 +159,7 @@ class RegistryLock:
     def _take_over(self, expired: Holder) -> bool:
         """Of all waiters that saw this lease run out, exactly one creates the marker."""
         marker = self._marker(expired.token)
-        if not self.registry.create_model(marker, {}, "aliasctl lock takeover"):
+        if not self._create(marker, {TOKEN_TAG: self.token}, "aliasctl lock takeover"):
             return False
         current = self.registry.model_tags(self.name)
         if current is None or current.get(TOKEN_TAG) != expired.token:
@@ -174,6 +174,17 @@ class RegistryLock:
         self.registry.set_model_tag(self.name, TOKEN_TAG, self.token)
         self.took_over = expired
         return True
+
+    def _create(self, name: str, tags: Mapping[str, str], description: str) -> bool:
+        """Create a model; also True when it exists because our own earlier attempt made it.
+
+        A create whose answer was lost (a connection cut after the request) is
+        retried and then meets RESOURCE_ALREADY_EXISTS: the token tells whose it is.
+        """
+        if self.registry.create_model(name, tags, description):
+            return True
+        existing = self.registry.model_tags(name)
+        return existing is not None and existing.get(TOKEN_TAG) == self.token
 
     def _start_renewing(self) -> None:
         self._renewer = threading.Thread(target=self._renew_loop, name="aliasctl-lock", daemon=True)
@@ -247,4 +258,11 @@ def held(
     try:
         yield lock
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except ControllerError as error:
+            # The apply's own outcome stands; the lease bounds how long the lock outlives us.
+            say(
+                f"Could not release the registry lock {name} ({error}); it expires "
+                f"{lease_seconds:g} s after its last renewal, or `aliasctl unlock --force`."
+            )

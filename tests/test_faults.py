@@ -12,7 +12,7 @@ from controller.apply import apply_plan
 from controller.errors import Fault, RegistryError
 from controller.faults import RetryPolicy, diagnose, retry_transient
 from controller.reconcile import prepare_plan
-from tests.conftest import invoke, live_aliases, seed, write_spec
+from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fake_registry import FakeRegistry
 from tests.fault_proxy import FaultProxy
 
@@ -181,6 +181,9 @@ def test_apply_through_a_faulty_network_converges_in_two_runs(
         assert proxy.counts["cut"] > 10
     assert runs[-1][0] == 0, runs[-1][1]
     assert sum(body["retries"] for _, body in runs) > 0
+    # The lock was released despite the faults (a lost answer to its create included).
+    lock = "name = 'aliasctl.lock.default'"
+    assert client_for(mlflow_server.uri).search_registered_models(lock) == []
     for model in models:
         assert live_aliases(mlflow_server.uri, model) == declared[model]
 

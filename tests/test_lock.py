@@ -19,6 +19,7 @@ from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fake_registry import FakeRegistry
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from tests.mlflow_server import MlflowServer
@@ -215,3 +216,33 @@ def test_concurrent_applies_of_different_files_never_mix(
         assert live_aliases(mlflow_server.uri, model) in wanted
     lock = f"aliasctl.lock.{instance}"
     assert client_for(mlflow_server.uri).search_registered_models(f"name = '{lock}'") == []
+
+
+class LostAnswers(FakeRegistry):
+    """Every create succeeds but its answer is lost, so the retry meets 'already exists'."""
+
+    def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
+        super().create_model(name, tags, description)
+        return False
+
+
+def test_a_create_whose_answer_was_lost_still_takes_the_lock() -> None:
+    registry = LostAnswers()
+    lock = RegistryLock(registry, LOCK)
+    lock.acquire(timeout_seconds=0)
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == lock.token
+    lock.release()
+    assert registry.model_tags(LOCK) is None
+
+
+def test_a_takeover_whose_answer_was_lost_still_wins() -> None:
+    registry = LostAnswers()
+    clock = Clock()
+    dead = RegistryLock(registry, LOCK, clock=clock)
+    dead.acquire()
+    dead._stop.set()
+    clock.now += 61
+    taker = RegistryLock(registry, LOCK, clock=clock)
+    taker.acquire(timeout_seconds=0)
+    assert taker.took_over is not None
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == taker.token

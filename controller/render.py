@@ -103,7 +103,8 @@ def _drift_lines(plan: Plan, healed: frozenset[tuple[str, str]] | None = None) -
 def _last_applied_lines(plan: Plan) -> list[str]:
     by_commit: dict[tuple[str, str], list[str]] = {}
     for model, record in sorted(plan.last_applied.items()):
-        commit = (record.commit or "no commit")[:7]
+        # Cut a hash to git's short form, never the placeholder (outside git there is no hash).
+        commit = record.commit[:7] if record.commit else "no commit"
         by_commit.setdefault((commit, record.applied_at or "?"), []).append(model)
     if not by_commit:
         return []

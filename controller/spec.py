@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -142,14 +143,18 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
         raise SpecError(path, issues)
     if data is None:
         raise SpecError(path, reason=f"file is empty; {EXPECTED_SHAPE}")
-    if not isinstance(data, dict) or "models" not in data:
-        raise SpecError(path, reason=f"no top-level 'models' key; {EXPECTED_SHAPE}")
+    if not isinstance(data, dict):
+        top = source.locate(())
+        what = "a list" if isinstance(data, list) else f"the single value {data!r}"
+        why = f"no top-level 'models' key: the file holds {what}, not a mapping"
+        issues.append(SpecIssue(top, f"{why}; {EXPECTED_SHAPE}"))
+        raise SpecError(path, sorted(issues, key=lambda i: (i.location.line, i.location.column)))
     try:
         spec = Spec.model_validate(data)
     except ValidationError as error:
         # A node already reported as malformed YAML is not reported again as a bad value.
         seen = {issue.location.key for issue in issues}
-        issues += [i for e in error.errors() if (i := _issue(e, source)).location.key not in seen]
+        issues += [i for i in _issues(error, source) if i.location.key not in seen]
     else:
         issues += _cross_references(spec, source)
     if issues:
@@ -173,6 +178,41 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
     return issues
 
 
+def _issues(error: ValidationError, source: SourceMap) -> list[SpecIssue]:
+    """Located issues; a missing key that a near-miss key stands for is reported once, there."""
+    errors = error.errors()
+    suggested = {
+        (tuple(e["loc"][:-1]), hint)
+        for e in errors
+        if e["type"] == "extra_forbidden" and (hint := _near_miss(tuple(e["loc"])))
+    }
+    return [
+        _issue(e, source)
+        for e in errors
+        if not (e["type"] == "missing" and (tuple(e["loc"][:-1]), e["loc"][-1]) in suggested)
+    ]
+
+
+def _fields_at(parent: KeyPath) -> list[str]:
+    """The keys allowed in the mapping at `parent`, where they are fixed."""
+    model: type[BaseModel] | None = None
+    if not parent:
+        model = Spec
+    elif len(parent) == 2 and parent[0] == "models":
+        model = ModelSpec
+    elif len(parent) == 2 and parent[0] == "policies":
+        model = Policy
+    return list(model.model_fields) if model else []
+
+
+def _near_miss(loc: KeyPath) -> str | None:
+    key, fields = loc[-1], _fields_at(loc[:-1])
+    if not isinstance(key, str):
+        return None
+    matches = difflib.get_close_matches(key.lower(), fields, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
 def _issue(error: Any, source: SourceMap) -> SpecIssue:
     loc: KeyPath = tuple(error["loc"])
     kind: str = error["type"]
@@ -182,7 +222,12 @@ def _issue(error: Any, source: SourceMap) -> SpecIssue:
         key_path = loc[:-1]
         return SpecIssue(source.locate(key_path, at_key=True), _reason(error))
     if kind == "extra_forbidden":
-        return SpecIssue(source.locate(loc, at_key=True), f"unknown key {loc[-1]!r}")
+        hint = _near_miss(loc)
+        message = f"unknown key {loc[-1]!r}" + (f"; did you mean {hint!r}?" if hint else "")
+        return SpecIssue(source.locate(loc, at_key=True), message)
+    if kind == "missing" and loc == ("models",):
+        top = replace(source.locate(()), key="")
+        return SpecIssue(top, f"no top-level 'models' key; {EXPECTED_SHAPE}")
     if kind == "missing":
         return SpecIssue(source.locate(loc), f"missing required key {loc[-1]!r}")
     if loc and _is_version(loc):
@@ -206,15 +251,18 @@ def _version_reason(value: object) -> str:
         return f"{must}, got {value!r} (a decimal number)"
     if isinstance(value, int):
         return f"{must}, got {value}"
-    return f"{must}, got a {_kind(value)}"
+    return f"{must}, got {_kind(value)}"
 
 
 def _kind(value: object) -> str:
+    """`value`'s kind with its article: 'a mapping', 'a list', 'nothing (null)'."""
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, dict):
-        return "mapping"
+        return "a mapping"
     if isinstance(value, list):
-        return "list"
-    return type(value).__name__
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def _reason(error: Any) -> str:
@@ -223,9 +271,9 @@ def _reason(error: Any) -> str:
     if kind == "value_error":
         return str(error["ctx"]["error"])
     if kind == "model_type":
-        return f"expected a mapping with an 'aliases' key, got a {_kind(value)}"
+        return f"expected a mapping with an 'aliases' key, got {_kind(value)}"
     if kind == "dict_type":
-        return f"expected a mapping, got a {_kind(value)}"
+        return f"expected a mapping, got {_kind(value)}"
     if kind == "string_type":
         return f"expected a string, got {value!r}"
     if kind == "bool_type":

@@ -175,6 +175,7 @@ def _options(
         verify_timeout=verify_timeout,
         spec_file=Path(loaded.source.path),
         policies=dict(loaded.spec.policies),
+        removals=tuple(loaded.spec.removals),
     )
 
 
@@ -272,7 +273,12 @@ def apply(
     registry = _open_registry(registry_uri, timeout)
     declared = loaded.spec.declared()
     if saved is not None:
-        options = replace(saved.options, spec_file=file, policies=dict(loaded.spec.policies))
+        options = replace(
+            saved.options,
+            spec_file=file,
+            policies=dict(loaded.spec.policies),
+            removals=tuple(loaded.spec.removals),
+        )
     else:
         options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
     the_plan = prepare_plan(declared, registry, options)

@@ -13,6 +13,7 @@ from controller.errors import SpecError, SpecIssue
 from controller.yamlsource import KeyPath, SourceMap, compose, read_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 # MLflow's own rules for alias names (mlflow/utils/validation.py).
@@ -47,6 +48,23 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def split_target(text: str) -> tuple[str, str | None]:
+    """MODEL or MODEL@ALIAS. Alias names never hold '@' but model names may, so split on the
+    last one (three-level names such as `catalog.schema.model@champion` keep their dots)."""
+    model, at, alias = text.rpartition("@")
+    return (model, alias) if at else (text, None)
+
+
+def check_removal(entry: str) -> str:
+    model, alias = split_target(entry)
+    if alias == "":
+        raise ValueError(f"{entry!r} ends with '@': write MODEL or MODEL@ALIAS")
+    check_model_name(model)
+    if alias is not None:
+        check_alias_name(alias)
+    return entry
+
+
 AliasName = Annotated[str, AfterValidator(check_alias_name)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
 Version = Annotated[int, Field(strict=True, gt=0, description="A registered model version (>= 1)")]
@@ -76,6 +94,11 @@ def check_bound(text: str) -> str:
 
 
 MetricBound = Annotated[str, AfterValidator(check_bound)]
+Removal = Annotated[
+    str,
+    AfterValidator(check_removal),
+    Field(description="MODEL@ALIAS (one alias) or MODEL (a model that left the file)."),
+]
 
 
 class Policy(BaseModel):
@@ -118,6 +141,13 @@ class Spec(BaseModel):
     )
     policies: dict[AliasName, Policy] = Field(
         default_factory=dict, description="Alias name -> gates checked by plan, enforced by apply."
+    )
+
+    removals: list[Removal] = Field(
+        default_factory=list,
+        description="Deletes this change intends, reviewed like any other line: MODEL@ALIAS, "
+        "or MODEL for every alias aliasctl manages on a model that left the file. They pass "
+        "the delete guards without --allow-delete; an entry with nothing to delete is a note.",
     )
 
     def declared(self) -> dict[str, dict[str, int]]:
@@ -163,7 +193,7 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
 
 
 def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
-    """promote_from must name an alias that some model declares."""
+    """promote_from must name an alias that some model declares; removals must not."""
     declared = {alias for model in spec.models.values() for alias in model.aliases}
     issues = []
     for alias, policy in spec.policies.items():
@@ -173,6 +203,31 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
                 SpecIssue(
                     where,
                     f"promote_from names alias {policy.promote_from!r}, which no model declares",
+                )
+            )
+    return issues + _removal_conflicts(spec, source)
+
+
+def _removal_conflicts(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """An entry naming what `models:` still declares contradicts it; a repeat is a slip."""
+    issues = []
+    first: dict[str, int] = {}
+    for index, entry in enumerate(spec.removals):
+        where = source.locate(("removals", index))
+        if entry in first:
+            line = source.locate(("removals", first[entry])).line
+            issues.append(SpecIssue(where, f"{entry!r} is listed twice (first at line {line})"))
+            continue
+        first[entry] = index
+        model, alias = split_target(entry)
+        declared = ("models", model) if alias is None else ("models", model, "aliases", alias)
+        if model in spec.models and (alias is None or alias in spec.models[model].aliases):
+            line = source.locate(declared, at_key=True).line
+            issues.append(
+                SpecIssue(
+                    where,
+                    f"{entry!r} is still declared under models (line {line}): remove it there, "
+                    "or drop this entry",
                 )
             )
     return issues
@@ -265,20 +320,21 @@ def _kind(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+_TYPE_REASONS: dict[str, Callable[[object], str]] = {
+    "model_type": lambda v: f"expected a mapping with an 'aliases' key, got {_kind(v)}",
+    "dict_type": lambda v: f"expected a mapping, got {_kind(v)}",
+    "list_type": lambda v: f"expected a list, one '- entry' a line, got {v!r}",
+    "string_type": lambda v: f"expected a string, got {v!r}",
+    "bool_type": lambda v: f"expected true or false, got {v!r}",
+}
+
+
 def _reason(error: Any) -> str:
     kind: str = error["type"]
-    value = error.get("input")
     if kind == "value_error":
         return str(error["ctx"]["error"])
-    if kind == "model_type":
-        return f"expected a mapping with an 'aliases' key, got {_kind(value)}"
-    if kind == "dict_type":
-        return f"expected a mapping, got {_kind(value)}"
-    if kind == "string_type":
-        return f"expected a string, got {value!r}"
-    if kind == "bool_type":
-        return f"expected true or false, got {value!r}"
-    return str(error["msg"])
+    describe = _TYPE_REASONS.get(kind)
+    return describe(error.get("input")) if describe else str(error["msg"])
 
 
 def json_schema() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from controller.errors import SpecError
-from controller.spec import Spec, json_schema, load_spec, parse_spec
+from controller.spec import Spec, json_schema, load_spec, parse_spec, split_target
 
 SPECS = Path(__file__).parent / "specs"
 INVALID = sorted((SPECS / "invalid").glob("*.yaml"))
@@ -155,3 +155,27 @@ def test_quoted_and_textual_scalars_are_not_number_traps() -> None:
     assert spec.declared() == {"bikes": {"champion": 10, "challenger": 1}}
     tags = spec.policies["champion"].require_tags
     assert tags == {"sklearn": "1.2.3", "build": "0755", "country": "no", "zone": "3d"}
+
+
+def test_removals_split_on_the_last_at_sign() -> None:
+    spec = load_spec(SPECS / "valid" / "removals.yaml").spec
+    assert [split_target(entry) for entry in spec.removals] == [
+        ("main.ml.bikes", "shadow"),
+        ("main.ml.fraud-detector", None),
+        ("team@eu.churn", "champion"),
+    ]
+
+
+def test_removals_corpus_covers_syntax_and_contradictions() -> None:
+    required = {
+        "removals-contradiction-alias", "removals-contradiction-model", "removals-bad-alias",
+        "removals-trailing-at", "removals-empty-model", "removals-not-list",
+        "removals-not-string", "removals-duplicate",
+    }  # fmt: skip
+    assert {p.stem for p in INVALID} >= required
+
+
+def test_schema_describes_removals() -> None:
+    removals = Spec.model_json_schema()["properties"]["removals"]
+    assert removals["type"] == "array"
+    assert removals["items"]["type"] == "string"

@@ -171,7 +171,8 @@ def plan_markdown(plan: Plan, registry: str) -> str:
     lines = [_MARKDOWN_MARKER, f"### aliasctl plan: {status}", ""]
     if plan.problems:
         lines += [f"- ❌ {p}" for p in plan.problems]
-        lines += ["", *_removals_hint(plan)] if _removals_hint(plan) else []
+        if hint := _removals_hint(plan):
+            lines += ["", *hint]
         lines.append("")
     if plan.changes:
         rows = (

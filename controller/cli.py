@@ -103,7 +103,11 @@ def _open_registry(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show tracebacks of unexpected errors (accepted anywhere; or ALIASCTL_DEBUG=1).",
+)
 @click.version_option(package_name="aliasctl")
 def cli(debug: bool) -> None:
     """GitOps for MLflow registry aliases: aliases.yaml -> plan -> apply."""
@@ -184,6 +188,7 @@ def _options(
         verify_timeout=verify_timeout,
         spec_file=Path(loaded.source.path),
         policies=dict(loaded.spec.policies),
+        removals=tuple(loaded.spec.removals),
     )
 
 
@@ -301,7 +306,12 @@ def apply(
     registry = _open_registry(registry_uri, timeout, read_mode, instance)
     declared = loaded.spec.declared()
     if saved is not None:
-        options = replace(saved.options, spec_file=file, policies=dict(loaded.spec.policies))
+        options = replace(
+            saved.options,
+            spec_file=file,
+            policies=dict(loaded.spec.policies),
+            removals=tuple(loaded.spec.removals),
+        )
     else:
         options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
     say = partial(click.echo, err=True)
@@ -478,10 +488,19 @@ def _error(message: str) -> None:
     click.secho(f"Error: {message}", fg="red", err=True)
 
 
+def _take_debug(args: list[str]) -> tuple[list[str], bool]:
+    """Pull --debug out from anywhere before `--` (click knows it only before the subcommand)."""
+    end = args.index("--") if "--" in args else len(args)
+    rest = [a for a in args[:end] if a != "--debug"] + args[end:]
+    wanted = len(rest) < len(args) or os.environ.get("ALIASCTL_DEBUG", "").strip().lower() in {
+        "1", "true", "yes", "on",
+    }  # fmt: skip
+    return rest, wanted
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one handler for every error, as in iterative/gto's gto_command."""
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args or bool(os.environ.get("ALIASCTL_DEBUG"))
+    args, debug = _take_debug(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(args=args, prog_name="aliasctl", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
@@ -498,6 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # noqa: BLE001 - the one place that catches everything
         if debug:
             traceback.print_exc()
-        _error(f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
+        hint = "" if debug else " (rerun with --debug for details)"
+        _error(f"internal error: {type(error).__name__}: {error}{hint}")
         code = EXIT_ERROR
     sys.exit(code if isinstance(code, int) else EXIT_OK)

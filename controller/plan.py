@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from controller.spec import split_target
 from controller.state import Observed, ObservedModel, Record, VersionInfo
 
 Declared = Mapping[str, Mapping[str, int]]
@@ -68,6 +69,8 @@ class Plan:
     fingerprint: str = ""
     # Changes left out on purpose (drifted aliases under --drift warn): not done, not recorded.
     held_back: tuple[Change, ...] = ()
+    # The file's `removals:` entries (MODEL or MODEL@ALIAS): deletes it declares on purpose.
+    removals: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -79,6 +82,22 @@ class Plan:
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
+
+    def declared_removal(self, change: Change) -> bool:
+        """Whether `change` is a delete that a `removals:` entry of the file asks for."""
+        return change.action is Action.DELETE and any(
+            _covers(entry, change) for entry in self.removals
+        )
+
+    def unmatched_removals(self) -> tuple[str, ...]:
+        """Entries with nothing to delete (already done, or a typo): a note, not an error."""
+        deletes = [c for c in self.changes if c.action is Action.DELETE]
+        return tuple(e for e in self.removals if not any(_covers(e, c) for c in deletes))
+
+
+def _covers(entry: str, change: Change) -> bool:
+    model, alias = split_target(entry)
+    return change.model == model and alias in (None, change.alias)
 
 
 def diff_aliases(model: str, before: Mapping[str, int], after: Mapping[str, int]) -> list[Change]:

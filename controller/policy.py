@@ -106,10 +106,15 @@ def check_deletes(
     allow_delete: bool,
     max_deletes: int = DEFAULT_MAX_DELETES,
 ) -> list[str]:
-    """Guards against accidental mass or protected deletes (Argo CD's users asked for these)."""
+    """Guards against accidental mass or protected deletes (Argo CD's users asked for these).
+
+    A delete the file declares under `removals:` was reviewed as such in the pull request,
+    so it passes every guard; only undeclared deletes need --allow-delete.
+    """
     if allow_delete:
         return []
-    deletes = [c for c in plan.changes if c.action is Action.DELETE]
+    every = [c for c in plan.changes if c.action is Action.DELETE]
+    deletes = [c for c in every if not plan.declared_removal(c)]
     problems = [
         f"{c.key}: alias is protected; deleting it needs --allow-delete"
         for c in deletes
@@ -122,8 +127,9 @@ def check_deletes(
         for model in wiped
     ]
     if len(deletes) > max_deletes:
+        which = " not declared under removals" if len(deletes) < len(every) else ""
         problems.append(
-            f"the plan deletes {len(deletes)} aliases, more than --max-deletes {max_deletes}; "
-            "that needs --allow-delete"
+            f"the plan deletes {len(deletes)} aliases{which}, more than --max-deletes "
+            f"{max_deletes}; that needs --allow-delete"
         )
     return problems

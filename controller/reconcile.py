@@ -50,6 +50,7 @@ class Options:
     # The file, for promote_from (which reads its git history).
     spec_file: Path | None = None
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    removals: tuple[str, ...] = ()  # the file's `removals:`: deletes that pass the guards
 
 
 def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
@@ -57,7 +58,7 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
     options = options or Options()
     observed = registry.read_models(declared.keys())
     plan = compute_plan(declared, observed, options.instance)
-    plan = replace(plan, fingerprint=fingerprint(observed))
+    plan = replace(plan, fingerprint=fingerprint(observed), removals=options.removals)
     if options.drift is DriftMode.WARN:
         drifted = {(d.model, d.alias) for d in plan.drift}
         kept = tuple(c for c in plan.changes if (c.model, c.alias) not in drifted)

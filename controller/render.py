@@ -72,10 +72,14 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
             model: {"commit": record.commit, "applied_at": record.applied_at}
             for model, record in sorted(plan.last_applied.items())
         },
+        "removals": {
+            "declared": [c.key for c in plan.changes if plan.declared_removal(c)],
+            "unmatched": list(plan.unmatched_removals()),
+        },
     }
 
 
-def _change_text(change: Change) -> str:
+def _change_text(change: Change, *, declared_removal: bool = False) -> str:
     symbol = _SYMBOL[change.action]
     if change.action is Action.UPDATE:
         detail = f"{change.before} -> {change.after}"
@@ -83,6 +87,7 @@ def _change_text(change: Change) -> str:
         detail = f"-> {change.after}"
     else:
         detail = f"{change.before} -> (deleted)"
+        detail += " [declared in removals]" if declared_removal else ""
     line = f"  {symbol} {change.key:<40} {detail}"
     return click.style(line, fg=_COLOUR[change.action])
 
@@ -103,7 +108,8 @@ def _drift_lines(plan: Plan, healed: frozenset[tuple[str, str]] | None = None) -
 def _last_applied_lines(plan: Plan) -> list[str]:
     by_commit: dict[tuple[str, str], list[str]] = {}
     for model, record in sorted(plan.last_applied.items()):
-        commit = (record.commit or "no commit")[:7]
+        # Cut a hash to git's short form, never the placeholder (outside git there is no hash).
+        commit = record.commit[:7] if record.commit else "no commit"
         by_commit.setdefault((commit, record.applied_at or "?"), []).append(model)
     if not by_commit:
         return []
@@ -116,14 +122,20 @@ def _last_applied_lines(plan: Plan) -> list[str]:
 
 def plan_text(plan: Plan, registry: str) -> str:
     lines = [f"Registry: {registry}", ""]
-    lines += [_change_text(c) for c in plan.changes]
+    lines += [_change_text(c, declared_removal=plan.declared_removal(c)) for c in plan.changes]
     if plan.changes:
+        lines.append("")
+    if unmatched := plan.unmatched_removals():
+        lines += [
+            f"Removals with nothing to delete (tidy them from the file): {', '.join(unmatched)}"
+        ]
         lines.append("")
     lines += _last_applied_lines(plan)
     lines += _drift_lines(plan)
     if plan.problems:
         lines.append(click.style("Problems (nothing can be applied):", fg="red", bold=True))
         lines += [click.style(f"  x {p}", fg="red") for p in plan.problems]
+        lines += [f"  {hint}" for hint in _removals_hint(plan)]
         lines.append("")
     if plan.unmanaged:
         lines.append("Unmanaged aliases (not in the file, never touched):")
@@ -144,16 +156,29 @@ def _md_code(text: str) -> str:
     return "`" + text.replace("`", "'") + "`"
 
 
+def _removals_hint(plan: Plan) -> list[str]:
+    """How to make a refused delete pass in review rather than by a flag at apply time."""
+    if not any("--allow-delete" in p for p in plan.problems):
+        return []
+    return [
+        "Deletes this change intends can be declared in the file under `removals:` "
+        "(MODEL@ALIAS or MODEL), reviewed with it, instead of --allow-delete."
+    ]
+
+
 def plan_markdown(plan: Plan, registry: str) -> str:
     status = ("❌ " if plan.problems else "") + summary_line(plan)
     lines = [_MARKDOWN_MARKER, f"### aliasctl plan: {status}", ""]
     if plan.problems:
         lines += [f"- ❌ {p}" for p in plan.problems]
+        if hint := _removals_hint(plan):
+            lines += ["", *hint]
         lines.append("")
     if plan.changes:
         rows = (
             (
-                f"{_SYMBOL[c.action]} {c.action.value}",
+                f"{_SYMBOL[c.action]} {c.action.value}"
+                + (" (declared in `removals`)" if plan.declared_removal(c) else ""),
                 _md_code(c.model),
                 _md_code(c.alias),
                 _version(c.before),
@@ -163,6 +188,9 @@ def plan_markdown(plan: Plan, registry: str) -> str:
         )
         lines += _md_table(("action", "model", "alias", "before", "after"), rows)
         lines.append("")
+    if unmatched := plan.unmatched_removals():
+        listed = ", ".join(_md_code(e) for e in unmatched)
+        lines += [f"Removals with nothing to delete (tidy them from the file): {listed}", ""]
     if plan.drift:
         lines.append("**Drift** (changed outside aliasctl since its last apply):")
         lines.append("")

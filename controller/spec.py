@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -12,6 +13,7 @@ from controller.errors import SpecError, SpecIssue
 from controller.yamlsource import KeyPath, SourceMap, compose, read_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 # MLflow's own rules for alias names (mlflow/utils/validation.py).
@@ -46,6 +48,23 @@ def check_model_name(name: str) -> str:
     return name
 
 
+def split_target(text: str) -> tuple[str, str | None]:
+    """MODEL or MODEL@ALIAS. Alias names never hold '@' but model names may, so split on the
+    last one (three-level names such as `catalog.schema.model@champion` keep their dots)."""
+    model, at, alias = text.rpartition("@")
+    return (model, alias) if at else (text, None)
+
+
+def check_removal(entry: str) -> str:
+    model, alias = split_target(entry)
+    if alias == "":
+        raise ValueError(f"{entry!r} ends with '@': write MODEL or MODEL@ALIAS")
+    check_model_name(model)
+    if alias is not None:
+        check_alias_name(alias)
+    return entry
+
+
 AliasName = Annotated[str, AfterValidator(check_alias_name)]
 ModelName = Annotated[str, AfterValidator(check_model_name)]
 Version = Annotated[int, Field(strict=True, gt=0, description="A registered model version (>= 1)")]
@@ -75,6 +94,11 @@ def check_bound(text: str) -> str:
 
 
 MetricBound = Annotated[str, AfterValidator(check_bound)]
+Removal = Annotated[
+    str,
+    AfterValidator(check_removal),
+    Field(description="MODEL@ALIAS (one alias) or MODEL (a model that left the file)."),
+]
 
 
 class Policy(BaseModel):
@@ -119,6 +143,13 @@ class Spec(BaseModel):
         default_factory=dict, description="Alias name -> gates checked by plan, enforced by apply."
     )
 
+    removals: list[Removal] = Field(
+        default_factory=list,
+        description="Deletes this change intends, reviewed like any other line: MODEL@ALIAS, "
+        "or MODEL for every alias aliasctl manages on a model that left the file. They pass "
+        "the delete guards without --allow-delete; an entry with nothing to delete is a note.",
+    )
+
     def declared(self) -> dict[str, dict[str, int]]:
         return {name: dict(model.aliases) for name, model in self.models.items()}
 
@@ -142,14 +173,18 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
         raise SpecError(path, issues)
     if data is None:
         raise SpecError(path, reason=f"file is empty; {EXPECTED_SHAPE}")
-    if not isinstance(data, dict) or "models" not in data:
-        raise SpecError(path, reason=f"no top-level 'models' key; {EXPECTED_SHAPE}")
+    if not isinstance(data, dict):
+        top = source.locate(())
+        what = "a list" if isinstance(data, list) else f"the single value {data!r}"
+        why = f"no top-level 'models' key: the file holds {what}, not a mapping"
+        issues.append(SpecIssue(top, f"{why}; {EXPECTED_SHAPE}"))
+        raise SpecError(path, sorted(issues, key=lambda i: (i.location.line, i.location.column)))
     try:
         spec = Spec.model_validate(data)
     except ValidationError as error:
         # A node already reported as malformed YAML is not reported again as a bad value.
         seen = {issue.location.key for issue in issues}
-        issues += [i for e in error.errors() if (i := _issue(e, source)).location.key not in seen]
+        issues += [i for i in _issues(error, source) if i.location.key not in seen]
     else:
         issues += _cross_references(spec, source)
     if issues:
@@ -158,7 +193,7 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
 
 
 def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
-    """promote_from must name an alias that some model declares."""
+    """promote_from must name an alias that some model declares; removals must not."""
     declared = {alias for model in spec.models.values() for alias in model.aliases}
     issues = []
     for alias, policy in spec.policies.items():
@@ -170,7 +205,67 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
                     f"promote_from names alias {policy.promote_from!r}, which no model declares",
                 )
             )
+    return issues + _removal_conflicts(spec, source)
+
+
+def _removal_conflicts(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """An entry naming what `models:` still declares contradicts it; a repeat is a slip."""
+    issues = []
+    first: dict[str, int] = {}
+    for index, entry in enumerate(spec.removals):
+        where = source.locate(("removals", index))
+        if entry in first:
+            line = source.locate(("removals", first[entry])).line
+            issues.append(SpecIssue(where, f"{entry!r} is listed twice (first at line {line})"))
+            continue
+        first[entry] = index
+        model, alias = split_target(entry)
+        declared = ("models", model) if alias is None else ("models", model, "aliases", alias)
+        if model in spec.models and (alias is None or alias in spec.models[model].aliases):
+            line = source.locate(declared, at_key=True).line
+            issues.append(
+                SpecIssue(
+                    where,
+                    f"{entry!r} is still declared under models (line {line}): remove it there, "
+                    "or drop this entry",
+                )
+            )
     return issues
+
+
+def _issues(error: ValidationError, source: SourceMap) -> list[SpecIssue]:
+    """Located issues; a missing key that a near-miss key stands for is reported once, there."""
+    errors = error.errors()
+    suggested = {
+        (tuple(e["loc"][:-1]), hint)
+        for e in errors
+        if e["type"] == "extra_forbidden" and (hint := _near_miss(tuple(e["loc"])))
+    }
+    return [
+        _issue(e, source)
+        for e in errors
+        if not (e["type"] == "missing" and (tuple(e["loc"][:-1]), e["loc"][-1]) in suggested)
+    ]
+
+
+def _fields_at(parent: KeyPath) -> list[str]:
+    """The keys allowed in the mapping at `parent`, where they are fixed."""
+    model: type[BaseModel] | None = None
+    if not parent:
+        model = Spec
+    elif len(parent) == 2 and parent[0] == "models":
+        model = ModelSpec
+    elif len(parent) == 2 and parent[0] == "policies":
+        model = Policy
+    return list(model.model_fields) if model else []
+
+
+def _near_miss(loc: KeyPath) -> str | None:
+    key, fields = loc[-1], _fields_at(loc[:-1])
+    if not isinstance(key, str):
+        return None
+    matches = difflib.get_close_matches(key.lower(), fields, n=1, cutoff=0.6)
+    return matches[0] if matches else None
 
 
 def _issue(error: Any, source: SourceMap) -> SpecIssue:
@@ -182,7 +277,12 @@ def _issue(error: Any, source: SourceMap) -> SpecIssue:
         key_path = loc[:-1]
         return SpecIssue(source.locate(key_path, at_key=True), _reason(error))
     if kind == "extra_forbidden":
-        return SpecIssue(source.locate(loc, at_key=True), f"unknown key {loc[-1]!r}")
+        hint = _near_miss(loc)
+        message = f"unknown key {loc[-1]!r}" + (f"; did you mean {hint!r}?" if hint else "")
+        return SpecIssue(source.locate(loc, at_key=True), message)
+    if kind == "missing" and loc == ("models",):
+        top = replace(source.locate(()), key="")
+        return SpecIssue(top, f"no top-level 'models' key; {EXPECTED_SHAPE}")
     if kind == "missing":
         return SpecIssue(source.locate(loc), f"missing required key {loc[-1]!r}")
     if loc and _is_version(loc):
@@ -206,31 +306,35 @@ def _version_reason(value: object) -> str:
         return f"{must}, got {value!r} (a decimal number)"
     if isinstance(value, int):
         return f"{must}, got {value}"
-    return f"{must}, got a {_kind(value)}"
+    return f"{must}, got {_kind(value)}"
 
 
 def _kind(value: object) -> str:
+    """`value`'s kind with its article: 'a mapping', 'a list', 'nothing (null)'."""
+    if value is None:
+        return "nothing (null)"
     if isinstance(value, dict):
-        return "mapping"
+        return "a mapping"
     if isinstance(value, list):
-        return "list"
-    return type(value).__name__
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+_TYPE_REASONS: dict[str, Callable[[object], str]] = {
+    "model_type": lambda v: f"expected a mapping with an 'aliases' key, got {_kind(v)}",
+    "dict_type": lambda v: f"expected a mapping, got {_kind(v)}",
+    "list_type": lambda v: f"expected a list, one '- entry' a line, got {v!r}",
+    "string_type": lambda v: f"expected a string, got {v!r}",
+    "bool_type": lambda v: f"expected true or false, got {v!r}",
+}
 
 
 def _reason(error: Any) -> str:
     kind: str = error["type"]
-    value = error.get("input")
     if kind == "value_error":
         return str(error["ctx"]["error"])
-    if kind == "model_type":
-        return f"expected a mapping with an 'aliases' key, got a {_kind(value)}"
-    if kind == "dict_type":
-        return f"expected a mapping, got a {_kind(value)}"
-    if kind == "string_type":
-        return f"expected a string, got {value!r}"
-    if kind == "bool_type":
-        return f"expected true or false, got {value!r}"
-    return str(error["msg"])
+    describe = _TYPE_REASONS.get(kind)
+    return describe(error.get("input")) if describe else str(error["msg"])
 
 
 def json_schema() -> dict[str, Any]:

@@ -10,6 +10,7 @@ byte-exact edits (rollback).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -125,6 +126,59 @@ def compose(text: str, path: str) -> tuple[object, SourceMap, list[SpecIssue]]:
     return value, source, builder.issues
 
 
+# YAML 1.1 (PyYAML) reads these spellings as numbers and YAML 1.2 reads some of them
+# differently (or as text): `champion: 010` would silently mean version 8. Only plain
+# decimal is accepted; anything else that looks like a number names the literal.
+_PLAIN_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+_NUMBER_LIKE = re.compile(
+    r"[-+]?(0[oObBxX][0-9a-fA-F_]+"
+    r"|[0-9][0-9_]*(:[0-5]?[0-9])*(\.[0-9_]*)?([eE][-+]?[0-9]+)?"
+    r"|\.[0-9][0-9_]*([eE][-+]?[0-9]+)?"
+    r"|\.?(inf|Inf|INF|nan|NaN|NAN))"
+)
+_NUMBER_TAGS = frozenset(_STANDARD_TAG_PREFIX + name for name in ("int", "float"))
+_PLAIN_BOOLEANS = frozenset(("true", "True", "TRUE", "false", "False", "FALSE"))
+_NUMBER_HINT = "write numbers as plain decimals (like 10 or 0.5), or quote it if it is text"
+
+
+def scalar_trap(node: yaml.ScalarNode, value: object) -> str | None:
+    """Why an unquoted scalar's spelling is refused, or None: see _PLAIN_DECIMAL."""
+    if node.style:  # quoted or block text is always a string, whatever it spells
+        return None
+    raw: str = node.value
+    if node.tag == _STANDARD_TAG_PREFIX + "bool" and raw not in _PLAIN_BOOLEANS:
+        meaning = "true" if raw.lower() in {"yes", "on", "y"} else "false"
+        return (
+            f"{raw} is a YAML 1.1 boolean ({meaning}) but text in YAML 1.2: "
+            "write true or false, or quote it if it is text"
+        )
+    numeric = node.tag in _NUMBER_TAGS or _NUMBER_LIKE.fullmatch(raw)
+    if not numeric or (node.tag in _NUMBER_TAGS and _PLAIN_DECIMAL.fullmatch(raw)):
+        return None
+    reads = f" (YAML 1.1 reads it as {value})" if isinstance(value, int) else ""
+    return f"{raw} is {_spelling(raw)}{reads}; {_NUMBER_HINT}"
+
+
+# The first match names what kind of number literal a refused spelling is.
+_SPELLINGS = (
+    (re.compile(r"[-+]?0[oO]"), "an octal literal"),
+    (re.compile(r"[-+]?0[bB]"), "a binary literal"),
+    (re.compile(r"[-+]?0[xX]"), "a hexadecimal literal"),
+    (re.compile(r"[-+]?\.?(nan|NaN|NAN)$"), "not a number (NaN)"),
+    (re.compile(r"[-+]?\.?(inf|Inf|INF)$"), "infinity"),
+    (re.compile(r".*:"), "a base-60 (sexagesimal) number"),
+    (re.compile(r".*_"), "a number with '_' digit separators"),
+    (re.compile(r"\+"), "a number with a leading '+'"),
+    (re.compile(r"-?0[0-9]"), "a number with a leading zero"),
+)
+
+
+def _spelling(raw: str) -> str:
+    return next(
+        (words for form, words in _SPELLINGS if form.match(raw)), "not a plain decimal number"
+    )
+
+
 class _BudgetExceededError(Exception):
     pass
 
@@ -165,7 +219,13 @@ class _Builder:
             return self._mapping(node, key_path)
         if isinstance(node, yaml.SequenceNode):
             return [self._build(item, (*key_path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node)
+        value = self.loader.construct_object(node)
+        self._check_scalar(node, key_path, value)
+        return value
+
+    def _check_scalar(self, node: yaml.Node, key_path: KeyPath, value: object) -> None:
+        if isinstance(node, yaml.ScalarNode) and (problem := scalar_trap(node, value)):
+            self._issue(node, key_path, problem)
 
     def _mapping(self, node: yaml.MappingNode, key_path: KeyPath) -> dict[object, object]:
         result: dict[object, object] = {}
@@ -175,6 +235,7 @@ class _Builder:
                 continue
             key = self.loader.construct_object(key_node)
             child = (*key_path, key)
+            self._check_scalar(key_node, child, key)
             if key in result:
                 first = self.source.keys[child]
                 self._issue(

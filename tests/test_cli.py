@@ -244,3 +244,52 @@ def test_interrupt_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert "interrupted" in err
     assert "Traceback" not in err
+
+
+def test_debug_is_accepted_after_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    good = SPECS / "valid" / "basic.yaml"
+    for args in (["validate", "--debug", str(good)], ["validate", str(good), "--debug"]):
+        code, out, err = run(capsys, *args)
+        assert (code, err) == (0, ""), args
+        assert "basic.yaml: valid (2 models, 3 aliases)" in out
+
+
+def _broken_loader(path: Path) -> None:
+    raise RuntimeError(f"a bug while loading {path.name}")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "traceback_shown"),
+    [([], None, False), (["--debug"], None, True), ([], "1", True), ([], "0", False)],
+)
+def test_internal_error_shows_a_traceback_only_with_debug(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: str | None,
+    traceback_shown: bool,
+) -> None:
+    # A bug injected at the one seam every command crosses: no real input should reach this.
+    monkeypatch.setattr("controller.cli.load_spec", _broken_loader)
+    monkeypatch.delenv("ALIASCTL_DEBUG", raising=False)
+    if env is not None:
+        monkeypatch.setenv("ALIASCTL_DEBUG", env)
+    code, out, err = run(capsys, "validate", *args, str(SPECS / "valid" / "basic.yaml"))
+    assert code == 1
+    assert "internal error: RuntimeError: a bug while loading basic.yaml" in err
+    assert ("Traceback (most recent call last)" in err) is traceback_shown
+    assert ("rerun with --debug" in err) is not traceback_shown
+    assert "valid" not in out
+
+
+def test_last_applied_outside_git_says_no_commit(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 4})
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 3}})  # tmp_path: no git
+    assert run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)[0] == 0
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 4}})
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri)
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.endswith(": bikes")]
+    assert line.strip().startswith("no commit at 20"), line

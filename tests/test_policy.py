@@ -343,3 +343,107 @@ def test_protected_and_mass_deletes_are_refused_against_a_real_registry(
     code, out, _ = run(capsys, "apply", str(spec), "--registry-uri", gated_uri, "--allow-delete")
     assert code == 0, out
     assert live_aliases(gated_uri, MODEL) == {}
+
+
+def test_protected_delete_declared_in_removals_passes_without_allow_delete() -> None:
+    registry = FakeRegistry.with_models({"m": 3})
+    protected = {"champion": Policy(protected=True)}
+    apply_all(registry, {"m": {"champion": 1, "challenger": 2}})
+    declared = {"m": {"challenger": 2}}
+    listed = Options(policies=protected, removals=("m@champion",))
+    plan = prepare_plan(declared, registry, listed)
+    assert plan.problems == ()
+    assert [plan.declared_removal(c) for c in plan.changes] == [True]
+    other = Options(policies=protected, removals=("m@challenger", "n@champion"))
+    assert prepare_plan(declared, registry, other).problems == (
+        "m@champion: alias is protected; deleting it needs --allow-delete",
+    )
+
+
+def test_model_leaving_the_file_passes_when_removals_name_it_or_all_its_aliases() -> None:
+    registry = FakeRegistry.with_models({"main.ml.m": 3, "n": 3})
+    apply_all(registry, {"main.ml.m": {"champion": 1, "challenger": 2}, "n": {"champion": 1}})
+    declared = {"n": {"champion": 1}}
+    for removals in (("main.ml.m",), ("main.ml.m@champion", "main.ml.m@challenger")):
+        assert not prepare_plan(declared, registry, Options(removals=removals)).problems
+    partly = prepare_plan(declared, registry, Options(removals=("main.ml.m@champion",)))
+    assert partly.problems == (
+        "main.ml.m: the plan deletes every alias aliasctl manages on it; that needs --allow-delete",
+    )
+
+
+def test_max_deletes_counts_only_deletes_not_declared_in_removals() -> None:
+    registry = FakeRegistry.with_models({"m": 9})
+    many = {f"a{i}": 1 for i in range(8)}
+    apply_all(registry, {"m": {**many, "keep": 1}})
+    declared = {"m": {"keep": 1}}
+    three_left = Options(max_deletes=5, removals=tuple(f"m@a{i}" for i in range(5)))
+    assert not prepare_plan(declared, registry, three_left).problems
+    six_left = Options(max_deletes=5, removals=("m@a0", "m@a1"))
+    assert prepare_plan(declared, registry, six_left).problems == (
+        "the plan deletes 6 aliases not declared under removals, more than --max-deletes 5; "
+        "that needs --allow-delete",
+    )
+
+
+def test_removal_with_nothing_to_delete_is_a_note_not_a_problem() -> None:
+    registry = FakeRegistry.with_models({"m": 3})
+    apply_all(registry, {"m": {"champion": 1, "shadow": 2}})
+    options = Options(removals=("m@shadow", "m@gone", "old-model"))
+    plan = prepare_plan({"m": {"champion": 1}}, registry, options)
+    assert plan.problems == ()
+    assert plan.unmatched_removals() == ("m@gone", "old-model")
+
+
+REMOVALS_BEFORE = """models:
+  bikes:
+    aliases: {champion: 2, shadow: 3}
+  fraud:
+    aliases: {champion: 1, challenger: 2}
+policies:
+  shadow: {protected: true}
+"""
+REMOVALS_AFTER = """models:
+  bikes:
+    aliases: {champion: 2}
+policies:
+  shadow: {protected: true}
+"""
+REMOVALS = "removals:\n  - bikes@shadow\n  - fraud\n  - ghost@champion\n"
+
+
+def test_a_change_that_declares_its_removals_applies_without_allow_delete(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    seed(sqlite_uri, {"bikes": 3, "fraud": 2})
+    spec = tmp_path / "aliases.yaml"
+    spec.write_text(REMOVALS_BEFORE)
+    assert run(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)[0] == 0
+
+    # The pull request as first written: the guards refuse it, and say how to declare it.
+    spec.write_text(REMOVALS_AFTER)
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "-o", "markdown")
+    assert code == 1
+    assert "- ❌ bikes@shadow: alias is protected; deleting it needs --allow-delete" in out
+    assert "under `removals:`" in out
+
+    spec.write_text(REMOVALS_AFTER + REMOVALS)
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri)
+    assert code == 0, out
+    assert "- bikes@shadow" in out
+    assert "3 -> (deleted) [declared in removals]" in out
+    assert "Removals with nothing to delete (tidy them from the file): ghost@champion" in out
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "-o", "markdown")
+    assert "| - delete (declared in `removals`) | `fraud` | `challenger` | 2 | - |" in out
+    code, out, _ = run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "-o", "json")
+    assert json.loads(out)["removals"] == {
+        "declared": ["bikes@shadow", "fraud@challenger", "fraud@champion"],
+        "unmatched": ["ghost@champion"],
+    }
+
+    saved = tmp_path / "plan.json"
+    assert run(capsys, "plan", str(spec), "--registry-uri", sqlite_uri, "--out", str(saved))[0] == 0
+    code, out, _ = run(capsys, "apply", str(saved), "--registry-uri", sqlite_uri)
+    assert code == 0, out
+    assert live_aliases(sqlite_uri, "bikes") == {"champion": 2}
+    assert live_aliases(sqlite_uri, "fraud") == {}

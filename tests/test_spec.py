@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.errors import SpecError
-from controller.spec import Spec, json_schema, load_spec, parse_spec
+from controller.spec import Spec, json_schema, load_spec, parse_spec, split_target
 
 SPECS = Path(__file__).parent / "specs"
 INVALID = sorted((SPECS / "invalid").glob("*.yaml"))
@@ -115,3 +116,66 @@ def test_schema_describes_models_and_aliases() -> None:
     assert schema["additionalProperties"] is False
     model = schema["$defs"]["ModelSpec"]
     assert model["properties"]["aliases"]["additionalProperties"]["exclusiveMinimum"] == 0
+
+
+NUMBER_TRAPS = {
+    "version-octal", "version-octal-0o", "version-binary", "version-hex", "version-underscore",
+    "version-sexagesimal", "version-plus", "version-infinity", "version-nan", "version-exponent",
+    "policy-bool-yes", "policy-tag-octal", "policy-metric-infinity", "key-number-trap",
+}  # fmt: skip
+
+
+def test_corpus_covers_every_yaml_number_trap() -> None:
+    assert {p.stem for p in INVALID} >= NUMBER_TRAPS
+
+
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
+def test_number_trap_is_caught_by_either_yaml_parser(
+    loader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # libyaml marks a plain scalar's style as '', the pure-Python parser as None.
+    monkeypatch.setattr("controller.yamlsource._Loader", getattr(yaml, loader))
+    with pytest.raises(SpecError) as caught:
+        parse_spec("models:\n  bikes:\n    aliases:\n      champion: 010\n", "t.yaml")
+    (issue,) = caught.value.issues
+    assert str(issue).startswith(
+        "t.yaml:4:17: models.bikes.aliases.champion: 010 is a number with a leading zero "
+        "(YAML 1.1 reads it as 8)"
+    )
+
+
+def test_quoted_and_textual_scalars_are_not_number_traps() -> None:
+    text = (
+        "models:\n  bikes:\n    aliases:\n      champion: 10\n      challenger: 1\n"
+        "policies:\n  champion:\n    protected: true\n"
+        "    require_tags: {sklearn: 1.2.3, build: '0755', country: \"no\", zone: 3d}\n"
+        '    require_metrics: {rmse: "<= 0.8"}\n'
+    )
+    spec = parse_spec(text, "t.yaml").spec
+    assert spec.declared() == {"bikes": {"champion": 10, "challenger": 1}}
+    tags = spec.policies["champion"].require_tags
+    assert tags == {"sklearn": "1.2.3", "build": "0755", "country": "no", "zone": "3d"}
+
+
+def test_removals_split_on_the_last_at_sign() -> None:
+    spec = load_spec(SPECS / "valid" / "removals.yaml").spec
+    assert [split_target(entry) for entry in spec.removals] == [
+        ("main.ml.bikes", "shadow"),
+        ("main.ml.fraud-detector", None),
+        ("team@eu.churn", "champion"),
+    ]
+
+
+def test_removals_corpus_covers_syntax_and_contradictions() -> None:
+    required = {
+        "removals-contradiction-alias", "removals-contradiction-model", "removals-bad-alias",
+        "removals-trailing-at", "removals-empty-model", "removals-not-list",
+        "removals-not-string", "removals-duplicate",
+    }  # fmt: skip
+    assert {p.stem for p in INVALID} >= required
+
+
+def test_schema_describes_removals() -> None:
+    removals = Spec.model_json_schema()["properties"]["removals"]
+    assert removals["type"] == "array"
+    assert removals["items"]["type"] == "string"

@@ -168,8 +168,9 @@ def test_apply_through_a_faulty_network_converges_in_two_runs(
         runs = []
         for _ in range(2):
             code, out, err = invoke(
-                capsys, "apply", str(spec), "--registry-uri", proxy.uri, "-o", "json"
-            )
+                capsys, "apply", str(spec), "--registry-uri", proxy.uri, "-o", "json",
+                "--instance", unique,
+            )  # fmt: skip
             assert "Traceback" not in out + err
             runs.append((code, json.loads(out)))
             for model in models:
@@ -182,7 +183,7 @@ def test_apply_through_a_faulty_network_converges_in_two_runs(
     assert runs[-1][0] == 0, runs[-1][1]
     assert sum(body["retries"] for _, body in runs) > 0
     # The lock was released despite the faults (a lost answer to its create included).
-    lock = "name = 'aliasctl.lock.default'"
+    lock = f"name = 'aliasctl.lock.{unique}'"
     assert client_for(mlflow_server.uri).search_registered_models(lock) == []
     for model in models:
         assert live_aliases(mlflow_server.uri, model) == declared[model]
@@ -196,12 +197,17 @@ def test_a_permission_error_is_named_and_never_retried(
     model = f"{unique}-bikes"
     seed(mlflow_server.uri, {model: 3})
     spec = write_spec(tmp_path / "aliases.yaml", {model: {"champion": 1, "shadow": 1}})
-    assert invoke(capsys, "apply", str(spec), "--registry-uri", mlflow_server.uri)[0] == 0
+    first = invoke(
+        capsys, "apply", str(spec), "--registry-uri", mlflow_server.uri, "--instance", unique
+    )
+    assert first[0] == 0, first
     write_spec(spec, {model: {"champion": 3}})
     # The proxy refuses alias deletes as basic-auth does for a bot without MANAGE.
     refuse = {("DELETE", "registered-models/alias"): 403}
     with FaultProxy(mlflow_server.uri, refuse=refuse) as proxy:
-        code, out, err = invoke(capsys, "apply", str(spec), "--registry-uri", proxy.uri)
+        code, out, err = invoke(
+            capsys, "apply", str(spec), "--registry-uri", proxy.uri, "--instance", unique
+        )
         deletes = proxy.counts["DELETE /api/2.0/mlflow/registered-models/alias"]
     assert code == 1
     assert "Traceback" not in out + err

@@ -41,8 +41,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan  # noqa: E402
+from controller.mlflow_registry import MlflowRegistry  # noqa: E402
 from controller.reconcile import prepare_plan  # noqa: E402
-from controller.registry import MlflowRegistry  # noqa: E402
 from tests.mlflow_server import MlflowServer  # noqa: E402
 
 if TYPE_CHECKING:

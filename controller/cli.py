@@ -11,95 +11,31 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
+from controller.cli_options import (
+    DEFAULT_FILE,
+    OUTPUTS,
+    file_argument,
+    open_registry,
+    reconcile_options,
+    registry_options,
+    safety_options,
+)
 from controller.errors import ControllerError, PreflightError
-from controller.policy import DEFAULT_MAX_DELETES, DEFAULT_VERIFY_TIMEOUT
 from controller.spec import LoadedSpec, json_schema, load_spec
-from controller.state import DEFAULT_INSTANCE
 
 if TYPE_CHECKING:
     from controller.apply import Stamp
-    from controller.reconcile import Options
-    from controller.registry import Registry
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
-DEFAULT_FILE = "aliases.yaml"
-OUTPUTS = ("text", "markdown", "json")
-READ_MODES = ("auto", "bulk", "per-model")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _file_argument(func: F) -> F:
-    return click.argument(
-        "file", type=click.Path(path_type=Path), default=DEFAULT_FILE, required=False
-    )(func)
-
-
-def _stack(func: F, options: list[Callable[[Any], Any]]) -> F:
-    """Apply click options so that --help lists them in the order written."""
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _registry_options(func: F) -> F:
-    options = [
-        click.option(
-            "--registry-uri",
-            envvar="ALIASCTL_REGISTRY_URI",
-            help="MLflow registry URI. Default: MLflow's own resolution "
-            "(MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI, then sqlite:///mlflow.db).",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=1),
-            default=None,
-            help="Seconds before an unreachable registry is an error (default 30).",
-        ),
-        click.option(
-            "--instance",
-            default=DEFAULT_INSTANCE,
-            show_default=True,
-            envvar="ALIASCTL_INSTANCE",
-            help="Name of this controller, recorded on every model it manages, so that two "
-            "repositories sharing a registry never prune each other's aliases.",
-        ),
-        click.option(
-            "--read-mode",
-            type=click.Choice(READ_MODES),
-            default="auto",
-            show_default=True,
-            envvar="ALIASCTL_READ_MODE",
-            help="bulk: filtered searches (few requests); per-model: one read per model, for "
-            "registries without filtered search; auto: per-model on Unity Catalog, else bulk.",
-        ),
-        click.option(
-            "--output",
-            "-o",
-            type=click.Choice(OUTPUTS),
-            default="text",
-            show_default=True,
-        ),
-    ]
-    return _stack(func, options)
-
-
-def _open_registry(
-    registry_uri: str | None, timeout: float | None, read_mode: str, instance: str
-) -> Registry:
-    from controller.registry import MlflowRegistry, ReadMode, resolve_uri  # noqa: PLC0415
-
-    return MlflowRegistry(resolve_uri(registry_uri), timeout, ReadMode(read_mode), instance)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -137,65 +73,10 @@ def schema() -> int:
     return EXIT_OK
 
 
-def _safety_options(func: F) -> F:
-    options = [
-        click.option(
-            "--allow-delete",
-            is_flag=True,
-            help="Allow deleting protected aliases, every managed alias of a model, or more "
-            "than --max-deletes aliases.",
-        ),
-        click.option(
-            "--max-deletes",
-            type=click.IntRange(min=0),
-            default=DEFAULT_MAX_DELETES,
-            show_default=True,
-            help="More deletes than this in one plan need --allow-delete.",
-        ),
-        click.option(
-            "--drift",
-            type=click.Choice(["heal", "warn"]),
-            default="heal",
-            show_default=True,
-            help="heal: put aliases moved outside aliasctl back; warn: report and leave them.",
-        ),
-        click.option(
-            "--verify-timeout",
-            type=click.FloatRange(min=1),
-            default=DEFAULT_VERIFY_TIMEOUT,
-            show_default=True,
-            help="Seconds to load and score a version for `verify: true` policies.",
-        ),
-    ]
-    return _stack(func, options)
-
-
-def _options(
-    loaded: LoadedSpec,
-    instance: str,
-    allow_delete: bool,
-    max_deletes: int,
-    drift: str,
-    verify_timeout: float,
-) -> Options:
-    from controller.reconcile import DriftMode, Options  # noqa: PLC0415
-
-    return Options(
-        instance=instance,
-        drift=DriftMode(drift),
-        allow_delete=allow_delete,
-        max_deletes=max_deletes,
-        verify_timeout=verify_timeout,
-        spec_file=Path(loaded.source.path),
-        policies=dict(loaded.spec.policies),
-        removals=tuple(loaded.spec.removals),
-    )
-
-
 @cli.command()
-@_file_argument
-@_registry_options
-@_safety_options
+@file_argument
+@registry_options
+@safety_options
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -227,8 +108,8 @@ def plan(
     from controller.render import plan_json, render_plan  # noqa: PLC0415
 
     loaded = load_spec(file)
-    registry = _open_registry(registry_uri, timeout, read_mode, instance)
-    options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
+    registry = open_registry(registry_uri, timeout, read_mode, instance)
+    options = reconcile_options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
     the_plan = prepare_plan(loaded.spec.declared(), registry, options)
     click.echo(render_plan(the_plan, registry.display_uri, output))
     if the_plan.problems:
@@ -247,8 +128,8 @@ def plan(
     "file", type=click.Path(path_type=Path), default=DEFAULT_FILE, required=False,
     metavar="[FILE|PLAN.json]",
 )  # fmt: skip
-@_registry_options
-@_safety_options
+@registry_options
+@safety_options
 @click.option(
     "--parallelism",
     type=click.IntRange(1, 64),
@@ -303,7 +184,7 @@ def apply(
         savedplan.check_file(saved)
         file = saved.spec_file
     loaded = load_spec(file)
-    registry = _open_registry(registry_uri, timeout, read_mode, instance)
+    registry = open_registry(registry_uri, timeout, read_mode, instance)
     declared = loaded.spec.declared()
     if saved is not None:
         options = replace(
@@ -313,7 +194,9 @@ def apply(
             removals=tuple(loaded.spec.removals),
         )
     else:
-        options = _options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
+        options = reconcile_options(
+            loaded, instance, allow_delete, max_deletes, drift, verify_timeout
+        )
     say = partial(click.echo, err=True)
     name = lock_name(registry, options.instance, declared)
     # Plan under the lock too: what is applied is what was planned against.
@@ -342,8 +225,8 @@ def apply(
 
 
 @cli.command("drift")
-@_file_argument
-@_registry_options
+@file_argument
+@registry_options
 def drift_command(
     file: Path,
     registry_uri: str | None,
@@ -357,15 +240,15 @@ def drift_command(
     from controller.render import render_drift  # noqa: PLC0415
 
     loaded = load_spec(file)
-    registry = _open_registry(registry_uri, timeout, read_mode, instance)
+    registry = open_registry(registry_uri, timeout, read_mode, instance)
     the_plan = prepare_plan(loaded.spec.declared(), registry, Options(instance=instance))
     click.echo(render_drift(the_plan, registry.display_uri, output))
     return EXIT_CHANGES if the_plan.drift else EXIT_OK
 
 
 @cli.command()
-@_file_argument
-@_registry_options
+@file_argument
+@registry_options
 @click.option("--force", is_flag=True, help="Required: breaking a lock is never implicit.")
 def unlock(
     file: Path,
@@ -382,7 +265,7 @@ def unlock(
     if not force:
         raise click.UsageError("unlock breaks another apply's lock: pass --force to mean it")
     models = load_spec(file).spec.models if file.exists() else {}
-    registry = _open_registry(registry_uri, timeout, read_mode, instance)
+    registry = open_registry(registry_uri, timeout, read_mode, instance)
     name = lock_name(registry, instance, models)
     holder = break_lock(registry, name)
     if holder is None:
@@ -394,7 +277,7 @@ def unlock(
 
 @cli.command()
 @click.argument("target", required=False, metavar="[MODEL[@ALIAS]]")
-@_file_argument
+@file_argument
 @click.option(
     "--at",
     "at",
@@ -411,7 +294,7 @@ def history(target: str | None, file: Path, at: str | None, output: str) -> int:
         read_timeline,
         select,
     )
-    from controller.render import render_at, render_history  # noqa: PLC0415
+    from controller.render_history import render_at, render_history  # noqa: PLC0415
 
     if target and file == Path(DEFAULT_FILE) and _looks_like_file(target):
         file, target = Path(target), None  # `history FILE`: the one argument is the file
@@ -432,7 +315,7 @@ def history(target: str | None, file: Path, at: str | None, output: str) -> int:
 
 @cli.command()
 @click.argument("target", metavar="MODEL@ALIAS")
-@_file_argument
+@file_argument
 @click.option(
     "--to",
     "to",

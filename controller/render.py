@@ -15,14 +15,12 @@ from controller.plan import Action, Change, Plan
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from datetime import datetime
 
     from controller.apply import ApplyResult, ChangeResult
-    from controller.history import Entry, Timeline
 
 FORMAT_VERSION = 1
-_SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
-_COLOUR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+COLOUR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
 _MARKDOWN_MARKER = "<!-- aliasctl-plan -->"
 
 
@@ -80,7 +78,7 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
 
 
 def _change_text(change: Change, *, declared_removal: bool = False) -> str:
-    symbol = _SYMBOL[change.action]
+    symbol = SYMBOL[change.action]
     if change.action is Action.UPDATE:
         detail = f"{change.before} -> {change.after}"
     elif change.action is Action.CREATE:
@@ -89,7 +87,7 @@ def _change_text(change: Change, *, declared_removal: bool = False) -> str:
         detail = f"{change.before} -> (deleted)"
         detail += " [declared in removals]" if declared_removal else ""
     line = f"  {symbol} {change.key:<40} {detail}"
-    return click.style(line, fg=_COLOUR[change.action])
+    return click.style(line, fg=COLOUR[change.action])
 
 
 def _drift_lines(plan: Plan, healed: frozenset[tuple[str, str]] | None = None) -> list[str]:
@@ -145,14 +143,14 @@ def plan_text(plan: Plan, registry: str) -> str:
     return "\n".join(lines)
 
 
-def _md_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+def md_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
     header = list(header)
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return out
 
 
-def _md_code(text: str) -> str:
+def md_code(text: str) -> str:
     return "`" + text.replace("`", "'") + "`"
 
 
@@ -177,31 +175,31 @@ def plan_markdown(plan: Plan, registry: str) -> str:
     if plan.changes:
         rows = (
             (
-                f"{_SYMBOL[c.action]} {c.action.value}"
+                f"{SYMBOL[c.action]} {c.action.value}"
                 + (" (declared in `removals`)" if plan.declared_removal(c) else ""),
-                _md_code(c.model),
-                _md_code(c.alias),
+                md_code(c.model),
+                md_code(c.alias),
                 _version(c.before),
                 _version(c.after),
             )
             for c in plan.changes
         )
-        lines += _md_table(("action", "model", "alias", "before", "after"), rows)
+        lines += md_table(("action", "model", "alias", "before", "after"), rows)
         lines.append("")
     if unmatched := plan.unmatched_removals():
-        listed = ", ".join(_md_code(e) for e in unmatched)
+        listed = ", ".join(md_code(e) for e in unmatched)
         lines += [f"Removals with nothing to delete (tidy them from the file): {listed}", ""]
     if plan.drift:
         lines.append("**Drift** (changed outside aliasctl since its last apply):")
         lines.append("")
         drift_rows = (
-            (_md_code(d.model), _md_code(d.alias), _version(d.recorded), _version(d.live))
+            (md_code(d.model), md_code(d.alias), _version(d.recorded), _version(d.live))
             for d in plan.drift
         )
-        lines += _md_table(("model", "alias", "last set", "live"), drift_rows)
+        lines += md_table(("model", "alias", "last set", "live"), drift_rows)
         lines.append("")
     if plan.unmanaged:
-        listed = ", ".join(_md_code(f"{u.model}@{u.alias}") for u in plan.unmanaged)
+        listed = ", ".join(md_code(f"{u.model}@{u.alias}") for u in plan.unmanaged)
         lines += [
             f"<details><summary>Unmanaged aliases (left alone): {len(plan.unmanaged)}</summary>",
             "",
@@ -210,7 +208,7 @@ def plan_markdown(plan: Plan, registry: str) -> str:
             "</details>",
             "",
         ]
-    lines.append(f"<sub>registry: {_md_code(registry)}</sub>")
+    lines.append(f"<sub>registry: {md_code(registry)}</sub>")
     return "\n".join(lines)
 
 
@@ -285,20 +283,20 @@ def apply_markdown(plan: Plan, result: ApplyResult, registry: str) -> str:
         rows = (
             (
                 "✅" if r.ok else "❌",
-                f"{_SYMBOL[r.change.action]} {r.change.action.value}",
-                _md_code(r.change.model),
-                _md_code(r.change.alias),
+                f"{SYMBOL[r.change.action]} {r.change.action.value}",
+                md_code(r.change.model),
+                md_code(r.change.alias),
                 _version(r.change.before),
                 _version(r.change.after),
                 r.error or "",
             )
             for r in result.results
         )
-        lines += _md_table(("", "action", "model", "alias", "before", "after", "error"), rows)
+        lines += md_table(("", "action", "model", "alias", "before", "after", "error"), rows)
         lines.append("")
     lines += [f"- ❌ {e}" for e in result.record_errors]
-    lines += [f"- ❌ {_md_code(c.key)} did not converge" for c in result.unconverged]
-    lines.append(f"<sub>registry: {_md_code(registry)}</sub>")
+    lines += [f"- ❌ {md_code(c.key)} did not converge" for c in result.unconverged]
+    lines.append(f"<sub>registry: {md_code(registry)}</sub>")
     return "\n".join(lines)
 
 
@@ -308,139 +306,6 @@ def render_apply(plan: Plan, result: ApplyResult, registry: str, output: str) ->
     if output == "markdown":
         return apply_markdown(plan, result, registry)
     return apply_text(plan, result, registry)
-
-
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
-def _change_phrase(change: Change) -> str:
-    if change.action is Action.CREATE:
-        return f"{change.key}: set to {change.after}"
-    if change.action is Action.DELETE:
-        return f"{change.key}: removed (was {change.before})"
-    return f"{change.key}: {change.before} → {change.after}"
-
-
-def _entry_json(entry: Entry) -> dict[str, Any]:
-    revision = entry.revision
-    return {
-        "commit": revision.sha,
-        "time": revision.time.isoformat(),
-        "author": revision.author,
-        "email": revision.email,
-        "subject": revision.subject,
-        "pull_request": revision.pull_request,
-        "path": revision.path,
-        "invalid": entry.invalid,
-        "changes": [change_json(c) for c in entry.changes],
-    }
-
-
-def history_json(timeline: Timeline) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "path": timeline.path,
-        "shallow": timeline.shallow,
-        "notes": list(timeline.notes),
-        "entries": [_entry_json(e) for e in timeline.entries],
-    }
-    return body
-
-
-def history_text(timeline: Timeline) -> str:
-    lines = []
-    for entry in timeline.entries:
-        revision = entry.revision
-        pr = f"  PR #{revision.pull_request}" if revision.pull_request else ""
-        head = (
-            f"{_when(revision.time)}  {revision.short}  {revision.author}{pr}  {revision.subject}"
-        )
-        lines.append(click.style(head, bold=True))
-        if entry.invalid:
-            first = entry.invalid.splitlines()
-            lines.append(click.style(f"    invalid file, skipped: {' '.join(first[:2])}", fg="red"))
-        lines += [
-            click.style(f"    {_SYMBOL[c.action]} {_change_phrase(c)}", fg=_COLOUR[c.action])
-            for c in entry.changes
-        ]
-        if not entry.changes and not entry.invalid:
-            lines.append("    (no alias changes)")
-    lines += [click.style(f"note: {n}", fg="yellow") for n in timeline.notes]
-    return "\n".join(lines) if lines else "No alias changes in the history."
-
-
-def history_markdown(timeline: Timeline) -> str:
-    rows = []
-    for entry in timeline.entries:
-        revision = entry.revision
-        pr = f"#{revision.pull_request}" if revision.pull_request else ""
-        what = "<br>".join(_md_code(_change_phrase(c)) for c in entry.changes)
-        if entry.invalid:
-            what = "❌ invalid file"
-        rows.append((_when(revision.time), _md_code(revision.short), revision.author, pr, what))
-    lines = _md_table(("when", "commit", "author", "PR", "changes"), rows)
-    lines += [f"\n> {n}" for n in timeline.notes]
-    return "\n".join(lines)
-
-
-def _pointers(entry: Entry, model: str | None, alias: str | None) -> list[tuple[str, str, int]]:
-    return [
-        (name, alias_name, version)
-        for name, aliases in sorted(entry.state.items())
-        if model is None or name == model
-        for alias_name, version in sorted(aliases.items())
-        if alias is None or alias_name == alias
-    ]
-
-
-def _nested(pointers: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
-    """{model: {alias: version}}: the shape of aliases.yaml itself."""
-    nested: dict[str, dict[str, int]] = {}
-    for model, alias, version in pointers:
-        nested.setdefault(model, {})[alias] = version
-    return nested
-
-
-def render_at(
-    timeline: Timeline,
-    entry: Entry | None,
-    moment: str,
-    target: tuple[str | None, str | None],
-    output: str,
-) -> str:
-    """Which version each alias pointed to at `moment` (`history --at`)."""
-    model, alias = target
-    pointers = _pointers(entry, model, alias) if entry else []
-    if output == "json":
-        body = history_json(timeline)
-        body["at"] = None
-        if entry is not None:
-            body["at"] = {
-                "moment": moment,
-                "commit": entry.revision.sha,
-                "time": entry.revision.time.isoformat(),
-                "aliases": _nested(pointers),
-            }
-        return json.dumps(body, indent=2)
-    if entry is None:
-        return f"No revision of the file existed at {moment}."
-    revision = entry.revision
-    head = f"{revision.short} ({_when(revision.time)}, {revision.subject})"
-    if output == "markdown":
-        rows = ((_md_code(m), _md_code(a), v) for m, a, v in pointers)
-        return "\n".join(
-            [f"At {_md_code(moment)}: {head}", "", *_md_table(("model", "alias", "version"), rows)]
-        )
-    return "\n".join([f"At {moment}: {head}", *(f"  {m}@{a} -> {v}" for m, a, v in pointers)])
-
-
-def render_history(timeline: Timeline, output: str) -> str:
-    if output == "json":
-        return json.dumps(history_json(timeline), indent=2)
-    if output == "markdown":
-        return history_markdown(timeline)
-    return history_text(timeline)
 
 
 def drift_json(plan: Plan, registry: str) -> dict[str, Any]:
@@ -463,10 +328,10 @@ def render_drift(plan: Plan, registry: str, output: str) -> str:
         return f"No drift: every managed alias is where aliasctl last set it ({registry})."
     if output == "markdown":
         rows = (
-            (_md_code(d.model), _md_code(d.alias), _version(d.recorded), _version(d.live))
+            (md_code(d.model), md_code(d.alias), _version(d.recorded), _version(d.live))
             for d in plan.drift
         )
-        table = _md_table(("model", "alias", "last set", "live"), rows)
+        table = md_table(("model", "alias", "last set", "live"), rows)
         return "\n".join([f"### aliasctl drift: {len(plan.drift)} aliases moved", "", *table])
     lines = [f"Drift in {registry} (changed outside aliasctl since its last apply):"]
     lines += [

@@ -40,11 +40,17 @@ def check_alias_name(name: str) -> str:
     return name
 
 
+# The registered models aliasctl keeps its own state in (controller/registry.py).
+STATE_MODEL = re.compile(r"(^|\.)aliasctl[._](lock|inventory)[._]")
+
+
 def check_model_name(name: str) -> str:
     if not name.strip():
         raise ValueError("model name must not be empty")
     if name != name.strip():
         raise ValueError(f"model name {name!r} has leading or trailing spaces")
+    if STATE_MODEL.search(name):
+        raise ValueError(f"model name {name!r} is reserved for aliasctl's own lock and inventory")
     return name
 
 

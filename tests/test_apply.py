@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from controller.apply import Stamp, apply_plan
+from controller.mlflow_registry import MlflowRegistry
 from controller.plan import Action, Declared
 from controller.reconcile import Options, prepare_plan
-from controller.registry import MlflowRegistry
 from controller.state import RECORD_TAG, Record
 from tests.conftest import client_for, live_aliases, seed
 from tests.fake_registry import FakeRegistry

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from controller.apply import apply_plan
+from controller.mlflow_registry import MlflowRegistry
 from controller.reconcile import Options, prepare_plan
-from controller.registry import MlflowRegistry
 from tests.conftest import client_for, live_aliases, seed, write_spec
 
 if TYPE_CHECKING:

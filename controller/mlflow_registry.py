@@ -1,0 +1,474 @@
+"""The MLflow adapter of the Registry seam (the only module that imports mlflow).
+
+Two read modes. `bulk`: one `search_registered_models` query finds every model
+this controller manages (by its record tag, 1000 per page), a `name IN (...)`
+query finds declared models that are not managed yet, and versions are checked
+with `search_model_versions` on `name IN (...)`; a server that refuses `IN`
+(MLflow 2.x) is noticed once and read per name instead. `per-model`: for
+registries without filtered search (Unity Catalog), each declared model is read
+on its own, in parallel, and models that left the file are found through an
+inventory model that the controller keeps in the registry.
+
+Writes go through MLflow's registry client directly (the public MlflowClient
+first GETs each model to rule out prompts, doubling the requests of every
+write), and transient failures are retried within the --timeout budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from controller.errors import Fault, RegistryError
+from controller.faults import RetryPolicy, diagnose, retry_transient
+from controller.registry import (
+    DEFAULT_TIMEOUT_SECONDS,
+    INVENTORY_TAG_PREFIX,
+    MAX_PARALLELISM,
+    MODELS_PER_PAGE,
+    NEEDS_EDIT,
+    NEEDS_MANAGE,
+    READ_PARALLELISM,
+    TAG_FILTER,
+    VERSIONS_PER_PAGE,
+    ReadMode,
+    effective_read_mode,
+    in_filters,
+    state_model_name,
+)
+from controller.state import (
+    DEFAULT_INSTANCE,
+    RECORD_TAG,
+    Observed,
+    ObservedModel,
+    Record,
+    VersionInfo,
+    normalize_aliases,
+    record_part_tags,
+)
+from controller.uris import REMOTE_SCHEMES, check_local_uri, is_file_store, redact_uri, scheme
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+
+T = TypeVar("T")
+log = logging.getLogger("aliasctl.registry")
+
+
+def resolve_uri(registry_uri: str | None) -> str:
+    """--registry-uri, else MLflow's own resolution (MLFLOW_REGISTRY_URI, tracking URI, default)."""
+    if registry_uri:
+        return registry_uri
+    import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
+
+    return str(mlflow.get_registry_uri())
+
+
+def bound_http_time(timeout_seconds: float | None) -> None:
+    """Make an unreachable server fail within about `timeout_seconds`, not minutes.
+
+    MLflow's client retries 7 times with exponential backoff and a 120 s timeout
+    per request by default. Variables the user set explicitly are left alone
+    unless --timeout was given.
+    """
+    budget = timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+    retries = 2
+    # Backoff sleeps about 0 + 2 s (+ up to 1 s jitter each); the rest is split over attempts.
+    per_request = max(1, int((budget - 4) / (retries + 1)))
+    settings = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(per_request),
+    }
+    for name, value in settings.items():
+        if timeout_seconds is not None or name not in os.environ:
+            os.environ[name] = value
+    # Keep a connection per parallel writer alive (MLflow's default pool holds 10).
+    os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(MAX_PARALLELISM))
+
+
+def _secrets() -> list[str]:
+    """Values that must never reach any output, whatever MLflow puts in a message."""
+    names = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN")
+    return [v for n in names if len(v := os.environ.get(n, "")) >= 4]
+
+
+def _is_in_refusal(error: RegistryError) -> bool:
+    """MLflow 2.x: "Only the 'run_id' attribute supports comparison with a list ..."."""
+    return "comparison with a list" in error.detail
+
+
+class MlflowRegistry:
+    """The real adapter: any MLflow registry URI (sqlite:///, postgresql://, http(s)://, ...)."""
+
+    def __init__(
+        self,
+        uri: str,
+        timeout_seconds: float | None = None,
+        read_mode: ReadMode = ReadMode.AUTO,
+        instance: str = DEFAULT_INSTANCE,
+    ):
+        bound_http_time(timeout_seconds)
+        check_local_uri(uri)
+        import mlflow  # noqa: PLC0415 - mlflow is slow to import: only commands that need it
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+        self.uri = uri
+        self.instance = instance
+        self.read_mode = effective_read_mode(read_mode, uri)
+        self._mlflow_error: type[Exception] = MlflowException
+        self._policy = RetryPolicy(budget_seconds=timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
+        self._retries = 0
+        self._lock = threading.Lock()
+        self._name_in_works = True  # until an MLflow 2.x server says otherwise
+        self._part_tags: dict[str, set[str]] = {}  # record part tags seen on each model
+        self._inventory: dict[str, set[str]] = {}  # inventory model -> models it lists
+        if is_file_store(uri):
+            # MLflow's file-store registry builds a default client inside; without
+            # this it opens (and creates) sqlite:///mlflow.db in the working directory.
+            mlflow.set_tracking_uri(uri)
+        try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            self._tracking: Any = client
+            # mlflow's registry client is untyped; this adapter is the only place that sees it.
+            self._client: Any = client._get_registry_client()  # type: ignore[no-untyped-call]
+        except MlflowException as error:
+            raise self._translate(error) from None
+
+    @property
+    def display_uri(self) -> str:
+        return redact_uri(self.uri)
+
+    @property
+    def is_remote(self) -> bool:
+        return scheme(self.uri) in REMOTE_SCHEMES
+
+    @property
+    def retries(self) -> int:
+        return self._retries
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def _translate(self, error: Exception) -> RegistryError:
+        code = str(getattr(error, "error_code", ""))
+        found = diagnose(code, str(error))
+        detail = found.detail
+        if found.fault is Fault.AUTH:
+            detail = (
+                "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+            )
+        for secret in _secrets():
+            detail = detail.replace(secret, "***")
+        return RegistryError(self.display_uri, detail, fault=found.fault)
+
+    def _call(self, action: Callable[[], T]) -> T:
+        """Run one registry call, converting MLflow's errors to ours, here and only here."""
+        try:
+            return action()
+        except (self._mlflow_error, OSError) as error:
+            raise self._translate(error) from None
+
+    def _write(self, what: str, needs: str, action: Callable[[], object]) -> None:
+        """One idempotent write: transient faults retried, a refusal named with its permission."""
+
+        def counted(error: RegistryError) -> None:
+            with self._lock:
+                self._retries += 1
+            log.debug("retrying %s after: %s", what, error.detail)
+
+        try:
+            retry_transient(lambda: self._call(action), self._policy, counted)
+        except RegistryError as error:
+            if error.fault is Fault.PERMISSION:
+                raise RegistryError(
+                    error.uri,
+                    f"permission denied: {what} needs {needs} permission on the model",
+                    fault=Fault.PERMISSION,
+                ) from None
+            raise
+
+    def _or_none(self, action: Callable[[], T]) -> T | None:
+        try:
+            return self._call(action)
+        except RegistryError as error:
+            if error.fault is Fault.NOT_FOUND:
+                return None
+            raise
+
+    def _parallel(self, action: Callable[[str], T], items: Iterable[str]) -> dict[str, T]:
+        ordered = sorted(set(items))
+        if len(ordered) <= 1:
+            return {item: action(item) for item in ordered}
+        with ThreadPoolExecutor(min(READ_PARALLELISM, len(ordered))) as pool:
+            return dict(zip(ordered, pool.map(action, ordered), strict=True))
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _pages(
+        self, search: Callable[..., Any], filter_string: str | None, per_page: int
+    ) -> Iterator[Any]:
+        """Every result of a paged MLflow search."""
+        token: str | None = None
+        while True:
+            page = self._call(
+                partial(search, filter_string=filter_string, max_results=per_page, page_token=token)
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def _search_models(self, filter_string: str) -> Iterator[Any]:
+        return self._pages(self._client.search_registered_models, filter_string, MODELS_PER_PAGE)
+
+    def read_models(self, names: Collection[str]) -> Observed:
+        if self.read_mode is ReadMode.PER_MODEL:
+            found = self._get_models(set(names) | self._inventory_models(names))
+        else:
+            found = {m.name: m for m in self._search_models(TAG_FILTER)}
+            found |= self._find_by_name(set(names) - found.keys())
+        models = {}
+        for name, model in found.items():
+            tags = dict(model.tags or {})
+            self._part_tags[name] = record_part_tags(tags)
+            models[name] = ObservedModel(
+                name, normalize_aliases(model.aliases or {}), Record.from_tags(tags)
+            )
+        return Observed(models)
+
+    def _find_by_name(self, names: set[str]) -> dict[str, Any]:
+        """Models by name: bulk `name IN (...)` where the server takes it, else one by one."""
+        found: dict[str, Any] = {}
+        # MLflow's filter grammar has no escape for a quote inside a name.
+        plain = {n for n in names if "'" not in n}
+        if self._name_in_works:
+            try:
+                for filter_string in in_filters(plain):
+                    found |= {m.name: m for m in self._search_models(filter_string)}
+            except RegistryError as error:
+                if not _is_in_refusal(error):
+                    raise
+                log.debug("the registry refuses name IN (...): reading per model (%s)", error)
+                self._name_in_works = False
+        rest = names - found.keys() if not self._name_in_works else names - plain
+        return found | self._get_models(rest)
+
+    def _get_models(self, names: Iterable[str]) -> dict[str, Any]:
+        get = self._client.get_registered_model
+        models = self._parallel(lambda n: self._or_none(lambda: get(n)), names)
+        return {name: model for name, model in models.items() if model is not None}
+
+    def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]:
+        wanted = set(targets)
+        found: list[VersionInfo] = []
+        bulk_names = {m for m, _ in wanted if "'" not in m}
+        if self.read_mode is ReadMode.BULK and self._name_in_works:
+            search = self._client.search_model_versions
+            try:
+                for filter_string in in_filters(bulk_names):
+                    for version in self._pages(search, filter_string, VERSIONS_PER_PAGE):
+                        if (version.name, int(version.version)) in wanted:
+                            found.append(_version(version))
+            except RegistryError as error:
+                if not _is_in_refusal(error):
+                    raise
+                self._name_in_works = False
+                found = []
+        if self.read_mode is ReadMode.BULK and self._name_in_works:
+            rest = {t for t in wanted if t[0] not in bulk_names}
+        else:
+            rest = wanted
+        get = self._client.get_model_version
+        keys = {f"{m}\0{v}": (m, v) for m, v in rest}
+        got = self._parallel(
+            lambda k: self._or_none(lambda: get(keys[k][0], str(keys[k][1]))), keys
+        )
+        return found + [_version(v) for v in got.values() if v is not None]
+
+    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
+        """Latest metrics of each source run that still exists (a deleted run is absent)."""
+        tracking = self._tracking
+        found = {}
+        for run_id in sorted(set(run_ids)):
+            try:
+                run = tracking.get_run(run_id)
+            except self._mlflow_error as error:
+                if getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                    continue
+                raise self._translate(error) from None
+            found[run_id] = {str(k): float(v) for k, v in run.data.metrics.items()}
+        return found
+
+    def read_signature(self, model: str, version: int) -> bool:
+        """Whether the version's logged model carries a signature (reads only its MLmodel)."""
+        import mlflow  # noqa: PLC0415
+        from mlflow.models import get_model_info  # noqa: PLC0415
+
+        # models:/ URIs resolve through MLflow's global URIs, not a client's.
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        info = self._call(lambda: get_model_info(f"models:/{model}/{version}"))
+        return info.signature is not None
+
+    def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
+        """Load the version and score its input example in a child process; None if it works.
+
+        A child process, so that a model that hangs while loading can be stopped.
+        """
+        command = [sys.executable, "-m", "controller.verify_worker", model, str(version)]
+        env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri, "MLFLOW_REGISTRY_URI": self.uri}
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout_seconds, env=env,
+                check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return f"did not load and predict within {timeout_seconds:g} s (--verify-timeout)"
+        if done.returncode == 0:
+            return None
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        return lines[-1][:500] if lines else f"verification exited {done.returncode}"
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        set_alias = self._client.set_registered_model_alias
+        self._write(
+            f"setting alias {model}@{alias}",
+            NEEDS_EDIT,
+            lambda: set_alias(model, alias, str(version)),
+        )
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        delete = self._client.delete_registered_model_alias
+        self._write(f"deleting alias {model}@{alias}", NEEDS_MANAGE, lambda: delete(model, alias))
+
+    def write_record(self, model: str, record: Record | None) -> None:
+        """Write the record's tags, new parts before the head, then drop stale parts."""
+        what = f"writing the {RECORD_TAG} tag of {model}"
+        old_parts = self._part_tags.get(model, set())
+        if record is None:
+            self._delete_tag(model, RECORD_TAG, what)
+            for key in sorted(old_parts):
+                self._delete_tag(model, key, what)
+            self._part_tags[model] = set()
+            if self.read_mode is ReadMode.PER_MODEL:
+                self._inventory_remove(model)
+            return
+        if self.read_mode is ReadMode.PER_MODEL:
+            self._inventory_add(model)
+        tags = record.to_tags()
+        for key in sorted(tags, key=lambda k: k == RECORD_TAG):  # the head last
+            self._set_tag(model, key, tags[key], what)
+        for key in sorted(old_parts - tags.keys()):
+            self._delete_tag(model, key, what)
+        self._part_tags[model] = set(tags) - {RECORD_TAG}
+
+    def _set_tag(self, model: str, key: str, value: str, what: str) -> None:
+        set_tag = self._client.set_registered_model_tag
+        self._write(what, NEEDS_EDIT, lambda: set_tag(model, key, value))
+
+    def _delete_tag(self, model: str, key: str, what: str) -> None:
+        delete_tag = self._client.delete_registered_model_tag
+        try:
+            self._write(what, NEEDS_EDIT, lambda: delete_tag(model, key))
+        except RegistryError as error:
+            if error.fault is not Fault.NOT_FOUND:
+                raise
+
+    # -- the inventory (per-model reads) --------------------------------------------------------
+
+    def _inventory_name(self, model: str) -> str:
+        return state_model_name("inventory", self.instance, model, self.uri)
+
+    def _inventory_models(self, declared: Iterable[str]) -> set[str]:
+        """Models this instance manages, as listed by its inventory model(s)."""
+        inventories = {self._inventory_name(m) for m in declared} or {self._inventory_name("")}
+        names: set[str] = set()
+        for inventory in sorted(inventories):
+            names |= self._inventory_of(inventory)
+        return names
+
+    def _inventory_of(self, inventory: str) -> set[str]:
+        with self._lock:
+            if inventory in self._inventory:
+                return self._inventory[inventory]
+        tags = self.model_tags(inventory)  # None: no inventory yet (created on first write)
+        listed = {v for k, v in (tags or {}).items() if k.startswith(INVENTORY_TAG_PREFIX)}
+        with self._lock:
+            self._inventory[inventory] = listed
+        return listed
+
+    @staticmethod
+    def _inventory_key(model: str) -> str:
+        return INVENTORY_TAG_PREFIX + hashlib.sha256(model.encode()).hexdigest()[:24]
+
+    def _inventory_add(self, model: str) -> None:
+        """List a model before its first record is written (so it is never lost)."""
+        inventory = self._inventory_name(model)
+        if model in self._inventory_of(inventory):
+            return
+        if not self._inventory[inventory]:
+            self.create_model(inventory, {}, "aliasctl: the models this instance manages")
+        what = f"listing {model} in {inventory}"
+        self._set_tag(inventory, self._inventory_key(model), model, what)
+        with self._lock:
+            self._inventory[inventory].add(model)
+
+    def _inventory_remove(self, model: str) -> None:
+        inventory = self._inventory_name(model)
+        if model not in self._inventory_of(inventory):
+            return
+        self._delete_tag(inventory, self._inventory_key(model), f"unlisting {model}")
+        with self._lock:
+            self._inventory[inventory].discard(model)
+
+    # -- lock primitives ----------------------------------------------------------------------
+
+    def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
+        create = self._client.create_registered_model
+        try:
+            self._write(
+                f"creating registered model {name}",
+                NEEDS_EDIT,
+                lambda: create(name, tags=dict(tags), description=description),
+            )
+        except RegistryError as error:
+            if "ALREADY_EXISTS" in error.detail or "already exists" in error.detail:
+                return False
+            raise
+        return True
+
+    def model_tags(self, name: str) -> dict[str, str] | None:
+        model = self._or_none(lambda: self._client.get_registered_model(name))
+        return None if model is None else {str(k): str(v) for k, v in (model.tags or {}).items()}
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        self._set_tag(name, key, value, f"writing tag {key} of {name}")
+
+    def delete_model(self, name: str) -> None:
+        delete = self._client.delete_registered_model
+        try:
+            self._write(f"deleting registered model {name}", NEEDS_MANAGE, lambda: delete(name))
+        except RegistryError as error:
+            if error.fault is not Fault.NOT_FOUND:
+                raise
+
+
+def _version(version: Any) -> VersionInfo:
+    return VersionInfo(
+        version.name,
+        int(version.version),
+        str(version.status),
+        dict(version.tags or {}),
+        version.run_id or None,
+    )

@@ -8,6 +8,7 @@ usage errors, so that 2 can never be mistaken for "changes".
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import traceback
@@ -384,6 +385,12 @@ def _take_debug(args: list[str]) -> tuple[list[str], bool]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one handler for every error, as in iterative/gto's gto_command."""
     args, debug = _take_debug(sys.argv[1:] if argv is None else argv)
+    if debug:
+        # What aliasctl decided on the way (retries, a server that refuses `IN`), on stderr.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        logging.getLogger("aliasctl").addHandler(handler)
+        logging.getLogger("aliasctl").setLevel(logging.DEBUG)
     try:
         code = cli.main(args=args, prog_name="aliasctl", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

@@ -382,15 +382,21 @@ def _take_debug(args: list[str]) -> tuple[list[str], bool]:
     return rest, wanted
 
 
+def _log_to_stderr() -> None:
+    """What aliasctl decided on the way (retries, a server that refuses `IN`), on stderr."""
+    logger = logging.getLogger("aliasctl")
+    logger.setLevel(logging.DEBUG)
+    if not logger.handlers:
+        handler = logging.StreamHandler()  # sys.stderr as it is at each write
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one handler for every error, as in iterative/gto's gto_command."""
     args, debug = _take_debug(sys.argv[1:] if argv is None else argv)
     if debug:
-        # What aliasctl decided on the way (retries, a server that refuses `IN`), on stderr.
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-        logging.getLogger("aliasctl").addHandler(handler)
-        logging.getLogger("aliasctl").setLevel(logging.DEBUG)
+        _log_to_stderr()
     try:
         code = cli.main(args=args, prog_name="aliasctl", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

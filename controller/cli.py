@@ -382,12 +382,19 @@ def _take_debug(args: list[str]) -> tuple[list[str], bool]:
     return rest, wanted
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to sys.stderr as it is at each record (tests swap it per test)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(self.format(record) + "\n")
+
+
 def _log_to_stderr() -> None:
     """What aliasctl decided on the way (retries, a server that refuses `IN`), on stderr."""
     logger = logging.getLogger("aliasctl")
     logger.setLevel(logging.DEBUG)
     if not logger.handlers:
-        handler = logging.StreamHandler()  # sys.stderr as it is at each write
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
         logger.addHandler(handler)
 

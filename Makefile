@@ -6,8 +6,12 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
+# An MLflow 2.x server for tests/test_old_server.py, in a venv of its own (2.22 needs
+# SQLAlchemy < 2.1 beside it). The stamp names the version, so a bump rebuilds it.
+OLD_MLFLOW_VERSION := 2.22.5
+OLD_MLFLOW := .venv-mlflow2/.mlflow-$(OLD_MLFLOW_VERSION)
 
-.PHONY: help install demo test lint types workflows pytest bench schema clean
+.PHONY: help install old-mlflow demo test lint types workflows pytest bench schema clean
 
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
@@ -23,6 +27,14 @@ help:
 	@touch $@
 
 install: .venv/.synced
+
+$(OLD_MLFLOW): | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-mlflow2
+	$(UV) pip install --quiet --python .venv-mlflow2/bin/python \
+		'mlflow==$(OLD_MLFLOW_VERSION)' 'sqlalchemy<2.1'
+	@touch $@
+
+old-mlflow: $(OLD_MLFLOW)
 
 demo: install
 	$(RUN) python examples/demo.py
@@ -40,7 +52,7 @@ workflows: install
 	$(RUN) actionlint
 	$(RUN) zizmor --offline --min-severity=low .github
 
-pytest: install
+pytest: install old-mlflow
 	$(RUN) pytest -n 2 --dist loadgroup
 
 bench: install
@@ -51,4 +63,4 @@ schema: install
 	$(RUN) aliasctl schema > aliases.schema.json
 
 clean:
-	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns .demo
+	rm -rf .venv .venv-mlflow2 .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns .demo

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from controller.cli import main
+from tests.auth_server import AuthServer
 from tests.gitrepo import GitRepo, isolate_git
 from tests.mlflow_server import MlflowServer
+from tests.old_server import old_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -74,6 +76,32 @@ def mlflow_server(
     root = tmp_path_factory.mktemp("server")
     shutil.copy(_template_db, root / "mlflow.db")  # skip the server's own migrations
     server = MlflowServer(root, workers=2)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_server(
+    tmp_path_factory: pytest.TempPathFactory, _template_db: Path
+) -> Iterator[AuthServer]:
+    """`mlflow server --app-name basic-auth`; tests using it share xdist_group("auth")."""
+    root = tmp_path_factory.mktemp("auth-server")
+    shutil.copy(_template_db, root / "mlflow.db")  # the tracking store's migrations, not auth's
+    server = AuthServer(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def old_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """An MLflow 2.x server on its own fresh SQLite; tests using it share xdist_group("old")."""
+    server = old_server(tmp_path_factory.mktemp("old-server"))
     server.start()
     try:
         yield server

@@ -13,6 +13,7 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
     from types import TracebackType
 
@@ -29,10 +30,25 @@ def free_port() -> int:
 class MlflowServer:
     """Start with `start()`, stop with `stop()`; restartable on the same port and database."""
 
-    def __init__(self, root: Path, port: int | None = None, workers: int = 2):
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        workers: int = 2,
+        *,
+        python: str = sys.executable,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        startup_seconds: float = STARTUP_SECONDS,
+    ):
+        """`python` may be another venv's (an older MLflow); `env` adds to this process's."""
         self.root = root
         self.port = port or free_port()
         self.workers = workers
+        self.python = python
+        self.extra_args = tuple(extra_args)
+        self.env = dict(env or {})
+        self.startup_seconds = startup_seconds
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "server.log"
 
@@ -47,7 +63,7 @@ class MlflowServer:
     def start(self) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable,
+            self.python,
             "-m",
             "mlflow",
             "server",
@@ -61,9 +77,15 @@ class MlflowServer:
             self.backend_uri,
             "--default-artifact-root",
             str(self.root / "artifacts"),
+            *self.extra_args,
         ]
         # No background job runner: its idle worker processes only take CPU from the test.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            **self.env,
+        }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -72,7 +94,7 @@ class MlflowServer:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
+        deadline = time.monotonic() + self.startup_seconds
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 log = self.log_path.read_text(errors="replace")[-3000:]
@@ -84,7 +106,7 @@ class MlflowServer:
             except (urllib.error.URLError, OSError):
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"mlflow server did not answer within {STARTUP_SECONDS}s")
+        raise RuntimeError(f"mlflow server did not answer within {self.startup_seconds:g}s")
 
     def stop(self) -> None:
         """Kill the whole server process group at once, as a crash would."""

@@ -1,0 +1,180 @@
+"""The reconcile contract against an MLflow 2.x server (issue 13), through the CLI only.
+
+The server runs MLflow 2.22.5 (the last 2.x) from its own venv on a database it created
+itself. Seeding and checking use our 3.x client over REST, which a 2.x server accepts
+for everything done here (models, versions, aliases, tags, `name = '...'` searches).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import TYPE_CHECKING
+
+import pytest
+
+from controller.state import RECORD_TAG, Record
+from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
+from tests.gitrepo import commit_spec
+from tests.old_server import OLD_MLFLOW_VERSION
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.gitrepo import GitRepo
+    from tests.mlflow_server import MlflowServer
+
+pytestmark = [pytest.mark.server, pytest.mark.xdist_group("old")]
+
+
+@pytest.fixture(autouse=True)
+def _own_instance(monkeypatch: pytest.MonkeyPatch, unique: str) -> None:
+    """Tests share the server: an instance each, so none prunes another's models."""
+    monkeypatch.setenv("ALIASCTL_INSTANCE", unique)
+
+
+def run(
+    capsys: pytest.CaptureFixture[str], server: MlflowServer, command: str, *args: str
+) -> tuple[int, str, str]:
+    capsys.readouterr()  # drop what set-up printed (MLflow logs each version it creates)
+    return invoke(capsys, command, *args, "--registry-uri", server.uri)
+
+
+def record_of(server: MlflowServer, model: str) -> Record | None:
+    raw = client_for(server.uri).get_registered_model(model).tags.get(RECORD_TAG)
+    return None if raw is None else Record.decode(raw)
+
+
+def test_the_server_is_mlflow_2(old_mlflow_server: MlflowServer) -> None:
+    with urllib.request.urlopen(f"{old_mlflow_server.uri}/version", timeout=10) as answer:  # noqa: S310
+        assert answer.read().decode().strip() == OLD_MLFLOW_VERSION
+
+
+def test_plan_and_apply_converge(
+    old_mlflow_server: MlflowServer,
+    unique: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bikes, fraud = f"{unique}-bikes", f"{unique}-fraud"
+    seed(old_mlflow_server.uri, {bikes: 3, fraud: 2}, {bikes: {"staging": 1}})
+    spec = write_spec(
+        tmp_path / "aliases.yaml", {bikes: {"champion": 2, "challenger": 3}, fraud: {"champion": 1}}
+    )
+
+    code, out, err = run(capsys, old_mlflow_server, "plan", str(spec), "-o", "json")
+    assert code == 0, out + err
+    body = json.loads(out)
+    assert [(c["model"], c["alias"], c["action"], c["after"]) for c in body["changes"]] == [
+        (bikes, "challenger", "create", 3),
+        (bikes, "champion", "create", 2),
+        (fraud, "champion", "create", 1),
+    ]
+    assert body["unmanaged"] == [{"model": bikes, "alias": "staging", "version": 1}]
+
+    code, out, err = run(capsys, old_mlflow_server, "apply", str(spec))
+    assert code == 0, out + err
+    assert live_aliases(old_mlflow_server.uri, bikes) == {
+        "champion": 2,
+        "challenger": 3,
+        "staging": 1,
+    }
+    assert live_aliases(old_mlflow_server.uri, fraud) == {"champion": 1}
+    code, out, err = run(capsys, old_mlflow_server, "plan", str(spec), "--detailed-exitcode")
+    assert code == 0, out + err
+
+
+def test_only_managed_aliases_are_pruned(
+    old_mlflow_server: MlflowServer,
+    unique: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bikes, gone = f"{unique}-bikes", f"{unique}-gone"
+    seed(old_mlflow_server.uri, {bikes: 2, gone: 2}, {bikes: {"staging": 1}})
+    spec = write_spec(
+        tmp_path / "aliases.yaml",
+        {bikes: {"champion": 1, "canary": 2}, gone: {"champion": 2}},
+    )
+    assert run(capsys, old_mlflow_server, "apply", str(spec))[0] == 0
+
+    # canary leaves the file, and so does the whole `gone` model.
+    write_spec(spec, {bikes: {"champion": 1}})
+    code, out, err = run(capsys, old_mlflow_server, "apply", str(spec), "--allow-delete")
+    assert code == 0, out + err
+    assert live_aliases(old_mlflow_server.uri, bikes) == {"champion": 1, "staging": 1}
+    assert live_aliases(old_mlflow_server.uri, gone) == {}
+    assert record_of(old_mlflow_server, gone) is None
+    record = record_of(old_mlflow_server, bikes)
+    assert record is not None
+    assert dict(record.aliases) == {"champion": 1}
+
+
+def test_preflight_failure_writes_nothing(
+    old_mlflow_server: MlflowServer,
+    unique: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bikes, ghost = f"{unique}-bikes", f"{unique}-ghost"
+    seed(old_mlflow_server.uri, {bikes: 2})
+    spec = write_spec(
+        tmp_path / "aliases.yaml", {bikes: {"champion": 1, "challenger": 9}, ghost: {"champion": 1}}
+    )
+    code, out, err = run(capsys, old_mlflow_server, "apply", str(spec))
+    assert code == 1, out + err
+    assert "pre-flight failed, nothing was written" in err
+    assert f"{bikes}@challenger: version 9 does not exist" in err
+    assert f"{ghost}: registered model does not exist" in err
+    assert "Traceback" not in err
+    assert live_aliases(old_mlflow_server.uri, bikes) == {}
+    assert record_of(old_mlflow_server, bikes) is None
+
+
+def test_drift_is_reported_then_healed(
+    old_mlflow_server: MlflowServer,
+    unique: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bikes = f"{unique}-bikes"
+    seed(old_mlflow_server.uri, {bikes: 3})
+    spec = write_spec(tmp_path / "aliases.yaml", {bikes: {"champion": 2}})
+    assert run(capsys, old_mlflow_server, "apply", str(spec))[0] == 0
+    client_for(old_mlflow_server.uri).set_registered_model_alias(bikes, "champion", "1")
+
+    code, out, err = run(capsys, old_mlflow_server, "drift", str(spec), "-o", "json")
+    assert code == 2, out + err
+    assert json.loads(out)["drift"] == [
+        {"model": bikes, "alias": "champion", "recorded": 2, "live": 1}
+    ]
+    code, out, err = run(capsys, old_mlflow_server, "apply", str(spec))
+    assert code == 0, out + err
+    assert live_aliases(old_mlflow_server.uri, bikes) == {"champion": 2}
+    assert run(capsys, old_mlflow_server, "drift", str(spec))[0] == 0
+
+
+def test_apply_stamps_the_commit_in_the_record(
+    old_mlflow_server: MlflowServer,
+    unique: str,
+    repo: GitRepo,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("GITHUB_ACTIONS", "GITHUB_ACTOR", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    bikes = f"{unique}-bikes"
+    seed(old_mlflow_server.uri, {bikes: 2})
+    commit = commit_spec(repo, {bikes: {"champion": 1}}, "Initial aliases")
+
+    code, out, err = run(capsys, old_mlflow_server, "apply", str(repo.path("aliases.yaml")))
+    assert code == 0, out + err
+    record = record_of(old_mlflow_server, bikes)
+    assert record is not None
+    assert record.commit == commit
+    assert record.instance == unique
+    assert record.applied_at
+    assert dict(record.aliases) == {"champion": 1}
+    code, out, err = run(capsys, old_mlflow_server, "plan", str(repo.path("aliases.yaml")))
+    assert code == 0, out + err
+    assert f"{commit[:7]} at " in out

@@ -110,6 +110,17 @@ def old_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mlfl
 
 
 @pytest.fixture
+def mlflow_http_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's own HTTP timeout and retries for this test's set-up.
+
+    The CLI, run in-process by earlier tests, leaves its --timeout budget in os.environ;
+    a 1 s read timeout makes seeding a busy server retry a create and fail on its own write.
+    """
+    for name in ("TIMEOUT", "MAX_RETRIES", "BACKOFF_FACTOR"):
+        monkeypatch.delenv(f"MLFLOW_HTTP_REQUEST_{name}", raising=False)
+
+
+@pytest.fixture
 def unique() -> str:
     """A model-name prefix, so tests sharing the session server never collide."""
     return f"t{uuid.uuid4().hex[:8]}"

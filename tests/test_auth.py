@@ -30,8 +30,9 @@ pytestmark = [pytest.mark.server, pytest.mark.xdist_group("auth")]
 
 
 @pytest.fixture(autouse=True)
-def _own_instance(monkeypatch: pytest.MonkeyPatch, unique: str) -> None:
-    """The admin sees every test's models: an instance per test keeps their records apart."""
+def _own_instance(monkeypatch: pytest.MonkeyPatch, unique: str, mlflow_http_defaults: None) -> None:
+    """An instance per test (tests share the server, and the admin sees every model: none
+    may prune another's), and MLflow's own HTTP timeouts for set-up."""
     monkeypatch.setenv("ALIASCTL_INSTANCE", unique)
 
 

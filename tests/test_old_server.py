@@ -28,8 +28,9 @@ pytestmark = [pytest.mark.server, pytest.mark.xdist_group("old")]
 
 
 @pytest.fixture(autouse=True)
-def _own_instance(monkeypatch: pytest.MonkeyPatch, unique: str) -> None:
-    """Tests share the server: an instance each, so none prunes another's models."""
+def _own_instance(monkeypatch: pytest.MonkeyPatch, unique: str, mlflow_http_defaults: None) -> None:
+    """An instance per test (tests share the server, and the admin sees every model: none
+    may prune another's), and MLflow's own HTTP timeouts for set-up."""
     monkeypatch.setenv("ALIASCTL_INSTANCE", unique)
 
 

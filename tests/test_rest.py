@@ -14,6 +14,7 @@ from controller.apply import apply_plan
 from controller.mlflow_registry import MlflowRegistry
 from controller.reconcile import Options, prepare_plan
 from tests.conftest import client_for, live_aliases, seed, write_spec
+from tests.fault_proxy import FaultProxy
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,15 +55,14 @@ def test_plan_and_apply_over_rest_normalize_string_versions(
 def test_no_op_plan_makes_no_per_model_requests(mlflow_server: MlflowServer, unique: str) -> None:
     names = [f"{unique}-m{i}" for i in range(20)]
     seed_rest(mlflow_server, dict.fromkeys(names, 2))
-    registry = MlflowRegistry(mlflow_server.uri)
     declared = {name: {"champion": 2} for name in names}
-    assert apply_plan(prepare_plan(declared, registry), declared, registry).ok
-
-    time.sleep(0.5)
-    before = requests_in_log(mlflow_server)
-    assert not prepare_plan(declared, registry).has_changes
-    time.sleep(0.5)
-    assert requests_in_log(mlflow_server) - before <= 2
+    # Requests are counted by a pass-through proxy: exact, with no wait for a log to flush.
+    with FaultProxy(mlflow_server.uri) as proxy:
+        registry = MlflowRegistry(proxy.uri)
+        assert apply_plan(prepare_plan(declared, registry), declared, registry).ok
+        before = proxy.counts["forwarded"]
+        assert not prepare_plan(declared, registry).has_changes
+        assert proxy.counts["forwarded"] - before == 1
 
 
 def _apply_process(spec: Path, uri: str, parallelism: int = 2) -> subprocess.Popen[str]:

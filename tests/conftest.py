@@ -12,6 +12,7 @@ import pytest
 from controller.cli import main
 from tests.gitrepo import GitRepo, isolate_git
 from tests.mlflow_server import MlflowServer
+from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -74,6 +75,47 @@ def mlflow_server(
     root = tmp_path_factory.mktemp("server")
     shutil.copy(_template_db, root / "mlflow.db")  # skip the server's own migrations
     server = MlflowServer(root, workers=2)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL server per session (per xdist worker), started by the first test to ask."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(postgres_server: PostgresServer) -> str:
+    """MLflow's migrations run once, into a template database that each test copies."""
+    return postgres_server.create_mlflow_template()
+
+
+@pytest.fixture
+def postgres_uri(postgres_server: PostgresServer, _postgres_template: str) -> str:
+    """A `postgresql://` URI (with a password) of a fresh database holding MLflow's schema."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    return postgres_server.create_database(name, template=_postgres_template)
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: PostgresServer,
+    _postgres_template: str,
+) -> Iterator[MlflowServer]:
+    """A real `mlflow server` whose backend store is a PostgreSQL database of its own."""
+    backend = postgres_server.create_database("mlflow_server", template=_postgres_template)
+    # One worker: each worker imports MLflow at start, and the crash test restarts it.
+    server = MlflowServer(tmp_path_factory.mktemp("pg-mlflow"), workers=1, backend_uri=backend)
     server.start()
     try:
         yield server

@@ -29,8 +29,15 @@ def free_port() -> int:
 class MlflowServer:
     """Start with `start()`, stop with `stop()`; restartable on the same port and database."""
 
-    def __init__(self, root: Path, port: int | None = None, workers: int = 2):
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        workers: int = 2,
+        backend_uri: str | None = None,
+    ):
         self.root = root
+        self._backend_uri = backend_uri
         self.port = port or free_port()
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
@@ -42,7 +49,8 @@ class MlflowServer:
 
     @property
     def backend_uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow.db'}"
+        """The store the server writes to: `backend_uri` if given, else root/mlflow.db."""
+        return self._backend_uri or f"sqlite:///{self.root / 'mlflow.db'}"
 
     def start(self) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)

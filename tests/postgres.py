@@ -4,7 +4,8 @@ The wheel's own `get_server()` listens on a Unix socket only, so this module run
 the wheel's `initdb` and `postgres` itself: TCP on 127.0.0.1, a password (so that
 URIs carry one, as in production), and durability switched off (tests never crash
 PostgreSQL itself, only MLflow). PostgreSQL refuses to run as root, so as root it
-runs as `nobody`.
+runs as `nobody`, and the folders above its data and binaries gain o+x (search, not
+listing) so that it can reach them.
 
 A small supervisor process owns the server: it stops PostgreSQL when the test
 process closes its pipe, and also when the test process dies without cleaning up

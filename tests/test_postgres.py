@@ -182,10 +182,17 @@ class AliasWatcher:
         self.postgres, self.database, self.old, self.new = postgres, database, old, new
         self.reads = 0
         self.outside: set[tuple[str, str, int]] = set()
+        self.error: Exception | None = None  # a watcher that died would watch nothing
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
+        try:
+            self._read_until_done()
+        except Exception as error:  # noqa: BLE001 - reported by the test, in its thread
+            self.error = error
+
+    def _read_until_done(self) -> None:
         with self.postgres.connect(self.database) as connection:
             while not self._done.is_set():
                 rows = connection.execute(
@@ -240,6 +247,7 @@ def test_server_killed_mid_apply_then_rerun_converges(
         rerun = _apply_process(spec, server.uri)
         out, err = rerun.communicate(timeout=300)
         assert rerun.returncode == 0, out + err
+    assert watcher.error is None
     assert watcher.reads > 1
     assert watcher.outside == set()
     for name in names:

@@ -14,6 +14,7 @@ from tests.auth_server import AuthServer
 from tests.gitrepo import GitRepo, isolate_git
 from tests.mlflow_server import MlflowServer
 from tests.old_server import old_server
+from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -99,6 +100,17 @@ def auth_server(
 
 
 @pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL server per session (per xdist worker), started by the first test to ask."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def old_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """An MLflow 2.x server on its own fresh SQLite; tests using it share xdist_group("old")."""
     server = old_server(tmp_path_factory.mktemp("old-server"))
@@ -118,6 +130,36 @@ def mlflow_http_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in ("TIMEOUT", "MAX_RETRIES", "BACKOFF_FACTOR"):
         monkeypatch.delenv(f"MLFLOW_HTTP_REQUEST_{name}", raising=False)
+
+
+@pytest.fixture(scope="session")
+def _postgres_template(postgres_server: PostgresServer) -> str:
+    """MLflow's migrations run once, into a template database that each test copies."""
+    return postgres_server.create_mlflow_template()
+
+
+@pytest.fixture
+def postgres_uri(postgres_server: PostgresServer, _postgres_template: str) -> str:
+    """A `postgresql://` URI (with a password) of a fresh database holding MLflow's schema."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    return postgres_server.create_database(name, template=_postgres_template)
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: PostgresServer,
+    _postgres_template: str,
+) -> Iterator[MlflowServer]:
+    """A real `mlflow server` whose backend store is a PostgreSQL database of its own."""
+    backend = postgres_server.create_database("mlflow_server", template=_postgres_template)
+    # One worker: each worker imports MLflow at start, and the crash test restarts it.
+    server = MlflowServer(tmp_path_factory.mktemp("pg-mlflow"), workers=1, backend_uri=backend)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

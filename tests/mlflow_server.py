@@ -36,6 +36,7 @@ class MlflowServer:
         port: int | None = None,
         workers: int = 2,
         *,
+        backend_uri: str | None = None,
         python: str = sys.executable,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
@@ -43,6 +44,7 @@ class MlflowServer:
     ):
         """`python` may be another venv's (an older MLflow); `env` adds to this process's."""
         self.root = root
+        self._backend_uri = backend_uri
         self.port = port or free_port()
         self.workers = workers
         self.python = python
@@ -58,7 +60,8 @@ class MlflowServer:
 
     @property
     def backend_uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow.db'}"
+        """The store the server writes to: `backend_uri` if given, else root/mlflow.db."""
+        return self._backend_uri or f"sqlite:///{self.root / 'mlflow.db'}"
 
     def start(self) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -18,11 +18,16 @@ help:
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+# Compile bytecode at install: uv compiles none by default, and where PYTHONDONTWRITEBYTECODE
+# is set (many container images) Python then compiles mlflow's source again on every run
+# (`import mlflow` 3.8 s instead of 1.6 s). Not UV_COMPILE_BYTECODE for `uv run` as well: that
+# re-checks all 9,000 files on every run (0.5 s). The stamp has a name of its own so that a
+# .venv synced before this is compiled once.
+.venv/.synced-compiled: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
-install: .venv/.synced
+install: .venv/.synced-compiled
 
 demo: install
 	$(RUN) python examples/demo.py

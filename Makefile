@@ -7,12 +7,13 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install demo test lint types workflows pytest bench schema clean
+.PHONY: help install demo test lint types workflows pytest bench bench-scale schema clean
 
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
-	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history"
+	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale"
+	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -51,9 +52,14 @@ pytest: install
 bench: install
 	$(RUN) python bench/bench_reconcile.py
 	$(RUN) python bench/bench_history.py
+	$(RUN) python bench/bench_scale.py
+
+# The seeded databases are cached in bench/.cache/ (a first run seeds for about a minute).
+bench-scale: install
+	$(RUN) python bench/bench_scale.py
 
 schema: install
 	$(RUN) aliasctl schema > aliases.schema.json
 
 clean:
-	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns .demo
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns .demo bench/.cache

@@ -40,6 +40,15 @@ from mlflow.tracking import MlflowClient
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchlib import (  # noqa: E402 - bench/ is on sys.path when run as a script
+    Declared,
+    Failures,
+    declared_state,
+    model_name,
+    wait_for_workers,
+    write_spec,
+)
+
 from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan  # noqa: E402
 from controller.mlflow_registry import MlflowRegistry  # noqa: E402
 from controller.reconcile import prepare_plan  # noqa: E402
@@ -47,8 +56,6 @@ from tests.mlflow_server import MlflowServer  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-
-Declared = dict[str, dict[str, int]]
 
 VERSIONS_PER_MODEL = 3
 PLAN_REPEATS = 3  # odd, so the median is one of the runs
@@ -60,23 +67,6 @@ TARGET_APPLY_SPEEDUP = 4.0
 # One uvicorn access-log line per HTTP request, e.g.
 #   INFO:     127.0.0.1:46058 - "GET /api/2.0/mlflow/registered-models/get?name=x HTTP/1.1" 200 OK
 ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>/api/\S*) HTTP/[\d.]+" (?P<status>\d{3})')
-
-
-def model_name(index: int) -> str:
-    return f"bench-model-{index:05d}"
-
-
-def declared_state(models: int, challenger: int) -> Declared:
-    return {model_name(i): {"champion": 1, "challenger": challenger} for i in range(models)}
-
-
-def write_spec(path: Path, declared: Mapping[str, Mapping[str, int]]) -> None:
-    lines = ["models:"]
-    for name, aliases in declared.items():
-        lines.append(f"  {name}:")
-        lines.append("    aliases:")
-        lines += [f"      {alias}: {version}" for alias, version in aliases.items()]
-    path.write_text("\n".join(lines) + "\n")
 
 
 @dataclass
@@ -135,18 +125,6 @@ class AccessLog:
         return Measured(seconds, sum(by_endpoint.values()), by_endpoint, non_2xx)
 
 
-class Failures:
-    """Correctness problems of aliasctl: any one makes the benchmark exit 1."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def check(self, ok: bool, message: str) -> None:
-        if not ok:
-            self.items.append(message)
-            print(f"ERROR: {message}", file=sys.stderr)
-
-
 def seed(backend_uri: str, models: int, failures: Failures) -> dict[str, float]:
     """Models and versions straight into SQLite, then aliasctl's own first apply on that file."""
     timings: dict[str, float] = {}
@@ -196,19 +174,6 @@ def mismatches(live: Mapping[str, Mapping[str, int]], wanted: Declared) -> list[
         for name, aliases in wanted.items()
         if any(live.get(name, {}).get(alias) != v for alias, v in aliases.items())
     ]
-
-
-def wait_for_workers(server: MlflowServer, workers: int) -> None:
-    """MlflowServer returns once one worker answers; the others may still be importing mlflow,
-    which would eat the CPU the first measurement runs on."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.log_path.read_text(errors="replace").count("Application startup complete") >= (
-            workers
-        ):
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"not all {workers} server workers started")
 
 
 def warm_up(uri: str, parallelism: int) -> None:

@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from controller.apply import apply_plan
+from controller.mlflow_registry import MlflowRegistry
 from controller.plan import Declared
 from controller.reconcile import prepare_plan
-from controller.registry import MlflowRegistry, redact_uri
 from controller.state import RECORD_TAG
+from controller.uris import redact_uri
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.test_rest import _apply_process, _wait_for_alias_writes, requests_in_log
 

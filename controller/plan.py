@@ -138,14 +138,15 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         wanted = dict(declared[name])
         # Only aliases we declare or manage take part in the diff.
         current = {a: v for a, v in model.aliases.items() if a in wanted or a in managed}
-        changes += diff_aliases(name, current, wanted)
+        model_changes = diff_aliases(name, current, wanted)
+        changes += model_changes
         unmanaged += [
             AliasRef(name, a, v)
             for a, v in model.aliases.items()
             if a not in wanted and a not in managed
         ]
         drift += _drift(model, managed, wanted)
-        if _record_stale(record, wanted) and not any(c.model == name for c in changes):
+        if _record_stale(record, wanted) and not model_changes:
             stale.append(name)
 
     for name in sorted(observed.models.keys() - declared.keys()):

@@ -38,7 +38,8 @@ TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
 
 _REFUSED = re.compile(
     r"Connection refused|NewConnectionError|Name or service not known|nodename nor servname"
-    r"|No route to host|Network is unreachable|ConnectTimeoutError|Failed to resolve",
+    r"|No route to host|Network is unreachable|ConnectTimeoutError|Failed to resolve"
+    r"|timeout expired",
     re.IGNORECASE,
 )
 _CUT = re.compile(
@@ -51,6 +52,9 @@ _SILENT = re.compile(r"ReadTimeoutError|Read timed out", re.IGNORECASE)
 _DATABASE_TRANSIENT = re.compile(
     r"IntegrityError|UniqueViolation|database is locked|deadlock detected|could not serialize",
     re.IGNORECASE,
+)
+_DATABASE_LOGIN = re.compile(
+    r"password authentication failed|Access denied for user|no password supplied", re.IGNORECASE
 )
 _STATUS = re.compile(r"too many (\d{3}) error responses|error code (\d{3}) != 2\d\d")
 
@@ -73,6 +77,8 @@ def diagnose(error_code: str, text: str) -> Diagnosis:  # noqa: PLR0911 - one an
     if status in {401, 403}:
         fault = Fault.AUTH if status == 401 else Fault.PERMISSION
         return Diagnosis(fault, f"the registry answered {status}", status)
+    if _DATABASE_LOGIN.search(text):
+        return Diagnosis(Fault.AUTH, "the database refused the credentials")
     if _REFUSED.search(text):
         return Diagnosis(Fault.UNREACHABLE, "cannot reach the registry: it refused connections")
     if _CUT.search(text):

@@ -77,6 +77,30 @@ class Holder:
     def expired(self, now: float) -> bool:
         return now >= self.expires
 
+    def gone(self) -> bool:
+        """Its process is known dead: it ran on this host and no process has its pid now.
+
+        An apply killed on a laptop, or one that could not release while the registry
+        was down, is re-run at once instead of after its lease.
+        """
+        if self.host != socket.gethostname() or not self.pid.isdigit():
+            return False
+        try:
+            os.kill(int(self.pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, another user's
+        return False
+
+    def why_free(self, now: float) -> str | None:
+        """Why the lock may be taken over from this holder, None while it holds it."""
+        if self.gone():
+            return "its process on this host is gone"
+        if self.expired(now):
+            return "its lease ran out"
+        return None
+
 
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -116,6 +140,7 @@ class RegistryLock:
         self.env = os.environ if env is None else env
         self.token = uuid.uuid4().hex
         self.took_over: Holder | None = None
+        self.took_over_because = ""
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -144,7 +169,9 @@ class RegistryLock:
             if tags is None:
                 continue  # released between our two calls: try again at once
             holder = Holder.from_tags(tags)
-            if holder.expired(self.clock()) and self._take_over(holder):
+            reason = holder.why_free(self.clock())
+            if reason is not None and self._take_over(holder):
+                self.took_over_because = reason
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -254,7 +281,7 @@ def held(
     lock.acquire(timeout_seconds)
     if lock.took_over is not None:
         whose = lock.took_over.describe()
-        say(f"Took over the registry lock {name} from {whose}: its lease ran out.")
+        say(f"Took over the registry lock {name} from {whose}: {lock.took_over_because}.")
     try:
         yield lock
     finally:

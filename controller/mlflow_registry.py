@@ -25,6 +25,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
 from controller.faults import RetryPolicy, diagnose, retry_transient
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("aliasctl.registry")
+DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
 
 
 def resolve_uri(registry_uri: str | None) -> str:
@@ -131,6 +133,7 @@ class MlflowRegistry:
         self._name_in_works = True  # until an MLflow 2.x server says otherwise
         self._part_tags: dict[str, set[str]] = {}  # record part tags seen on each model
         self._inventory: dict[str, set[str]] = {}  # inventory model -> models it lists
+        self._probe_database(timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
         if is_file_store(uri):
             # MLflow's file-store registry builds a default client inside; without
             # this it opens (and creates) sqlite:///mlflow.db in the working directory.
@@ -147,6 +150,27 @@ class MlflowRegistry:
     def display_uri(self) -> str:
         return redact_uri(self.uri)
 
+    def _probe_database(self, timeout_seconds: float) -> None:
+        """Reach a database URI once, within the budget, before MLflow does.
+
+        MLflow's SQL store retries a failed first connection 10 times with backoff
+        (about 100 s, not configurable) and then raises SQLAlchemy's own error.
+        """
+        if scheme(self.uri).split("+")[0] not in DATABASE_SCHEMES:
+            return
+        import sqlalchemy  # noqa: PLC0415 - mlflow's own dependency, for this check only
+
+        engine = sqlalchemy.create_engine(
+            self.uri, connect_args={"connect_timeout": max(1, int(timeout_seconds))}
+        )
+        try:
+            with engine.connect():
+                pass
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise self._translate(error) from None
+        finally:
+            engine.dispose()
+
     @property
     def is_remote(self) -> bool:
         return scheme(self.uri) in REMOTE_SCHEMES
@@ -161,12 +185,16 @@ class MlflowRegistry:
         code = str(getattr(error, "error_code", ""))
         found = diagnose(code, str(error))
         detail = found.detail
-        if found.fault is Fault.AUTH:
+        if found.fault is Fault.AUTH and scheme(self.uri) in REMOTE_SCHEMES:
             detail = (
                 "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
                 "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
             )
-        for secret in _secrets():
+        elif found.fault is Fault.AUTH:
+            detail = "the database refused the user and password in the URI"
+        for secret in [*_secrets(), urlsplit(self.uri).password or ""]:
+            if not secret:
+                continue
             detail = detail.replace(secret, "***")
         return RegistryError(self.display_uri, detail, fault=found.fault)
 

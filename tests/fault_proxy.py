@@ -23,6 +23,13 @@ WRITES = frozenset({"POST", "PATCH", "DELETE"})
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gives up mid-exchange is part of the weather here, not an error to print."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return
+
+
 class FaultProxy:
     def __init__(
         self,
@@ -38,7 +45,7 @@ class FaultProxy:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # "forwarded", "503", "cut", "refused", path...
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -13,7 +15,7 @@ import pytest
 
 from controller.apply import apply_plan
 from controller.errors import LockError
-from controller.lock import EXPIRES_TAG, TOKEN_TAG, RegistryLock, break_lock
+from controller.lock import EXPIRES_TAG, HOLDER_TAG, TOKEN_TAG, RegistryLock, break_lock
 from controller.reconcile import prepare_plan
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fake_registry import FakeRegistry
@@ -246,3 +248,20 @@ def test_a_takeover_whose_answer_was_lost_still_wins() -> None:
     taker.acquire(timeout_seconds=0)
     assert taker.took_over is not None
     assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == taker.token
+
+
+def test_a_lock_whose_process_on_this_host_is_gone_is_taken_over_at_once() -> None:
+    registry = FakeRegistry()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    holder = {"host": socket.gethostname(), "user": "bot", "pid": str(dead.pid), "since": "x"}
+    registry.create_model(
+        LOCK,
+        {TOKEN_TAG: "old", EXPIRES_TAG: str(time.time() + 3600), HOLDER_TAG: json.dumps(holder)},
+        "",
+    )
+    lock = RegistryLock(registry, LOCK)
+    lock.acquire(timeout_seconds=0)
+    assert lock.took_over is not None
+    assert lock.took_over_because == "its process on this host is gone"
+    lock.release()

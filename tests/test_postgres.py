@@ -254,3 +254,32 @@ def test_server_killed_mid_apply_then_rerun_converges(
     for name in names:
         assert live_aliases(server.backend_uri, name) == new[name]
     assert not prepare_plan(new, MlflowRegistry(server.uri)).has_changes
+
+
+def test_an_unreachable_database_is_one_line_within_the_timeout(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.mlflow_server import free_port  # noqa: PLC0415
+
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    uri = f"postgresql://aliasctl:not-a-real-pw@127.0.0.1:{free_port()}/mlflow"
+    code, out, err = invoke(capsys, "plan", str(spec), "--registry-uri", uri, "--timeout", "3")
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"Error: registry {redact_uri(uri)}: cannot reach the registry: it refused connections"
+    ]
+    assert "not-a-real-pw" not in out + err
+
+
+def test_a_wrong_database_password_is_one_line_and_never_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, postgres_uri: str
+) -> None:
+    parts = urlsplit(postgres_uri)
+    wrong = postgres_uri.replace(f":{parts.password}@", ":wrong-password-123@", 1)
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    code, out, err = invoke(capsys, "plan", str(spec), "--registry-uri", wrong, "--debug")
+    assert code == 1
+    assert "the database refused the user and password in the URI" in err
+    assert "Traceback" not in err
+    assert "wrong-password-123" not in out + err
+    assert str(parts.password) not in out + err

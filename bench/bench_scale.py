@@ -3,8 +3,9 @@
 N registered models x 2 versions x 2 aliases (champion, challenger), on SQLite directly and
 through a local `mlflow server` (4 workers, MLflow's default) on the same kind of file:
 - create plan: the registry has the models and versions, no aliases; the plan creates 2N;
-- apply:       that plan applied (2N alias sets plus the inventory records);
-- no-op plan:  the registry as that apply left it; the file unchanged.
+- apply:       such a plan applied (2 alias sets plus the inventory records per model), at
+               --apply-models (1000: one write costs 20-30 ms on 2 cores, 10,000 take an hour);
+- no-op plan:  the registry as an apply leaves it (seeded with aliasctl's own Record).
 Each `aliasctl` run is its console script in a subprocess, timed from outside. Its floor is
 bench/scale_floor.py in a fresh process: `import mlflow` and the bare bulk reads aliasctl's
 adapter makes (plus, for the apply, the bare alias writes at the same parallelism).
@@ -12,7 +13,8 @@ adapter makes (plus, for the apply, the bare alias writes at the same parallelis
 The seeded database (bulk SQL through MLflow's own ORM, seconds instead of an hour of REST
 calls) is cached in bench/.cache/, keyed by N, the MLflow version and the record format.
 
-    uv run --frozen python bench/bench_scale.py [--models 10000] [--only noop] [--json out.json]
+    uv run --frozen python bench/bench_scale.py [--models 10000] [--apply-models 1000]
+        [--only startup,create,apply,noop] [--backends sqlite,server] [--fresh] [--json out.json]
 
 Exits 0 whether or not the targets are met (it is a benchmark), and 1 when aliasctl or a
 floor reported an error or planned something other than expected.

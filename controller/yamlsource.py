@@ -21,8 +21,9 @@ from controller.errors import Location, SpecError, SpecIssue
 if TYPE_CHECKING:
     from pathlib import Path
 
-# Far above any real alias file, far below what would hurt: anchors that
-# expand past this many nodes are refused rather than built.
+# Anchors that expand a document past this many nodes, or past one node per byte
+# of the file (whichever is more), are refused rather than built: a big file of
+# plain entries is fine, a small file that expands is a bomb.
 MAX_NODES = 100_000
 MAX_BYTES = 10 * 1024 * 1024
 _STANDARD_TAG_PREFIX = "tag:yaml.org,2002:"
@@ -189,6 +190,7 @@ class _Builder:
         self.source = source
         self.issues: list[SpecIssue] = []
         self.visited = 0
+        self.budget = max(MAX_NODES, len(source.text))
 
     def build(self, node: yaml.Node, key_path: KeyPath) -> object:
         try:
@@ -196,7 +198,7 @@ class _Builder:
         except _BudgetExceededError:
             issue = SpecIssue(
                 Location(self.source.path, 1, 1, ""),
-                f"document expands to more than {MAX_NODES} nodes "
+                f"document expands to more than {self.budget} nodes "
                 "(YAML anchors/aliases used as a bomb?); refusing to build it",
             )
             self.issues = [issue]
@@ -209,7 +211,7 @@ class _Builder:
 
     def _build(self, node: yaml.Node, key_path: KeyPath) -> object:
         self.visited += 1
-        if self.visited > MAX_NODES:
+        if self.visited > self.budget:
             raise _BudgetExceededError
         self.source.values.setdefault(key_path, Span.of(node))
         if node.tag not in _ALLOWED_TAGS:

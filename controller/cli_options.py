@@ -37,6 +37,14 @@ def stack(func: F, options: list[Callable[[Any], Any]]) -> F:
 
 
 def registry_options(func: F) -> F:
+    """Connection options plus --output (for commands that render a report)."""
+    output = click.option(
+        "--output", "-o", type=click.Choice(OUTPUTS), default="text", show_default=True
+    )
+    return stack(func, [connection_options, output])
+
+
+def connection_options(func: F) -> F:
     options = [
         click.option(
             "--registry-uri",
@@ -66,13 +74,6 @@ def registry_options(func: F) -> F:
             envvar="ALIASCTL_READ_MODE",
             help="bulk: filtered searches (few requests); per-model: one read per model, for "
             "registries without filtered search; auto: per-model on Unity Catalog, else bulk.",
-        ),
-        click.option(
-            "--output",
-            "-o",
-            type=click.Choice(OUTPUTS),
-            default="text",
-            show_default=True,
         ),
     ]
     return stack(func, options)

@@ -255,7 +255,7 @@ class MlflowRegistry:
             if not token:
                 return
 
-    def _search_models(self, filter_string: str) -> Iterator[Any]:
+    def _search_models(self, filter_string: str | None) -> Iterator[Any]:
         return self._pages(self._client.search_registered_models, filter_string, MODELS_PER_PAGE)
 
     def read_models(self, names: Collection[str]) -> Observed:
@@ -264,6 +264,19 @@ class MlflowRegistry:
         else:
             found = {m.name: m for m in self._search_models(TAG_FILTER)}
             found |= self._find_by_name(set(names) - found.keys())
+        return self._observed(found)
+
+    def search_models(self, filter_string: str | None) -> Observed:
+        """Every model a search finds (all of them for None): for `aliasctl import`."""
+        if self.read_mode is ReadMode.PER_MODEL:
+            raise RegistryError(
+                self.display_uri,
+                "this registry is read per model (Unity Catalog cannot search across models "
+                "with tags and aliases): name the models instead",
+            )
+        return self._observed({m.name: m for m in self._search_models(filter_string)})
+
+    def _observed(self, found: Mapping[str, Any]) -> Observed:
         models = {}
         for name, model in found.items():
             tags = dict(model.tags or {})

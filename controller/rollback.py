@@ -18,6 +18,7 @@ from controller.history import (
     read_timeline,
 )
 from controller.spec import LoadedSpec, load_spec, parse_spec
+from controller.yamlsource import write_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -90,9 +91,7 @@ def _declared_version(loaded: LoadedSpec, model: str, alias: str) -> int:
 
 def edit_file(file: Path, rollback: Rollback) -> str:
     """Rewrite only the version's characters; return the new text (already written)."""
-    raw = file.read_bytes()
-    bom = raw.startswith(b"\xef\xbb\xbf")
-    text = raw.decode("utf-8-sig")
+    text = file.read_bytes().decode("utf-8-sig")
     loaded = parse_spec(text, str(file))
     span = loaded.source.values[("models", rollback.model, "aliases", rollback.alias)]
     # A node's span starts at its tag or anchor (`!!int 3`, `&v 3`): keep those, swap the value.
@@ -107,9 +106,7 @@ def edit_file(file: Path, rollback: Rollback) -> str:
             f"{file}: changing {rollback.key} in place would change other aliases too "
             "(a shared YAML anchor?); edit the file by hand"
         )
-    # newline="" keeps the file's own line endings.
-    with file.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
-        handle.write(new_text)
+    write_text(file, new_text)
     return new_text
 
 

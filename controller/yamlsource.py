@@ -104,6 +104,13 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write an edited spec back as it was: its BOM kept, line endings untouched."""
+    bom = path.exists() and path.read_bytes().startswith(b"\xef\xbb\xbf")
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
+        handle.write(text)
+
+
 def compose(text: str, path: str) -> tuple[object, SourceMap, list[SpecIssue]]:
     """Parse YAML text into plain values plus a source map; structural problems are collected."""
     source = SourceMap(path, text)

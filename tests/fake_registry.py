@@ -57,6 +57,12 @@ class FakeRegistry:
             }
         )
 
+    def search_models(self, filter_string: str | None) -> Observed:
+        self.reads += 1
+        return Observed(
+            {m: ObservedModel(m, dict(self.aliases[m]), self.records.get(m)) for m in self.versions}
+        )
+
     def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]:
         self.reads += 1
         return [

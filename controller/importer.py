@@ -1,0 +1,205 @@
+"""`aliasctl import`: write aliases.yaml from what the registry holds (pure: no I/O here).
+
+The generated file plans to nothing against the registry it came from, so the first
+apply adopts the aliases (records ownership) and moves none. `--merge` adds what an
+existing file does not declare yet by inserting lines, as rollback edits a number:
+every existing byte stays, and a value the file and the registry disagree on is
+reported, never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from controller.errors import ControllerError
+from controller.spec import STATE_MODEL, parse_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+    from controller.spec import LoadedSpec
+    from controller.state import Observed
+    from controller.yamlsource import KeyPath, SourceMap
+
+Live = dict[str, dict[str, int]]
+SCHEMA_LINE = "# yaml-language-server: $schema=./aliases.schema.json"
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
+# Plain words YAML (1.1 or 1.2) reads as something other than a string.
+_SPECIAL = re.compile(r"^(y|n|yes|no|on|off|true|false|null|~)$", re.IGNORECASE)
+
+
+class AdoptionError(ControllerError):
+    """The import cannot be done as asked."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to import, and what was left out and why (for the user, on stderr)."""
+
+    models: Live
+    notes: tuple[str, ...] = ()
+
+
+def select(
+    observed: Observed, named: Collection[str], instance: str, *, searched: bool
+) -> Selection:
+    """The models to write: every named one, and every searched one that has aliases."""
+    missing = sorted(set(named) - observed.models.keys())
+    if missing:
+        raise AdoptionError(f"registered model does not exist: {', '.join(missing)}")
+    models: Live = {}
+    notes: list[str] = []
+    for name, model in sorted(observed.models.items()):
+        if STATE_MODEL.search(name):
+            continue  # aliasctl's own lock and inventory
+        if name not in named and not searched:
+            continue  # read along (managed by this instance) but not asked for
+        if model.record is not None and model.record.instance != instance:
+            notes.append(
+                f"{name}: managed by aliasctl instance {model.record.instance!r}, left out "
+                f"(import it with --instance {model.record.instance})"
+            )
+            continue
+        if not model.aliases and name not in named:
+            continue
+        models[name] = dict(sorted(model.aliases.items()))
+    return Selection(models, tuple(notes))
+
+
+def key(text: str) -> str:
+    """A mapping key as YAML reads it back: plain where safe, else double-quoted."""
+    if _PLAIN.match(text) and not _SPECIAL.match(text):
+        return text
+    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def render(models: Mapping[str, Mapping[str, int]], registry: str, moment: str) -> str:
+    lines = [
+        SCHEMA_LINE,
+        f"# Imported by `aliasctl import` from {registry} at {moment}.",
+        "# Every alias below is at its live version: the first apply adopts them, moving none.",
+        "models:",
+    ]
+    if not models:
+        lines[-1] = "models: {}"
+    for name, aliases in models.items():
+        lines.append(f"  {key(name)}:")
+        lines.append("    aliases:" + ("" if aliases else " {}"))
+        lines += [f"      {key(alias)}: {version}" for alias, version in aliases.items()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Merge:
+    text: str
+    added_models: list[str] = field(default_factory=list)
+    added_aliases: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+    @property
+    def added(self) -> list[str]:
+        return self.added_models + [f"{m}@{a}" for m, a in self.added_aliases]
+
+
+def merge(loaded: LoadedSpec, live: Mapping[str, Mapping[str, int]]) -> Merge:
+    """Insert what `live` has and the file lacks; report what both have but disagree on."""
+    source = loaded.source
+    text = source.text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    declared = loaded.spec.declared()
+    result = Merge(text)
+    inserts: list[tuple[int, str]] = []
+    new_models = {m: a for m, a in live.items() if m not in declared}
+    for model, aliases in live.items():
+        if model not in declared:
+            continue
+        for alias, version in aliases.items():
+            have = declared[model].get(alias)
+            if have is not None and have != version:
+                result.conflicts.append(
+                    f"{model}@{alias}: the file says {have}, the registry {version} (kept)"
+                )
+        extra = {a: v for a, v in aliases.items() if a not in declared[model]}
+        if extra:
+            where = _after_last(source, ("models", model, "aliases"))
+            if where is None:
+                result.conflicts.append(_by_hand(source, ("models", model, "aliases"), model))
+                continue
+            offset, indent = where
+            body = "".join(f"{newline}{indent}{key(a)}: {v}" for a, v in extra.items())
+            inserts.append((offset, body))
+            result.added_aliases += [(model, a) for a in extra]
+    if new_models:
+        where = _after_last(source, ("models",))
+        if where is None:
+            result.conflicts.append(_by_hand(source, ("models",), "models"))
+        else:
+            offset, indent = where
+            step = _indent_step(source)
+            body = ""
+            for model, aliases in new_models.items():
+                body += f"{newline}{indent}{key(model)}:"
+                body += f"{newline}{indent}{step}aliases:" + ("" if aliases else " {}")
+                body += "".join(
+                    f"{newline}{indent}{step}{step}{key(a)}: {v}" for a, v in aliases.items()
+                )
+            inserts.append((offset, body))
+            result.added_models += list(new_models)
+    for offset, body in sorted(inserts, reverse=True):
+        text = text[:offset] + body + text[offset:]
+    result.text = text
+    _check(loaded, text, live, result)
+    return result
+
+
+def _after_last(source: SourceMap, path: KeyPath) -> tuple[int, str] | None:
+    """End of the line of the last entry under a block mapping, and its keys' indent."""
+    node = source.values.get(path)
+    if node is None or source.text[node.start : node.start + 1] in {"{", "["}:
+        return None  # a flow mapping (`{a: 1}`): not edited in place
+    children = [p for p in source.keys if len(p) == len(path) + 1 and p[: len(path)] == path]
+    if not children:
+        return None
+    indent = " " * (min(source.keys[p].column for p in children) - 1)
+    under = [p for p in source.values if len(p) > len(path) and p[: len(path)] == path]
+    # Scalars only: a block mapping's node runs on to where the next one starts.
+    leaves = set(under) - {p[:-1] for p in under}
+    last_end = max(source.values[p].end for p in leaves)
+    line_end = source.text.find("\n", last_end)
+    if line_end == -1:
+        return len(source.text), indent
+    # Before "\r\n" or "\n": the inserted lines carry their own newline first.
+    return (line_end - 1 if source.text[line_end - 1 : line_end] == "\r" else line_end), indent
+
+
+def _indent_step(source: SourceMap) -> str:
+    """The file's own indent step, from its first model's `aliases` key (else two spaces)."""
+    for path, span in source.keys.items():
+        if len(path) == 3 and path[0] == "models" and path[2] == "aliases":
+            model_key = source.keys[path[:2]]
+            if span.column > model_key.column:
+                return " " * (span.column - model_key.column)
+    return "  "
+
+
+def _by_hand(source: SourceMap, path: KeyPath, what: str) -> str:
+    where = source.locate(path)
+    return f"{where}: {what} is written in flow style ({{...}}): add the new entries by hand"
+
+
+def _check(loaded: LoadedSpec, text: str, live: Mapping[str, Mapping[str, int]], m: Merge) -> None:
+    """The merged text must parse to exactly the file plus the additions."""
+    expected = loaded.spec.declared()
+    for model in m.added_models:
+        expected[model] = dict(live[model])
+    for model, alias in m.added_aliases:
+        expected[model][alias] = live[model][alias]
+    after = parse_spec(text, loaded.source.path).spec.declared()
+    if after != expected:
+        raise AdoptionError(
+            f"{loaded.source.path}: merging would change more than the added lines "
+            "(YAML anchors?); nothing was written"
+        )

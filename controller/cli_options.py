@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from controller.registry import Registry
     from controller.spec import LoadedSpec
 
+# Terraform's -detailed-exitcode: 2 means "changes", so usage errors exit 1, never 2.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
 DEFAULT_FILE = "aliases.yaml"
 OUTPUTS = ("text", "markdown", "json")
 READ_MODES = ("auto", "bulk", "per-model")

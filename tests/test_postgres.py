@@ -19,7 +19,7 @@ import pytest
 from controller.apply import apply_plan
 from controller.mlflow_registry import MlflowRegistry
 from controller.plan import Declared
-from controller.reconcile import prepare_plan
+from controller.reconcile import Options, prepare_plan
 from controller.state import RECORD_TAG
 from controller.uris import redact_uri
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
@@ -227,7 +227,8 @@ def test_server_killed_mid_apply_then_rerun_converges(
     seed(server.backend_uri, dict.fromkeys(names, 3))
     old = {name: {"champion": 1, "challenger": 2, "canary": 1} for name in names}
     direct = MlflowRegistry(server.backend_uri)
-    assert apply_plan(prepare_plan(old, direct), old, direct).ok
+    mine = Options(instance=unique)
+    assert apply_plan(prepare_plan(old, direct, mine), old, direct, instance=unique).ok
     # Per model: two updates, a delete and a create: 100 changes.
     new = {name: {"champion": 2, "challenger": 3, "shadow": 1} for name in names}
     spec = write_spec(tmp_path / "aliases.yaml", new)
@@ -236,7 +237,7 @@ def test_server_killed_mid_apply_then_rerun_converges(
     with AliasWatcher(postgres_server, database, old, new) as watcher:
         start = requests_in_log(server, "registered-models/alias")
         # Serial writes: the kill must land mid-way even on a loaded machine.
-        apply = _apply_process(spec, server.uri, parallelism=1)
+        apply = _apply_process(spec, server.uri, unique, parallelism=1)
         _wait_for_alias_writes(server, start, 25)
         server.stop()
         out, err = apply.communicate(timeout=120)
@@ -245,7 +246,7 @@ def test_server_killed_mid_apply_then_rerun_converges(
         assert_no_password(postgres_server.password, out + err)
 
         server.start()
-        rerun = _apply_process(spec, server.uri)
+        rerun = _apply_process(spec, server.uri, unique)
         out, err = rerun.communicate(timeout=300)
         assert rerun.returncode == 0, out + err
     assert watcher.error is None
@@ -253,7 +254,7 @@ def test_server_killed_mid_apply_then_rerun_converges(
     assert watcher.outside == set()
     for name in names:
         assert live_aliases(server.backend_uri, name) == new[name]
-    assert not prepare_plan(new, MlflowRegistry(server.uri)).has_changes
+    assert not prepare_plan(new, MlflowRegistry(server.uri), mine).has_changes
 
 
 def test_an_unreachable_database_is_one_line_within_the_timeout(

@@ -65,7 +65,10 @@ def test_no_op_plan_makes_no_per_model_requests(mlflow_server: MlflowServer, uni
         assert proxy.counts["forwarded"] - before == 1
 
 
-def _apply_process(spec: Path, uri: str, parallelism: int = 2) -> subprocess.Popen[str]:
+def _apply_process(
+    spec: Path, uri: str, instance: str, parallelism: int = 2
+) -> subprocess.Popen[str]:
+    """An apply in a process of its own, as its own --instance (tests share the server)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -80,6 +83,8 @@ def _apply_process(spec: Path, uri: str, parallelism: int = 2) -> subprocess.Pop
             "--timeout",
             "6",
             "--allow-delete",
+            "--instance",
+            instance,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -102,13 +107,14 @@ def test_server_killed_mid_apply_then_rerun_converges(
     seed_rest(mlflow_server, dict.fromkeys(names, 3))
     old = {name: {"champion": 1, "challenger": 2, "canary": 1} for name in names}
     direct = MlflowRegistry(mlflow_server.backend_uri)
-    assert apply_plan(prepare_plan(old, direct), old, direct).ok
+    mine = Options(instance=unique)
+    assert apply_plan(prepare_plan(old, direct, mine), old, direct, instance=unique).ok
     new = {name: {"champion": 2, "challenger": 3, "shadow": 1} for name in names}
     spec = write_spec(tmp_path / "aliases.yaml", new)
 
     start = requests_in_log(mlflow_server, "registered-models/alias")
     # Serial writes: the kill must land mid-way even on a loaded machine.
-    apply = _apply_process(spec, mlflow_server.uri, parallelism=1)
+    apply = _apply_process(spec, mlflow_server.uri, unique, parallelism=1)
     _wait_for_alias_writes(mlflow_server, start, 25)
     mlflow_server.stop()
     _, err = apply.communicate(timeout=120)
@@ -120,12 +126,12 @@ def test_server_killed_mid_apply_then_rerun_converges(
         for alias, version in live_aliases(mlflow_server.uri, name).items():
             assert version in {old[name].get(alias), new[name].get(alias)}, (name, alias)
 
-    rerun = _apply_process(spec, mlflow_server.uri)
+    rerun = _apply_process(spec, mlflow_server.uri, unique)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, out + err
     for name in names:
         assert live_aliases(mlflow_server.uri, name) == new[name]
-    assert not prepare_plan(new, MlflowRegistry(mlflow_server.uri)).has_changes
+    assert not prepare_plan(new, MlflowRegistry(mlflow_server.uri), mine).has_changes
 
 
 def test_apply_process_killed_mid_apply_then_rerun_converges(
@@ -137,12 +143,12 @@ def test_apply_process_killed_mid_apply_then_rerun_converges(
     spec = write_spec(tmp_path / "aliases.yaml", new)
 
     start = requests_in_log(mlflow_server, "registered-models/alias")
-    apply = _apply_process(spec, mlflow_server.uri, parallelism=1)
+    apply = _apply_process(spec, mlflow_server.uri, unique, parallelism=1)
     _wait_for_alias_writes(mlflow_server, start, 15)
     apply.kill()
     apply.communicate(timeout=60)
 
-    rerun = _apply_process(spec, mlflow_server.uri)
+    rerun = _apply_process(spec, mlflow_server.uri, unique)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, out + err
     for name in names:
@@ -150,6 +156,6 @@ def test_apply_process_killed_mid_apply_then_rerun_converges(
     # Everything the killed run created is owned, so a later removal from the file deletes it.
     registry = MlflowRegistry(mlflow_server.uri)
     emptied: dict[str, dict[str, int]] = {name: {} for name in names}
-    plan = prepare_plan(emptied, registry, Options(allow_delete=True))
-    assert apply_plan(plan, emptied, registry).ok
+    plan = prepare_plan(emptied, registry, Options(instance=unique, allow_delete=True))
+    assert apply_plan(plan, emptied, registry, instance=unique).ok
     assert all(live_aliases(mlflow_server.uri, name) == {} for name in names)

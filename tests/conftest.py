@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
@@ -26,6 +26,24 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 for leaked in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "ALIASCTL_REGISTRY_URI"):
     os.environ.pop(leaked, None)
+
+
+class Server(Protocol):
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+
+
+def running(server: S) -> Iterator[S]:
+    """A session server for a fixture: started, yielded, stopped however the session ends."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -77,11 +95,7 @@ def mlflow_server(
     root = tmp_path_factory.mktemp("server")
     shutil.copy(_template_db, root / "mlflow.db")  # skip the server's own migrations
     server = MlflowServer(root, workers=2)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(server)
 
 
 @pytest.fixture(scope="session")
@@ -92,33 +106,21 @@ def auth_server(
     root = tmp_path_factory.mktemp("auth-server")
     shutil.copy(_template_db, root / "mlflow.db")  # the tracking store's migrations, not auth's
     server = AuthServer(root)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(server)
 
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One PostgreSQL server per session (per xdist worker), started by the first test to ask."""
     server = PostgresServer(tmp_path_factory.mktemp("postgres"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(server)
 
 
 @pytest.fixture(scope="session")
 def old_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """An MLflow 2.x server on its own fresh SQLite; tests using it share xdist_group("old")."""
     server = old_server(tmp_path_factory.mktemp("old-server"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(server)
 
 
 @pytest.fixture
@@ -155,11 +157,7 @@ def postgres_mlflow_server(
     backend = postgres_server.create_database("mlflow_server", template=_postgres_template)
     # One worker: each worker imports MLflow at start, and the crash test restarts it.
     server = MlflowServer(tmp_path_factory.mktemp("pg-mlflow"), workers=1, backend_uri=backend)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(server)
 
 
 @pytest.fixture

@@ -71,6 +71,9 @@ class Plan:
     held_back: tuple[Change, ...] = ()
     # The file's `removals:` entries (MODEL or MODEL@ALIAS): deletes it declares on purpose.
     removals: tuple[str, ...] = ()
+    # --break-glass: its reason, and the window and freeze problems it let through.
+    break_glass: str | None = None
+    overridden: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:

@@ -74,7 +74,28 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
             "declared": [c.key for c in plan.changes if plan.declared_removal(c)],
             "unmatched": list(plan.unmatched_removals()),
         },
+        "break_glass": break_glass_json(plan),
     }
+
+
+def break_glass_json(plan: Plan) -> dict[str, Any] | None:
+    if plan.break_glass is None:
+        return None
+    return {"reason": plan.break_glass, "overridden": list(plan.overridden)}
+
+
+def break_glass_lines(plan: Plan, *, markdown: bool = False) -> list[str]:
+    """The override, and what it let through: a reviewer sees both before approving."""
+    if plan.break_glass is None:
+        return []
+    reason = md_code(plan.break_glass) if markdown else repr(plan.break_glass)
+    head = f"Break glass: {reason} overrides promotion windows and freezes"
+    if not plan.overridden:
+        return [f"{head} (none applies now).", ""]
+    if markdown:
+        return [f"**{head}:**", "", *[f"- ⚠️ {o}" for o in plan.overridden], ""]
+    lines = [click.style(f"{head}:", fg="yellow", bold=True)]
+    return [*lines, *[click.style(f"  ! {o}", fg="yellow") for o in plan.overridden], ""]
 
 
 def _change_text(change: Change, *, declared_removal: bool = False) -> str:
@@ -130,6 +151,7 @@ def plan_text(plan: Plan, registry: str) -> str:
         lines.append("")
     lines += _last_applied_lines(plan)
     lines += _drift_lines(plan)
+    lines += break_glass_lines(plan)
     if plan.problems:
         lines.append(click.style("Problems (nothing can be applied):", fg="red", bold=True))
         lines += [click.style(f"  x {p}", fg="red") for p in plan.problems]
@@ -172,6 +194,7 @@ def plan_markdown(plan: Plan, registry: str) -> str:
         if hint := _removals_hint(plan):
             lines += ["", *hint]
         lines.append("")
+    lines += break_glass_lines(plan, markdown=True)
     if plan.changes:
         rows = (
             (
@@ -240,6 +263,7 @@ def apply_json(plan: Plan, result: ApplyResult, registry: str) -> dict[str, Any]
         "stopped": result.stopped or None,
         "retries": result.retries,
         "drift": plan_json(plan, registry)["drift"],
+        "break_glass": break_glass_json(plan),
     }
 
 
@@ -273,6 +297,7 @@ def apply_text(plan: Plan, result: ApplyResult, registry: str) -> str:
         lines.append("")
     healed = frozenset((r.change.model, r.change.alias) for r in result.applied)
     lines += _drift_lines(plan, healed)
+    lines += break_glass_lines(plan)
     lines.append(click.style(_outcome_line(result), bold=True, fg=None if result.ok else "red"))
     return "\n".join(lines)
 
@@ -296,6 +321,7 @@ def apply_markdown(plan: Plan, result: ApplyResult, registry: str) -> str:
         lines.append("")
     lines += [f"- ❌ {e}" for e in result.record_errors]
     lines += [f"- ❌ {md_code(c.key)} did not converge" for c in result.unconverged]
+    lines += break_glass_lines(plan, markdown=True)
     lines.append(f"<sub>registry: {md_code(registry)}</sub>")
     return "\n".join(lines)
 

@@ -220,7 +220,7 @@ def apply(
             declared,
             registry,
             instance=options.instance,
-            stamp=make_stamp(file, os.environ, options.now, options.break_glass),
+            stamp=make_stamp(file, os.environ, options.now, the_plan.used_break_glass),
             parallelism=parallelism,
             must_stop=lock.lost,
         )

@@ -76,6 +76,11 @@ class Plan:
     overridden: tuple[str, ...] = ()
 
     @property
+    def used_break_glass(self) -> str | None:
+        """The --break-glass reason when it let something through (for the audit record)."""
+        return self.break_glass if self.overridden else None
+
+    @property
     def has_changes(self) -> bool:
         return bool(self.changes)
 

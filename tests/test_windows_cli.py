@@ -167,3 +167,24 @@ def test_a_plan_saved_while_open_is_refused_once_the_window_closes(
     assert code == 1
     assert "outside its promotion window" in err
     assert live_aliases(sqlite_uri, "bikes") == {"champion": 2}
+
+
+def test_break_glass_that_overrides_nothing_is_not_recorded(
+    started: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("apply", str(started), "--registry-uri", sqlite_uri, "--break-glass", REASON)
+    code, out, _ = invoke(capsys, *args, now=OPEN)
+    assert code == 0
+    assert "(none applies now)" in out
+    assert live_aliases(sqlite_uri, "bikes") == {"champion": 3}
+    assert "break_glass" not in record(sqlite_uri).source
+
+
+def test_markdown_plan_shows_the_override_for_review(
+    started: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("plan", str(started), "--registry-uri", sqlite_uri, "--break-glass", REASON)
+    code, out, _ = invoke(capsys, *args, "-o", "markdown", now=FROZEN)
+    assert code == 0
+    assert f"**Break glass: `{REASON}` overrides promotion windows and freezes:**" in out
+    assert f"- ⚠️ {FREEZE_MESSAGE}" in out

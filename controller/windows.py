@@ -51,6 +51,8 @@ def verdicts(
         raise ValueError("now must be an aware datetime")
     now = now.astimezone(UTC)  # compare instants, never wall times of one zone
     active = [(f, end) for f in freezes if (end := _frozen_until(f, now)) is not None]
+    # A window that opens during a freeze opens for nothing: name the first opening after.
+    thaw = max([now, *(end for _, end in active)])
     found: list[Verdict] = []
     for change in changes:
         for freeze, end in active:
@@ -59,7 +61,7 @@ def verdicts(
             found.append(Verdict(change.model, change.alias, "freeze", message))
         policy = policies.get(change.alias)
         if policy is not None and policy.windows is not None:
-            closed = _outside(policy.windows, now)
+            closed = _outside(policy.windows, now, thaw)
             if closed is not None:
                 message = f"{change.key}: {closed}"
                 found.append(Verdict(change.model, change.alias, "window", message))
@@ -74,17 +76,22 @@ def _frozen_until(freeze: Freeze, now: datetime) -> datetime | None:
     return end if start <= now < end else None
 
 
-def _outside(windows: Windows, now: datetime) -> str | None:
-    """Why `now` is outside every allowed span, with when the next one opens; None if inside."""
+def _outside(windows: Windows, now: datetime, thaw: datetime) -> str | None:
+    """Why `now` is outside every allowed span, with when one next opens at or after `thaw`
+    (the end of the freezes in force); None if inside."""
     where = zone(windows.timezone)
     spans = [parse_window(text) for text in windows.allow]
-    local = now.astimezone(where)
-    minute = local.hour * 60 + local.minute
-    if any(span.contains(local.weekday(), minute) for span in spans):
+    if _inside(spans, where, now):
         return None
     listed = ", ".join(span.text for span in spans)
-    opens = next_open(spans, where, now)
+    opens = thaw.astimezone(where) if _inside(spans, where, thaw) else next_open(spans, where, thaw)
     return f"outside its promotion window ({listed} {windows.timezone}); next opens {_show(opens)}"
+
+
+def _inside(spans: Sequence[Window], where: ZoneInfo, moment: datetime) -> bool:
+    local = moment.astimezone(where)
+    minute = local.hour * 60 + local.minute
+    return any(span.contains(local.weekday(), minute) for span in spans)
 
 
 def next_open(spans: Sequence[Window], where: ZoneInfo, now: datetime) -> datetime:

@@ -214,3 +214,20 @@ def test_healing_drift_is_not_a_promotion() -> None:
 def test_now_must_carry_a_time_zone() -> None:
     with pytest.raises(ValueError, match="aware"):
         verdicts({}, (YEAR_END,), [CHAMPION], datetime(2026, 12, 24, 12))
+
+
+def test_during_a_freeze_the_window_names_its_first_opening_after_the_thaw() -> None:
+    two = {"allow": ["mon-thu 09:00-16:00", "fri 09:00-12:00"], "timezone": "Europe/Berlin"}
+    found = messages("2027-01-02T12:00", windows=two, freezes=(YEAR_END,))  # a Saturday
+    assert found[1].endswith("next opens 2027-01-05 09:00 CET")  # not Monday the 4th, frozen
+    whole_day = {"allow": ["mon-sun 00:00-24:00"], "timezone": "Europe/Berlin"}
+    # Open all day, and so at the thaw itself: no window problem then, but the freeze.
+    assert len(messages("2027-01-02T12:00", windows=whole_day, freezes=(YEAR_END,))) == 1
+
+
+def test_a_freeze_ending_inside_a_window_reopens_at_its_end() -> None:
+    short = freeze(
+        **{"from": "2027-01-02T00:00", "to": "2027-01-05T10:00"}, timezone="Europe/Berlin"
+    )
+    found = messages("2027-01-02T12:00", windows=BERLIN_WEEK, freezes=(short,))
+    assert found[1].endswith("next opens 2027-01-05 10:00 CET")

@@ -67,7 +67,11 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
             {"model": u.model, "alias": u.alias, "version": u.version} for u in plan.unmanaged
         ],
         "last_applied": {
-            model: {"commit": record.commit, "applied_at": record.applied_at}
+            model: {
+                "commit": record.commit,
+                "applied_at": record.applied_at,
+                "break_glass": record.source.get("break_glass"),
+            }
             for model, record in sorted(plan.last_applied.items())
         },
         "removals": {
@@ -125,17 +129,19 @@ def _drift_lines(plan: Plan, healed: frozenset[tuple[str, str]] | None = None) -
 
 
 def _last_applied_lines(plan: Plan) -> list[str]:
-    by_commit: dict[tuple[str, str], list[str]] = {}
+    by_commit: dict[tuple[str, str, str], list[str]] = {}
     for model, record in sorted(plan.last_applied.items()):
         # Cut a hash to git's short form, never the placeholder (outside git there is no hash).
         commit = record.commit[:7] if record.commit else "no commit"
-        by_commit.setdefault((commit, record.applied_at or "?"), []).append(model)
+        glass = record.source.get("break_glass")
+        note = f" (break glass: {glass!r})" if glass else ""
+        by_commit.setdefault((commit, record.applied_at or "?", note), []).append(model)
     if not by_commit:
         return []
     lines = ["Last applied:"]
-    for (commit, when), models in sorted(by_commit.items(), key=lambda item: item[0][1]):
+    for (commit, when, note), models in sorted(by_commit.items(), key=lambda item: item[0][1]):
         names = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
-        lines.append(f"    {commit} at {when}: {names}")
+        lines.append(f"    {commit} at {when}{note}: {names}")
     return [*lines, ""]
 
 

@@ -188,3 +188,28 @@ def test_markdown_plan_shows_the_override_for_review(
     assert code == 0
     assert f"**Break glass: `{REASON}` overrides promotion windows and freezes:**" in out
     assert f"- ⚠️ {FREEZE_MESSAGE}" in out
+
+
+def test_the_next_plan_shows_that_the_last_apply_broke_glass(
+    started: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = ("--registry-uri", sqlite_uri)
+    assert invoke(capsys, "apply", str(started), *uri, "--break-glass", REASON, now=FROZEN)[0] == 0
+    code, out, _ = invoke(capsys, "plan", str(started), *uri, now=FROZEN)
+    assert code == 0  # nothing to move, so nothing is frozen
+    assert f"(break glass: {REASON!r}): bikes" in out
+    code, out, _ = invoke(capsys, "plan", str(started), *uri, "-o", "json", now=FROZEN)
+    assert json.loads(out)["last_applied"]["bikes"]["break_glass"] == REASON
+
+
+def test_a_plan_saved_before_break_glass_existed_still_applies(
+    started: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    saved = tmp_path / "plan.json"
+    uri = ("--registry-uri", sqlite_uri)
+    assert invoke(capsys, "plan", str(started), *uri, "--out", str(saved), now=OPEN)[0] == 0
+    body = json.loads(saved.read_text())
+    del body["options"]["break_glass"]
+    saved.write_text(json.dumps(body))
+    assert invoke(capsys, "apply", str(saved), *uri, now=OPEN)[0] == 0
+    assert live_aliases(sqlite_uri, "bikes") == {"champion": 3}

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import traceback
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +25,8 @@ from controller.cli_options import (
     EXIT_ERROR,
     EXIT_OK,
     OUTPUTS,
+    check_reason,
+    current_time,
     file_argument,
     open_registry,
     reconcile_options,
@@ -33,10 +34,10 @@ from controller.cli_options import (
     safety_options,
 )
 from controller.errors import ControllerError, PreflightError
-from controller.spec import LoadedSpec, json_schema, load_spec
+from controller.spec import json_schema, load_spec
 
 if TYPE_CHECKING:
-    from controller.apply import Stamp
+    from datetime import datetime
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,6 +105,7 @@ def plan(
     max_deletes: int,
     drift: str,
     verify_timeout: float,
+    break_glass: str | None,
     detailed_exitcode: bool,
     out: Path | None,
 ) -> int:
@@ -114,7 +116,9 @@ def plan(
 
     loaded = load_spec(file)
     registry = open_registry(registry_uri, timeout, read_mode, instance)
-    options = reconcile_options(loaded, instance, allow_delete, max_deletes, drift, verify_timeout)
+    options = reconcile_options(
+        loaded, instance, allow_delete, max_deletes, drift, verify_timeout, break_glass
+    )
     the_plan = prepare_plan(loaded.spec.declared(), registry, options)
     click.echo(render_plan(the_plan, registry.display_uri, output))
     if the_plan.problems:
@@ -169,6 +173,7 @@ def apply(
     max_deletes: int,
     drift: str,
     verify_timeout: float,
+    break_glass: str | None,
     parallelism: int,
     lock_timeout: float,
     lock_lease: float,
@@ -181,6 +186,7 @@ def apply(
     from controller import savedplan  # noqa: PLC0415
     from controller.apply import apply_plan  # noqa: PLC0415
     from controller.lock import held, lock_name  # noqa: PLC0415
+    from controller.provenance import make_stamp  # noqa: PLC0415
     from controller.reconcile import prepare_plan  # noqa: PLC0415
     from controller.render import plan_json, render_apply  # noqa: PLC0415
 
@@ -192,15 +198,10 @@ def apply(
     registry = open_registry(registry_uri, timeout, read_mode, instance)
     declared = loaded.spec.declared()
     if saved is not None:
-        options = replace(
-            saved.options,
-            spec_file=file,
-            policies=dict(loaded.spec.policies),
-            removals=tuple(loaded.spec.removals),
-        )
+        options = savedplan.apply_options(saved, loaded, current_time(), check_reason(break_glass))
     else:
         options = reconcile_options(
-            loaded, instance, allow_delete, max_deletes, drift, verify_timeout
+            loaded, instance, allow_delete, max_deletes, drift, verify_timeout, break_glass
         )
     say = partial(click.echo, err=True)
     name = lock_name(registry, options.instance, declared)
@@ -219,7 +220,7 @@ def apply(
             declared,
             registry,
             instance=options.instance,
-            stamp=_stamp(loaded),
+            stamp=make_stamp(file, os.environ, options.now, the_plan.used_break_glass),
             parallelism=parallelism,
             must_stop=lock.lost,
         )
@@ -337,12 +338,6 @@ def _split_target(target: str) -> tuple[str, str | None]:
     return model, alias or None
 
 
-def _stamp(loaded: LoadedSpec) -> Stamp:
-    from controller.provenance import make_stamp  # noqa: PLC0415
-
-    return make_stamp(Path(loaded.source.path), os.environ)
-
-
 def _error(message: str) -> None:
     click.secho(f"Error: {message}", fg="red", err=True)
 
@@ -374,13 +369,16 @@ def _log_to_stderr() -> None:
         logger.addHandler(handler)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: one handler for every error, as in iterative/gto's gto_command."""
+def main(argv: list[str] | None = None, *, now: datetime | None = None) -> None:
+    """Entry point: one handler for every error, as in iterative/gto's gto_command.
+
+    `now` fixes the clock for windows and freezes: for tests only (see cli_options.current_time).
+    """
     args, debug = _take_debug(sys.argv[1:] if argv is None else argv)
     if debug:
         _log_to_stderr()
     try:
-        code = cli.main(args=args, prog_name="aliasctl", standalone_mode=False)
+        code = cli.main(args=args, prog_name="aliasctl", standalone_mode=False, obj=now)
     except (click.exceptions.Abort, KeyboardInterrupt):
         # An interrupted apply is safe to re-run: it converges from wherever it stopped.
         _error("interrupted; re-run the command (an interrupted apply converges on re-run)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -121,8 +122,24 @@ def safety_options(func: F) -> F:
             show_default=True,
             help="Seconds to load and score a version for `verify: true` policies.",
         ),
+        click.option(
+            "--break-glass",
+            metavar="REASON",
+            help="Move aliases outside their promotion windows and during freezes (no other "
+            "gate); the reason is recorded on every model changed and shown in the report.",
+        ),
     ]
     return stack(func, options)
+
+
+def current_time() -> datetime:
+    """The instant windows and freezes are judged at: the clock, or main(now=...) in tests.
+
+    Only a Python caller can fix it: an environment variable or a flag would let a job
+    move aliases during a freeze without the audit trail --break-glass leaves.
+    """
+    given = click.get_current_context().find_root().obj
+    return given if isinstance(given, datetime) else datetime.now(UTC)
 
 
 def reconcile_options(
@@ -132,6 +149,7 @@ def reconcile_options(
     max_deletes: int,
     drift: str,
     verify_timeout: float,
+    break_glass: str | None = None,
 ) -> Options:
     from controller.reconcile import DriftMode, Options  # noqa: PLC0415
 
@@ -144,4 +162,15 @@ def reconcile_options(
         spec_file=Path(loaded.source.path),
         policies=dict(loaded.spec.policies),
         removals=tuple(loaded.spec.removals),
+        freezes=tuple(loaded.spec.freezes),
+        now=current_time(),
+        break_glass=check_reason(break_glass),
     )
+
+
+def check_reason(reason: str | None) -> str | None:
+    if reason is not None and not reason.strip():
+        raise click.BadParameter(
+            "give a reason, it is written to the audit record", param_hint="--break-glass"
+        )
+    return reason.strip() if reason is not None else None

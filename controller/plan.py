@@ -71,6 +71,14 @@ class Plan:
     held_back: tuple[Change, ...] = ()
     # The file's `removals:` entries (MODEL or MODEL@ALIAS): deletes it declares on purpose.
     removals: tuple[str, ...] = ()
+    # --break-glass: its reason, and the window and freeze problems it let through.
+    break_glass: str | None = None
+    overridden: tuple[str, ...] = ()
+
+    @property
+    def used_break_glass(self) -> str | None:
+        """The --break-glass reason when it let something through (for the audit record)."""
+        return self.break_glass if self.overridden else None
 
     @property
     def has_changes(self) -> bool:

@@ -22,13 +22,17 @@ _GITHUB = {
 }
 
 
-def make_stamp(file: Path, env: Mapping[str, str], now: datetime | None = None) -> Stamp:
+def make_stamp(
+    file: Path, env: Mapping[str, str], now: datetime | None = None, break_glass: str | None = None
+) -> Stamp:
     moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     commit, git_note = _commit_of(file)
     source = {"file": file.name}
     if git_note:
         source["git"] = git_note
     source.update(ci_context(env))
+    if break_glass is not None:  # why production moved outside its windows or in a freeze
+        source["break_glass"] = break_glass
     return Stamp(commit=commit, applied_at=moment, source=source)
 
 

@@ -26,13 +26,16 @@ from controller.policy import (
     gated_changes,
 )
 from controller.state import DEFAULT_INSTANCE, Observed, VersionInfo
+from controller.windows import promotions, verdicts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import datetime
     from pathlib import Path
 
     from controller.registry import Registry
     from controller.spec import Policy
+    from controller.timespec import Freeze
 
 
 class DriftMode(StrEnum):
@@ -51,6 +54,11 @@ class Options:
     spec_file: Path | None = None
     policies: Mapping[str, Policy] = field(default_factory=dict)
     removals: tuple[str, ...] = ()  # the file's `removals:`: deletes that pass the guards
+    freezes: tuple[Freeze, ...] = ()
+    # The instant windows and freezes are judged at (aware); the CLI reads the clock.
+    now: datetime | None = None
+    # Overrides windows and freezes (never other gates); recorded in the audit stamp.
+    break_glass: str | None = None
 
 
 def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
@@ -65,6 +73,11 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         held = tuple(c for c in plan.changes if (c.model, c.alias) in drifted)
         plan = replace(plan, changes=kept, held_back=held)
     problems = list(plan.problems)
+    timing = _window_problems(plan, options)
+    if options.break_glass is not None:
+        plan = replace(plan, break_glass=options.break_glass, overridden=tuple(timing))
+    else:
+        problems += timing
     problems += check_deletes(
         plan,
         declared,
@@ -80,6 +93,18 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         if not target_problems:
             problems += _gate_problems(plan, versions, registry, options)
     return replace(plan, problems=tuple(problems))
+
+
+def _window_problems(plan: Plan, options: Options) -> list[str]:
+    """Window and freeze verdicts on the changes that move production (heals excepted)."""
+    if not options.freezes and not any(p.windows for p in options.policies.values()):
+        return []
+    moving = promotions(plan.changes, plan.drift)
+    if not moving:
+        return []
+    if options.now is None:  # fail closed: a caller that forgot the clock moves nothing
+        return ["promotion windows and freezes cannot be checked: no current time given"]
+    return [v.message for v in verdicts(options.policies, options.freezes, moving, options.now)]
 
 
 def fingerprint(observed: Observed) -> str:

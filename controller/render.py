@@ -67,14 +67,39 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
             {"model": u.model, "alias": u.alias, "version": u.version} for u in plan.unmanaged
         ],
         "last_applied": {
-            model: {"commit": record.commit, "applied_at": record.applied_at}
+            model: {
+                "commit": record.commit,
+                "applied_at": record.applied_at,
+                "break_glass": record.source.get("break_glass"),
+            }
             for model, record in sorted(plan.last_applied.items())
         },
         "removals": {
             "declared": [c.key for c in plan.changes if plan.declared_removal(c)],
             "unmatched": list(plan.unmatched_removals()),
         },
+        "break_glass": break_glass_json(plan),
     }
+
+
+def break_glass_json(plan: Plan) -> dict[str, Any] | None:
+    if plan.break_glass is None:
+        return None
+    return {"reason": plan.break_glass, "overridden": list(plan.overridden)}
+
+
+def break_glass_lines(plan: Plan, *, markdown: bool = False) -> list[str]:
+    """The override, and what it let through: a reviewer sees both before approving."""
+    if plan.break_glass is None:
+        return []
+    reason = md_code(plan.break_glass) if markdown else repr(plan.break_glass)
+    head = f"Break glass: {reason} overrides promotion windows and freezes"
+    if not plan.overridden:
+        return [f"{head} (none applies now).", ""]
+    if markdown:
+        return [f"**{head}:**", "", *[f"- ⚠️ {o}" for o in plan.overridden], ""]
+    lines = [click.style(f"{head}:", fg="yellow", bold=True)]
+    return [*lines, *[click.style(f"  ! {o}", fg="yellow") for o in plan.overridden], ""]
 
 
 def _change_text(change: Change, *, declared_removal: bool = False) -> str:
@@ -104,17 +129,19 @@ def _drift_lines(plan: Plan, healed: frozenset[tuple[str, str]] | None = None) -
 
 
 def _last_applied_lines(plan: Plan) -> list[str]:
-    by_commit: dict[tuple[str, str], list[str]] = {}
+    by_commit: dict[tuple[str, str, str], list[str]] = {}
     for model, record in sorted(plan.last_applied.items()):
         # Cut a hash to git's short form, never the placeholder (outside git there is no hash).
         commit = record.commit[:7] if record.commit else "no commit"
-        by_commit.setdefault((commit, record.applied_at or "?"), []).append(model)
+        glass = record.source.get("break_glass")
+        note = f" (break glass: {glass!r})" if glass else ""
+        by_commit.setdefault((commit, record.applied_at or "?", note), []).append(model)
     if not by_commit:
         return []
     lines = ["Last applied:"]
-    for (commit, when), models in sorted(by_commit.items(), key=lambda item: item[0][1]):
+    for (commit, when, note), models in sorted(by_commit.items(), key=lambda item: item[0][1]):
         names = ", ".join(models[:5]) + (f" and {len(models) - 5} more" if len(models) > 5 else "")
-        lines.append(f"    {commit} at {when}: {names}")
+        lines.append(f"    {commit} at {when}{note}: {names}")
     return [*lines, ""]
 
 
@@ -130,6 +157,7 @@ def plan_text(plan: Plan, registry: str) -> str:
         lines.append("")
     lines += _last_applied_lines(plan)
     lines += _drift_lines(plan)
+    lines += break_glass_lines(plan)
     if plan.problems:
         lines.append(click.style("Problems (nothing can be applied):", fg="red", bold=True))
         lines += [click.style(f"  x {p}", fg="red") for p in plan.problems]
@@ -172,6 +200,7 @@ def plan_markdown(plan: Plan, registry: str) -> str:
         if hint := _removals_hint(plan):
             lines += ["", *hint]
         lines.append("")
+    lines += break_glass_lines(plan, markdown=True)
     if plan.changes:
         rows = (
             (
@@ -240,6 +269,7 @@ def apply_json(plan: Plan, result: ApplyResult, registry: str) -> dict[str, Any]
         "stopped": result.stopped or None,
         "retries": result.retries,
         "drift": plan_json(plan, registry)["drift"],
+        "break_glass": break_glass_json(plan),
     }
 
 
@@ -273,6 +303,7 @@ def apply_text(plan: Plan, result: ApplyResult, registry: str) -> str:
         lines.append("")
     healed = frozenset((r.change.model, r.change.alias) for r in result.applied)
     lines += _drift_lines(plan, healed)
+    lines += break_glass_lines(plan)
     lines.append(click.style(_outcome_line(result), bold=True, fg=None if result.ok else "red"))
     return "\n".join(lines)
 
@@ -296,6 +327,7 @@ def apply_markdown(plan: Plan, result: ApplyResult, registry: str) -> str:
         lines.append("")
     lines += [f"- ❌ {e}" for e in result.record_errors]
     lines += [f"- ❌ {md_code(c.key)} did not converge" for c in result.unconverged]
+    lines += break_glass_lines(plan, markdown=True)
     lines.append(f"<sub>registry: {md_code(registry)}</sub>")
     return "\n".join(lines)
 

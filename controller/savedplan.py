@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,10 @@ from controller.errors import ControllerError
 from controller.reconcile import DriftMode, Options
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from controller.plan import Plan
+    from controller.spec import LoadedSpec
 
 SAVED_PLAN_FORMAT = 1
 _MARKER = "aliasctl_saved_plan"
@@ -70,6 +73,7 @@ def save(
             "allow_delete": options.allow_delete,
             "max_deletes": options.max_deletes,
             "verify_timeout": options.verify_timeout,
+            "break_glass": options.break_glass,
         },
         "plan": plan_body,
     }
@@ -88,6 +92,7 @@ def load(path: Path) -> SavedPlan:
             allow_delete=bool(opts["allow_delete"]),
             max_deletes=int(opts["max_deletes"]),
             verify_timeout=float(opts["verify_timeout"]),
+            break_glass=_reason(opts.get("break_glass")),
         )
         return SavedPlan(
             path=path,
@@ -100,6 +105,36 @@ def load(path: Path) -> SavedPlan:
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ControllerError(f"{path}: unreadable saved plan ({error})") from None
+
+
+def _reason(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError("break_glass is not a string")
+    return value
+
+
+def apply_options(
+    saved: SavedPlan, loaded: LoadedSpec, now: datetime, break_glass: str | None
+) -> Options:
+    """The saved plan's options, with the file's policies and the time of this apply.
+
+    A plan saved with --break-glass applies with its reason (the one reviewed with the
+    plan); another reason given to apply is refused, not silently swapped.
+    """
+    if break_glass is not None and break_glass != saved.options.break_glass:
+        raise ControllerError(
+            f"{saved.path}: the saved plan carries --break-glass "
+            f"{saved.options.break_glass!r}; apply it without --break-glass, or plan again "
+            "with the new reason"
+        )
+    return replace(
+        saved.options,
+        spec_file=saved.spec_file,
+        policies=dict(loaded.spec.policies),
+        removals=tuple(loaded.spec.removals),
+        freezes=tuple(loaded.spec.freezes),
+        now=now,
+    )
 
 
 def check_file(saved: SavedPlan) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from controller.errors import SpecError, SpecIssue
+from controller.timespec import Freeze, Windows, freeze_issues
 from controller.yamlsource import KeyPath, SourceMap, compose, read_text
 
 if TYPE_CHECKING:
@@ -130,6 +131,10 @@ class Policy(BaseModel):
         description="Load the version and score its logged input example before moving the alias.",
     )
     protected: bool = Field(default=False, description="Deleting this alias needs --allow-delete.")
+    windows: Windows | None = Field(
+        default=None,
+        description="When the alias may move (create, update or delete); --break-glass overrides.",
+    )
 
 
 class Spec(BaseModel):
@@ -149,6 +154,10 @@ class Spec(BaseModel):
         default_factory=dict, description="Alias name -> gates checked by plan, enforced by apply."
     )
 
+    freezes: list[Freeze] = Field(
+        default_factory=list,
+        description="Spans of time in which no alias moves; --break-glass overrides.",
+    )
     removals: list[Removal] = Field(
         default_factory=list,
         description="Deletes this change intends, reviewed like any other line: MODEL@ALIAS, "
@@ -211,7 +220,7 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
                     f"promote_from names alias {policy.promote_from!r}, which no model declares",
                 )
             )
-    return issues + _removal_conflicts(spec, source)
+    return issues + _removal_conflicts(spec, source) + freeze_issues(spec.freezes, source)
 
 
 def _removal_conflicts(spec: Spec, source: SourceMap) -> list[SpecIssue]:
@@ -263,7 +272,12 @@ def _fields_at(parent: KeyPath) -> list[str]:
         model = ModelSpec
     elif len(parent) == 2 and parent[0] == "policies":
         model = Policy
-    return list(model.model_fields) if model else []
+    elif len(parent) == 2 and parent[0] == "freezes":
+        model = Freeze
+    elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "windows":
+        model = Windows
+    fields = model.model_fields.items() if model else []
+    return [field.alias or name for name, field in fields]
 
 
 def _near_miss(loc: KeyPath) -> str | None:
@@ -339,6 +353,8 @@ def _reason(error: Any) -> str:
     kind: str = error["type"]
     if kind == "value_error":
         return str(error["ctx"]["error"])
+    if kind == "model_type" and error["loc"][:1] != ("models",):
+        kind = "dict_type"  # only a model's mapping must hold 'aliases'
     describe = _TYPE_REASONS.get(kind)
     return describe(error.get("input")) if describe else str(error["msg"])
 

@@ -30,6 +30,7 @@ _STANDARD_TAG_PREFIX = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = frozenset(
     _STANDARD_TAG_PREFIX + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
+_TIMESTAMP_TAG = _STANDARD_TAG_PREFIX + "timestamp"
 
 KeyPath = tuple[object, ...]
 
@@ -221,6 +222,10 @@ class _Builder:
         if self.visited > self.budget:
             raise _BudgetExceededError
         self.source.values.setdefault(key_path, Span.of(node))
+        if node.tag == _TIMESTAMP_TAG and isinstance(node, yaml.ScalarNode):
+            # YAML 1.2 has no timestamp type: an unquoted date is the text it spells, so
+            # `from: 2026-12-20` and `from: 2026-12-20T00:00:00` read like their quoted forms.
+            return node.value
         if node.tag not in _ALLOWED_TAGS:
             self._issue(node, key_path, f"unsupported YAML tag {node.tag!r} (only plain data)")
             return None

@@ -18,6 +18,7 @@ from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
+    from datetime import datetime
     from pathlib import Path
 
 # Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
@@ -175,10 +176,15 @@ def write_spec(path: Path, declared: Mapping[str, Mapping[str, int]]) -> Path:
     return path
 
 
-def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process (no mlflow import per call): exit code, stdout, stderr."""
+def invoke(
+    capsys: pytest.CaptureFixture[str], *args: str, now: datetime | None = None
+) -> tuple[int, str, str]:
+    """Run the CLI in-process (no mlflow import per call): exit code, stdout, stderr.
+
+    `now` fixes the clock that promotion windows and freezes are judged at.
+    """
     with pytest.raises(SystemExit) as exited:
-        main(list(args))
+        main(list(args), now=now)
     out, err = capsys.readouterr()
     code = exited.value.code
     assert isinstance(code, int)

@@ -145,3 +145,11 @@ def test_no_ci_keys_unless_github_actions_is_true(repo: GitRepo, actions: str | 
 
     assert ci_context(env) == {}
     assert stamp.source == {"file": FILE}
+
+
+def test_stamp_records_a_break_glass_reason_only_when_given(tmp_path: Path) -> None:
+    file = tmp_path / FILE
+    file.write_text(SPEC)
+    assert "break_glass" not in make_stamp(file, {}, NOW).source
+    stamp = make_stamp(file, {}, NOW, break_glass="INC-42")
+    assert stamp.source["break_glass"] == "INC-42"

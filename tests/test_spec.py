@@ -179,3 +179,21 @@ def test_schema_describes_removals() -> None:
     removals = Spec.model_json_schema()["properties"]["removals"]
     assert removals["type"] == "array"
     assert removals["items"]["type"] == "string"
+
+
+def test_unquoted_freeze_times_read_as_the_text_they_spell() -> None:
+    """YAML 1.1 resolves `2027-02-01` and `... 18:30:00` as timestamps; YAML 1.2 as text."""
+    spec = load_spec(SPECS / "valid" / "windows.yaml").spec
+    assert [(f.from_, f.to) for f in spec.freezes] == [
+        ("2026-12-20T00:00", "2027-01-05T00:00"),
+        ("2027-02-01", "2027-02-01 18:30:00"),
+    ]
+    windows = spec.policies["champion"].windows
+    assert windows is not None
+    assert windows.timezone == "Europe/Berlin"
+
+
+def test_an_unquoted_date_elsewhere_is_text_too_and_refused_as_a_version() -> None:
+    text = "models:\n  bikes:\n    aliases:\n      champion: 2026-01-01\n"
+    with pytest.raises(SpecError, match="version must be a positive integer, got the string"):
+        parse_spec(text, "aliases.yaml")

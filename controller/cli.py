@@ -26,6 +26,7 @@ from controller.cli_options import (
     EXIT_ERROR,
     EXIT_OK,
     OUTPUTS,
+    clock_now,
     file_argument,
     open_registry,
     reconcile_options,
@@ -197,6 +198,7 @@ def apply(
             spec_file=file,
             policies=dict(loaded.spec.policies),
             removals=tuple(loaded.spec.removals),
+            now=clock_now(),
         )
     else:
         options = reconcile_options(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from controller.errors import ControllerError
 from controller.policy import DEFAULT_MAX_DELETES, DEFAULT_VERIFY_TIMEOUT
 from controller.state import DEFAULT_INSTANCE
 
@@ -125,6 +128,24 @@ def safety_options(func: F) -> F:
     return stack(func, options)
 
 
+def clock_now() -> datetime:
+    """The one place the CLI reads the clock: now, in UTC, or ALIASCTL_NOW if set.
+
+    ALIASCTL_NOW (an ISO 8601 date-time; without an offset it is UTC) is for tests and dry
+    runs: "would this promotion have soaked by Friday?".
+    """
+    text = os.environ.get("ALIASCTL_NOW", "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ControllerError(
+            f"ALIASCTL_NOW: {text!r} is not an ISO 8601 date-time (like 2026-11-27T14:00Z)"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def reconcile_options(
     loaded: LoadedSpec,
     instance: str,
@@ -144,4 +165,5 @@ def reconcile_options(
         spec_file=Path(loaded.source.path),
         policies=dict(loaded.spec.policies),
         removals=tuple(loaded.spec.removals),
+        now=clock_now(),
     )

@@ -5,9 +5,18 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from controller.errors import SpecError, SpecIssue
 from controller.yamlsource import KeyPath, SourceMap, compose, read_text
@@ -107,6 +116,79 @@ Removal = Annotated[
 ]
 
 
+# A soak time: a whole number and a unit. Months and weeks are left out on purpose
+# ("1M" reads as a minute to some and a month to others).
+DURATION_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+_DURATION = re.compile(r"\s*([-+]?[0-9.]+)\s*([A-Za-z]*)\s*")
+_DURATION_HINT = "write a whole number and a unit (m, h or d), like 90m, 36h or 2d"
+
+
+def check_duration(value: object) -> str:
+    """A soak time as written (`24h`), checked; `duration()` reads it."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {str(value).lower()}: {_DURATION_HINT}")
+    if not isinstance(value, int | float | str):
+        raise ValueError(f"expected a duration, got {_kind(value)}: {_DURATION_HINT}")
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} has no unit: {_DURATION_HINT}")
+    match = _DURATION.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: {_DURATION_HINT}")
+    number, unit = match.groups()
+    if not unit:
+        raise ValueError(f"{value!r} has no unit: {_DURATION_HINT}")
+    if unit not in DURATION_UNITS:
+        raise ValueError(
+            f"unknown unit {unit!r} in {value!r}: use m (minutes), h (hours) or d (days)"
+        )
+    if not re.fullmatch(r"[-+]?[0-9]+", number):
+        raise ValueError(f"{value!r} is not a whole number: {_DURATION_HINT}")
+    if int(number) <= 0:
+        raise ValueError(f"{value!r} must be longer than zero")
+    return value.strip()
+
+
+def duration(text: str) -> timedelta:
+    match = _DURATION.fullmatch(text)
+    if match is None:  # check_duration already refused it
+        raise ValueError(f"not a duration: {text!r}")
+    return int(match.group(1)) * DURATION_UNITS[match.group(2)]
+
+
+# Null is refused too (the validator sees it): a blank `for:` must not mean "no soak".
+Duration = Annotated[
+    str | None,
+    BeforeValidator(check_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\+?0*[1-9][0-9]*\s*[mhd]\s*$"}),
+]
+
+
+class PromoteFrom(BaseModel):
+    """promote_from in full: the alias, and how long the version must have held it."""
+
+    model_config = _STRICT
+    alias: AliasName = Field(description="The alias the version must have held before.")
+    soak: Duration = Field(
+        default=None,
+        alias="for",
+        description="How long it must have held that alias without a break before it may take "
+        "this one, measured from the git history of the file (when the commit that set it "
+        "landed on the branch) until now: a whole number and a unit, m, h or d (90m, 36h, 2d).",
+    )
+
+
+def _promote_from(value: object) -> object:
+    """The plain form `promote_from: challenger` is the mapping form without `for`."""
+    if isinstance(value, str):
+        return PromoteFrom(alias=check_alias_name(value))
+    if value is None or isinstance(value, dict | PromoteFrom):
+        return value
+    got = _kind(value) if isinstance(value, list) else repr(value)
+    raise ValueError(
+        f"expected an alias name or a mapping like {{alias: challenger, for: 24h}}, got {got}"
+    )
+
+
 class Policy(BaseModel):
     """Gates a version must pass before this alias may point at it."""
 
@@ -121,9 +203,13 @@ class Policy(BaseModel):
     require_signature: bool = Field(
         default=False, description="The logged model must carry a signature."
     )
-    promote_from: AliasName | None = Field(
+    promote_from: Annotated[
+        PromoteFrom | None,
+        BeforeValidator(_promote_from, json_schema_input_type=AliasName | PromoteFrom | None),
+    ] = Field(
         default=None,
-        description="The version must have held this alias before, in the file's git history.",
+        description="The version must have held this alias before, in the file's git history: "
+        "an alias name, or {alias: NAME, for: DURATION} to also require a soak time.",
     )
     verify: bool = Field(
         default=False,
@@ -203,13 +289,14 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
     declared = {alias for model in spec.models.values() for alias in model.aliases}
     issues = []
     for alias, policy in spec.policies.items():
-        if policy.promote_from is not None and policy.promote_from not in declared:
-            where = source.locate(("policies", alias, "promote_from"))
+        wanted = policy.promote_from.alias if policy.promote_from else None
+        if wanted is not None and wanted not in declared:
+            path: KeyPath = ("policies", alias, "promote_from")
+            if (*path, "alias") in source.values:  # the mapping form: point at its `alias:`
+                path = (*path, "alias")
+            where = source.locate(path)
             issues.append(
-                SpecIssue(
-                    where,
-                    f"promote_from names alias {policy.promote_from!r}, which no model declares",
-                )
+                SpecIssue(where, f"promote_from names alias {wanted!r}, which no model declares")
             )
     return issues + _removal_conflicts(spec, source)
 
@@ -263,7 +350,9 @@ def _fields_at(parent: KeyPath) -> list[str]:
         model = ModelSpec
     elif len(parent) == 2 and parent[0] == "policies":
         model = Policy
-    return list(model.model_fields) if model else []
+    elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "promote_from":
+        model = PromoteFrom
+    return [f.alias or name for name, f in model.model_fields.items()] if model else []
 
 
 def _near_miss(loc: KeyPath) -> str | None:

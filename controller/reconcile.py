@@ -53,7 +53,7 @@ class Options:
     spec_file: Path | None = None
     policies: Mapping[str, Policy] = field(default_factory=dict)
     removals: tuple[str, ...] = ()  # the file's `removals:`: deletes that pass the guards
-    # The clock soak times are measured against; the CLI fills it (only the CLI reads it).
+    # The clock soak times are measured against (aware); the CLI fills it, reading the clock.
     now: datetime | None = None
 
 

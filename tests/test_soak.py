@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller.cli_options import clock_now
 from controller.plan import Declared
 from controller.reconcile import Options, prepare_plan
 from controller.soak import Stretch, format_duration, format_instant, latest_stretch
@@ -257,13 +258,15 @@ def test_cli_plan_and_apply_wait_for_the_soak(
     assert "soaks until 2026-11-27 14:00 UTC" in err
     assert live_aliases(sqlite_uri, "bikes") == {"champion": 2, "challenger": 3}
 
+    # Soaked: a saved plan is made, and its apply checks the soak again against the clock.
     monkeypatch.setenv("ALIASCTL_NOW", "2026-11-27T14:00:00+00:00")
-    code, out, _ = invoke(capsys, "plan", spec, "--registry-uri", sqlite_uri)
+    saved = str(repo.root.parent / "plan.json")
+    code, out, _ = invoke(capsys, "plan", spec, "--registry-uri", sqlite_uri, "--out", saved)
     assert code == 0, out
     assert "~ bikes@champion" in out
     assert "soaks" not in out
-    code, _, _ = invoke(capsys, "apply", spec, "--registry-uri", sqlite_uri)
-    assert code == 0
+    code, _, err = invoke(capsys, "apply", saved, "--registry-uri", sqlite_uri)
+    assert code == 0, err
     assert live_aliases(sqlite_uri, "bikes") == {"champion": 3, "challenger": 3}
 
 
@@ -283,3 +286,17 @@ def test_cli_refuses_a_malformed_clock_in_one_line(
     assert err.strip().splitlines() == [
         "Error: ALIASCTL_NOW: 'tomorrow' is not an ISO 8601 date-time (like 2026-11-27T14:00Z)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2026-11-27T14:00Z", T0 + 24 * HOUR), ("2026-11-27T14:00:00", T0 + 24 * HOUR),
+     ("2026-11-27T15:30+01:00", T0 + 24 * HOUR + timedelta(minutes=30))],
+)  # fmt: skip
+def test_alias_ctl_now_is_read_as_utc(
+    text: str, expected: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALIASCTL_NOW", text)
+    now = clock_now()
+    assert now == expected
+    assert now.utcoffset() == timedelta(0)

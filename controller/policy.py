@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.plan import Action, Change, Declared, Plan
-from controller.soak import Stretch, soak_failure
-from controller.spec import BOUND_PATTERN, Policy, duration
+from controller.soak import Stretch, duration, soak_failure
+from controller.spec import BOUND_PATTERN, Policy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
@@ -19,6 +18,7 @@ from pydantic import (
 )
 
 from controller.errors import SpecError, SpecIssue
+from controller.soak import check_duration
 from controller.yamlsource import KeyPath, SourceMap, compose, read_text
 
 if TYPE_CHECKING:
@@ -114,45 +114,6 @@ Removal = Annotated[
     AfterValidator(check_removal),
     Field(description="MODEL@ALIAS (one alias) or MODEL (a model that left the file)."),
 ]
-
-
-# A soak time: a whole number and a unit. Months and weeks are left out on purpose
-# ("1M" reads as a minute to some and a month to others).
-DURATION_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
-_DURATION = re.compile(r"\s*([-+]?[0-9.]+)\s*([A-Za-z]*)\s*")
-_DURATION_HINT = "write a whole number and a unit (m, h or d), like 90m, 36h or 2d"
-
-
-def check_duration(value: object) -> str:
-    """A soak time as written (`24h`), checked; `duration()` reads it."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration, got {str(value).lower()}: {_DURATION_HINT}")
-    if not isinstance(value, int | float | str):
-        raise ValueError(f"expected a duration, got {_kind(value)}: {_DURATION_HINT}")
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} has no unit: {_DURATION_HINT}")
-    match = _DURATION.fullmatch(value)
-    if match is None:
-        raise ValueError(f"{value!r} is not a duration: {_DURATION_HINT}")
-    number, unit = match.groups()
-    if not unit:
-        raise ValueError(f"{value!r} has no unit: {_DURATION_HINT}")
-    if unit not in DURATION_UNITS:
-        raise ValueError(
-            f"unknown unit {unit!r} in {value!r}: use m (minutes), h (hours) or d (days)"
-        )
-    if not re.fullmatch(r"[-+]?[0-9]+", number):
-        raise ValueError(f"{value!r} is not a whole number: {_DURATION_HINT}")
-    if int(number) <= 0:
-        raise ValueError(f"{value!r} must be longer than zero")
-    return value.strip()
-
-
-def duration(text: str) -> timedelta:
-    match = _DURATION.fullmatch(text)
-    if match is None:  # check_duration already refused it
-        raise ValueError(f"not a duration: {text!r}")
-    return int(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
 # Null is refused too (the validator sees it): a blank `for:` must not mean "no soak".

@@ -15,7 +15,7 @@ import pytest
 from controller.cli_options import clock_now
 from controller.plan import Declared
 from controller.reconcile import Options, prepare_plan
-from controller.soak import Stretch, format_duration, format_instant, latest_stretch
+from controller.soak import Stretch, duration, format_duration, format_instant, latest_stretch
 from controller.spec import Policy, load_spec
 from tests.conftest import invoke, live_aliases, seed
 from tests.fake_registry import FakeRegistry
@@ -99,6 +99,15 @@ def test_stretch_length_is_never_negative_when_commits_run_ahead_of_the_clock() 
 )  # fmt: skip
 def test_durations_round_down_to_the_minute(span: timedelta, text: str) -> None:
     assert format_duration(span) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [("90m", timedelta(minutes=90)), ("36h", 36 * HOUR), ("2d", timedelta(days=2)),
+     ("+1h", HOUR), (" 24h ", 24 * HOUR)],
+)  # fmt: skip
+def test_soak_times_read_as_written(text: str, span: timedelta) -> None:
+    assert duration(text) == span
 
 
 def test_instants_round_up_to_the_minute_in_utc() -> None:

@@ -163,6 +163,15 @@ def test_held_then_lost_then_regained_counts_only_the_latest_stretch(repo: GitRe
     assert problems(repo, at(45)) == ()
 
 
+def test_a_revision_that_does_not_validate_does_not_break_the_stretch(repo: GitRepo) -> None:
+    commit(repo, {"bikes": {"champion": 2, "challenger": 3}}, T0)
+    repo.write("aliases.yaml", "models:\n  bikes:\n    aliases:\n      challenger: three\n")
+    repo.commit("a slip", when=at(10))
+    commit(repo, {"bikes": {"champion": 3, "challenger": 3}}, at(11))
+    # The controller kept challenger at 3 through the slip, so the stretch runs from 0.
+    assert problems(repo, at(24)) == ()
+
+
 def test_merged_pull_request_counts_from_its_merge_commit(repo: GitRepo) -> None:
     commit(repo, {"bikes": {"champion": 2}}, T0)
     repo.branch("challenger-3")

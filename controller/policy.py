@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.plan import Action, Change, Declared, Plan
+from controller.soak import Stretch, duration, soak_failure
 from controller.spec import BOUND_PATTERN, Policy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from datetime import datetime
+
+    from controller.spec import PromoteFrom
 
 DEFAULT_MAX_DELETES = 5
 DEFAULT_VERIFY_TIMEOUT = 300.0  # seconds; loading a large model can take minutes
@@ -41,6 +45,10 @@ class Evidence:
     signature_error: str | None = None
     # Aliases this version held in an earlier revision of the file (from git history).
     held_before: frozenset[str] = frozenset()
+    # The latest unbroken stretch in which it held the policy's promote_from alias
+    # (controller/soak.py): when it began, and when it ended (None: it holds it still).
+    held_since: datetime | None = None
+    held_until: datetime | None = None
     history_error: str | None = None
 
 
@@ -69,7 +77,10 @@ def gated_changes(plan: Plan, policies: Mapping[str, Policy]) -> list[Gated]:
     ]
 
 
-def check_gates(change: Change, policy: Policy, evidence: Evidence) -> list[str]:
+def check_gates(
+    change: Change, policy: Policy, evidence: Evidence, now: datetime | None = None
+) -> list[str]:
+    """Every gate `change` fails; `now` is the clock a soak time is measured against."""
     where = f"{change.key} -> version {change.after}"
     failures = []
     for key, wanted in sorted(policy.require_tags.items()):
@@ -90,12 +101,33 @@ def check_gates(change: Change, policy: Policy, evidence: Evidence) -> list[str]
     if policy.require_signature and not evidence.has_signature:
         why = evidence.signature_error or "the logged model has no signature"
         failures.append(f"{where}: require_signature: {why}")
-    if policy.promote_from and policy.promote_from not in evidence.held_before:
-        why = evidence.history_error or (
-            f"version {change.after} never held {policy.promote_from!r} in an earlier revision"
-        )
-        failures.append(f"{where}: promote_from {policy.promote_from!r}: {why}")
+    if policy.promote_from is not None:
+        failures += _promote_from(where, change, policy.promote_from, evidence, now)
     return failures
+
+
+def _promote_from(
+    where: str, change: Change, rule: PromoteFrom, evidence: Evidence, now: datetime | None
+) -> list[str]:
+    alias = rule.alias
+    if alias not in evidence.held_before:
+        why = evidence.history_error or (
+            f"version {change.after} never held {alias!r} in an earlier revision"
+        )
+        return [f"{where}: promote_from {alias!r}: {why}"]
+    if rule.soak is None:
+        return []
+    if evidence.held_since is None:
+        why = (
+            f"version {change.after} last took {alias!r} while it held {change.alias!r}, "
+            f"which does not count toward the {rule.soak} soak"
+        )
+        return [f"{where}: promote_from {alias!r}: {why}"]
+    if now is None:  # a caller's mistake, but never a pass
+        return [f"{where}: promote_from {alias!r}: no clock to measure the soak time against"]
+    stretch = Stretch(evidence.held_since, evidence.held_until)
+    short = soak_failure(stretch, duration(rule.soak), rule.soak, alias, now)
+    return [f"{where}: {short}"] if short else []
 
 
 def check_deletes(

@@ -25,6 +25,7 @@ from controller.policy import (
     check_gates,
     gated_changes,
 )
+from controller.soak import Stretch, latest_stretch
 from controller.state import DEFAULT_INSTANCE, Observed, VersionInfo
 from controller.windows import promotions, verdicts
 
@@ -55,7 +56,7 @@ class Options:
     policies: Mapping[str, Policy] = field(default_factory=dict)
     removals: tuple[str, ...] = ()  # the file's `removals:`: deletes that pass the guards
     freezes: tuple[Freeze, ...] = ()
-    # The instant windows and freezes are judged at (aware); the CLI reads the clock.
+    # The instant windows, freezes and soak times are judged at (aware); the CLI reads the clock.
     now: datetime | None = None
     # Overrides windows and freezes (never other gates); recorded in the audit stamp.
     break_glass: str | None = None
@@ -130,7 +131,7 @@ def _gate_problems(
     needs_metrics = any(g.policy.require_metrics for g in gated)
     run_ids = {info[(g.change.model, g.version)].run_id for g in gated}
     metrics = registry.read_run_metrics({r for r in run_ids if r}) if needs_metrics else {}
-    held, history_error = _held_before(gated, options.spec_file)
+    held, stretches, history_error = _held_before(gated, options.spec_file)
     # One MLmodel read per distinct target, however many aliases point at it.
     signatures = {
         (g.change.model, g.version): _signature(registry, g.change.model, g.version)
@@ -144,15 +145,18 @@ def _gate_problems(
         change, policy = gate.change, gate.policy
         version = info[(change.model, gate.version)]
         has_signature, signature_error = signatures.get((change.model, gate.version), (None, None))
+        stretch = stretches.get((change.model, change.alias))
         evidence = Evidence(
             tags=version.tags,
             metrics=metrics.get(version.run_id) if version.run_id else None,
             has_signature=has_signature,
             signature_error=signature_error,
-            held_before=held.get((change.model, gate.version), frozenset()),
+            held_before=held.get((change.model, change.alias), frozenset()),
+            held_since=stretch.start if stretch else None,
+            held_until=stretch.end if stretch else None,
             history_error=history_error,
         )
-        failures = check_gates(change, policy, evidence)
+        failures = check_gates(change, policy, evidence, options.now)
         problems += failures
         if policy.verify and not failures:
             to_verify.append(gate)
@@ -169,19 +173,21 @@ def _signature(registry: Registry, model: str, version: int) -> tuple[bool | Non
 
 def _held_before(
     gated: list[Gated], spec_file: Path | None
-) -> tuple[dict[tuple[str, int], frozenset[str]], str | None]:
-    """For each gated target, the aliases it held in git history before taking the new one."""
+) -> tuple[dict[tuple[str, str], frozenset[str]], dict[tuple[str, str], Stretch], str | None]:
+    """For each gated (model, alias): the aliases its target held in git history before
+    taking that alias, and its latest stretch holding the promote_from alias (for soak)."""
     if not any(g.policy.promote_from for g in gated):
-        return {}, None
+        return {}, {}, None
     if spec_file is None:
-        return {}, "no file history to check against"
+        return {}, {}, "no file history to check against"
     from controller.history import read_timeline  # noqa: PLC0415 - git only when needed
 
     try:
         timeline = read_timeline(spec_file)
     except ControllerError as error:
-        return {}, f"cannot read the file's git history: {error}"
-    held: dict[tuple[str, int], frozenset[str]] = {}
+        return {}, {}, f"cannot read the file's git history: {error}"
+    held: dict[tuple[str, str], frozenset[str]] = {}
+    stretches: dict[tuple[str, str], Stretch] = {}
     for gate in gated:
         model, alias, version = gate.change.model, gate.change.alias, gate.version
         aliases: set[str] = set()
@@ -190,8 +196,12 @@ def _held_before(
             # Holding an alias only counts while the version did not already hold the new one.
             if state.get(alias) != version:
                 aliases |= {a for a, v in state.items() if v == version}
-        held[(model, version)] = frozenset(aliases)
-    return held, None
+        held[(model, alias)] = frozenset(aliases)
+        rule = gate.policy.promote_from
+        revisions = [(e.revision.time, e.state.get(model, {})) for e in timeline.entries]
+        if rule is not None and (stretch := latest_stretch(revisions, rule.alias, version, alias)):
+            stretches[(model, alias)] = stretch
+    return held, stretches, None
 
 
 def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[str]:

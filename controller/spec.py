@@ -7,9 +7,18 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from controller.errors import SpecError, SpecIssue
+from controller.soak import check_duration
 from controller.timespec import Freeze, Windows, freeze_issues
 from controller.yamlsource import KeyPath, SourceMap, compose, read_text
 
@@ -108,6 +117,40 @@ Removal = Annotated[
 ]
 
 
+# Null is refused too (the validator sees it): a blank `for:` must not mean "no soak".
+Duration = Annotated[
+    str | None,
+    BeforeValidator(check_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\+?0*[1-9][0-9]*\s*[mhd]\s*$"}),
+]
+
+
+class PromoteFrom(BaseModel):
+    """promote_from in full: the alias, and how long the version must have held it."""
+
+    model_config = _STRICT
+    alias: AliasName = Field(description="The alias the version must have held before.")
+    soak: Duration = Field(
+        default=None,
+        alias="for",
+        description="How long it must have held that alias without a break before it may take "
+        "this one, measured from the git history of the file (when the commit that set it "
+        "landed on the branch) until now: a whole number and a unit, m, h or d (90m, 36h, 2d).",
+    )
+
+
+def _promote_from(value: object) -> object:
+    """The plain form `promote_from: challenger` is the mapping form without `for`."""
+    if isinstance(value, str):
+        return PromoteFrom(alias=check_alias_name(value))
+    if value is None or isinstance(value, dict | PromoteFrom):
+        return value
+    got = _kind(value) if isinstance(value, list) else repr(value)
+    raise ValueError(
+        f"expected an alias name or a mapping like {{alias: challenger, for: 24h}}, got {got}"
+    )
+
+
 class Policy(BaseModel):
     """Gates a version must pass before this alias may point at it."""
 
@@ -122,9 +165,13 @@ class Policy(BaseModel):
     require_signature: bool = Field(
         default=False, description="The logged model must carry a signature."
     )
-    promote_from: AliasName | None = Field(
+    promote_from: Annotated[
+        PromoteFrom | None,
+        BeforeValidator(_promote_from, json_schema_input_type=AliasName | PromoteFrom | None),
+    ] = Field(
         default=None,
-        description="The version must have held this alias before, in the file's git history.",
+        description="The version must have held this alias before, in the file's git history: "
+        "an alias name, or {alias: NAME, for: DURATION} to also require a soak time.",
     )
     verify: bool = Field(
         default=False,
@@ -212,13 +259,14 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
     declared = {alias for model in spec.models.values() for alias in model.aliases}
     issues = []
     for alias, policy in spec.policies.items():
-        if policy.promote_from is not None and policy.promote_from not in declared:
-            where = source.locate(("policies", alias, "promote_from"))
+        wanted = policy.promote_from.alias if policy.promote_from else None
+        if wanted is not None and wanted not in declared:
+            path: KeyPath = ("policies", alias, "promote_from")
+            if (*path, "alias") in source.values:  # the mapping form: point at its `alias:`
+                path = (*path, "alias")
+            where = source.locate(path)
             issues.append(
-                SpecIssue(
-                    where,
-                    f"promote_from names alias {policy.promote_from!r}, which no model declares",
-                )
+                SpecIssue(where, f"promote_from names alias {wanted!r}, which no model declares")
             )
     return issues + _removal_conflicts(spec, source) + freeze_issues(spec.freezes, source)
 
@@ -276,8 +324,9 @@ def _fields_at(parent: KeyPath) -> list[str]:
         model = Freeze
     elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "windows":
         model = Windows
-    fields = model.model_fields.items() if model else []
-    return [field.alias or name for name, field in fields]
+    elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "promote_from":
+        model = PromoteFrom
+    return [f.alias or name for name, f in model.model_fields.items()] if model else []
 
 
 def _near_miss(loc: KeyPath) -> str | None:

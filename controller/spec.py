@@ -101,10 +101,11 @@ BOUND_EXAMPLES = "like '<= 0.8', '>= current - 0.01' or '<= current * 1.10'"
 def check_bound(text: str) -> str:
     if BOUND_PATTERN.match(text):
         return text
-    if "current" in text and re.match(r"^\s*[<>=!]", text):
+    why = "write an operator and a number or 'current'"
+    if re.match(r"^\s*[<>=!]=?\s*current\b", text):
         why = "after 'current' write nothing, or +, - or * and a number"
-    else:
-        why = "write an operator and a number or 'current'"
+    elif "current" in text and re.match(r"^\s*[<>=!]", text):
+        why = "'current' comes right after the operator"
     raise ValueError(f"{text!r} is not a bound: {why}, {BOUND_EXAMPLES}")
 
 

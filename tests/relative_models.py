@@ -28,7 +28,7 @@ GOOD = {"rmse": 0.4, "r2": 0.92, "latency_ms": 10.0}
 
 def build(root: Path) -> LoggedRegistry:
     import mlflow  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
     from mlflow.models import ModelSignature  # noqa: PLC0415
     from mlflow.types import ColSpec, Schema  # noqa: PLC0415
     from sklearn.linear_model import LinearRegression  # noqa: PLC0415
@@ -39,7 +39,8 @@ def build(root: Path) -> LoggedRegistry:
     mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient(uri, uri)
     experiment = client.create_experiment("relative", artifact_location=(root / "mlruns").as_uri())
-    features = pd.DataFrame({"temp": [10.0, 12.5, 20.0, 7.5], "hour": [8, 9, 17, 23]})
+    # Columns temp and hour; the signatures below name them (no input example is logged).
+    features = np.array([[10.0, 8], [12.5, 9], [20.0, 17], [7.5, 23]])
     estimator = LinearRegression().fit(features, [100.0, 120.0, 300.0, 40.0])
     out = Schema([ColSpec("double")])
     signatures = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -236,3 +236,33 @@ def test_reads_only_what_the_gates_need_once_per_version_and_run() -> None:
     absolute = Options(policies={"champion": Policy(require_metrics={"rmse": "<= 0.8"})})
     prepare_plan({"m": {"champion": 2, "shadow": 1}}, registry, absolute)
     assert (registry.reads, registry.signature_reads, registry.metric_reads) == (2, 0, 1)
+
+
+def test_real_registry_reads_each_signature_and_the_metrics_once(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controller.mlflow_registry import MlflowRegistry  # noqa: PLC0415
+
+    client_for(uri).set_registered_model_alias(MODEL, "champion", "1")
+    client_for(uri).set_registered_model_alias(MODEL, "shadow", "1")
+    registry = MlflowRegistry(uri)
+    calls: list[tuple[Any, ...]] = []
+    for name in ("read_signature", "read_run_metrics", "read_versions"):
+        method = getattr(registry, name)
+
+        def counted(*args: object, _name: str = name, _method: object = method) -> object:
+            calls.append((_name, *args))
+            return _method(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(registry, name, counted)
+    policy = Policy(require_metrics={"rmse": "<= current"}, require_compatible_signature=True)
+    options = Options(policies={"champion": policy, "shadow": policy})
+    plan = prepare_plan({MODEL: {"champion": 6, "shadow": 6}}, registry, options)
+    assert plan.problems == ()
+    assert sorted(c for c in calls if c[0] == "read_signature") == [
+        ("read_signature", MODEL, 1),
+        ("read_signature", MODEL, 6),
+    ]
+    assert [c[0] for c in calls].count("read_run_metrics") == 1
+    # The targets, then the current version once (not once per alias).
+    assert [c[1] for c in calls if c[0] == "read_versions"] == [{(MODEL, 6)}, {(MODEL, 1)}]

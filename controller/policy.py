@@ -137,12 +137,13 @@ def check_gates(change: Change, policy: Policy, evidence: Evidence) -> list[str]
             failures.append(f"{where}: tag {key!r} is {found!r}, want {wanted!r}")
     for name, text in sorted(policy.require_metrics.items()):
         failures += _metric_failures(where, change, name, text, evidence)
-    if (policy.require_signature or policy.require_compatible_signature) and not evidence.signature:
+    signature = evidence.signature
+    if (policy.require_signature or policy.require_compatible_signature) and signature is None:
         gate = "require_signature" if policy.require_signature else "require_compatible_signature"
         why = evidence.signature_error or "the logged model has no signature"
         failures.append(f"{where}: {gate}: {why}")
-    elif policy.require_compatible_signature and evidence.current and evidence.signature:
-        failures += _compatibility_failures(where, change, evidence.signature, evidence.current)
+    elif policy.require_compatible_signature and change.before is not None and signature:
+        failures += _compatibility_failures(where, change, signature, evidence.current)
     if policy.promote_from and policy.promote_from not in evidence.held_before:
         why = evidence.history_error or (
             f"version {change.after} never held {policy.promote_from!r} in an earlier revision"
@@ -175,8 +176,12 @@ def _relative_failures(
     value: float | None,
     current: Current | None,
 ) -> list[str]:
-    if change.before is None or current is None:
+    if change.before is None:
         return []  # nothing to compare with: a note (gate_notes), not a failure
+    if current is None:  # fail closed: a caller that read nothing passes nothing
+        return [
+            f"{where}: metric {name!r} {want}: the current version {change.before} was not read"
+        ]
     failures = []
     if value is None:
         failures.append(f"{where}: metric {name!r} missing on version {change.after}, want {want}")
@@ -199,9 +204,11 @@ def _relative_failures(
 
 
 def _compatibility_failures(
-    where: str, change: Change, signature: Signature, current: Current
+    where: str, change: Change, signature: Signature, current: Current | None
 ) -> list[str]:
     gate = "require_compatible_signature"
+    if current is None:  # fail closed, as above
+        return [f"{where}: {gate}: the current version {change.before} was not read"]
     if current.signature is None:
         why = current.signature_error or "the logged model has no signature"
         return [f"{where}: {gate}: the current version {current.version}: {why}"]

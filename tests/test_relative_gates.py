@@ -266,3 +266,16 @@ def test_real_registry_reads_each_signature_and_the_metrics_once(
     assert [c[0] for c in calls].count("read_run_metrics") == 1
     # The targets, then the current version once (not once per alias).
     assert [c[1] for c in calls if c[0] == "read_versions"] == [{(MODEL, 6)}, {(MODEL, 1)}]
+
+
+def test_relative_gates_fail_closed_when_the_current_version_was_not_read() -> None:
+    from controller.plan import Action, Change  # noqa: PLC0415
+    from controller.policy import Evidence, check_gates  # noqa: PLC0415
+
+    change = Change("m", "champion", Action.UPDATE, 1, 2)
+    policy = Policy(require_metrics={"rmse": "<= current"}, require_compatible_signature=True)
+    evidence = Evidence(metrics={"rmse": 0.1}, signature=SIGNATURE)
+    assert check_gates(change, policy, evidence) == [
+        "m@champion -> version 2: metric 'rmse' <= current: the current version 1 was not read",
+        "m@champion -> version 2: require_compatible_signature: the current version 1 was not read",
+    ]

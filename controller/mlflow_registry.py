@@ -44,6 +44,7 @@ from controller.registry import (
     in_filters,
     state_model_name,
 )
+from controller.signature import Field, Signature
 from controller.state import (
     DEFAULT_INSTANCE,
     RECORD_TAG,
@@ -349,8 +350,8 @@ class MlflowRegistry:
             found[run_id] = {str(k): float(v) for k, v in run.data.metrics.items()}
         return found
 
-    def read_signature(self, model: str, version: int) -> bool:
-        """Whether the version's logged model carries a signature (reads only its MLmodel)."""
+    def read_signature(self, model: str, version: int) -> Signature | None:
+        """The version's signature, as plain data (reads only its MLmodel); None if it has none."""
         import mlflow  # noqa: PLC0415
         from mlflow.models import get_model_info  # noqa: PLC0415
 
@@ -358,7 +359,12 @@ class MlflowRegistry:
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
         info = self._call(lambda: get_model_info(f"models:/{model}/{version}"))
-        return info.signature is not None
+        signature = info.signature
+        if signature is None:
+            return None
+        inputs, inputs_kind = _schema(signature.inputs)
+        outputs, outputs_kind = _schema(signature.outputs)
+        return Signature(inputs, outputs, inputs_kind, outputs_kind)
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         """Load the version and score its input example in a child process; None if it works.
@@ -503,6 +509,24 @@ class MlflowRegistry:
         except RegistryError as error:
             if error.fault is not Fault.NOT_FOUND:
                 raise
+
+
+def _schema(schema: Any) -> tuple[tuple[Field, ...], str]:
+    """An MLflow Schema's fields (ColSpec or TensorSpec) and which kind they are."""
+    if schema is None:
+        return (), "columns"
+    if schema.is_tensor_spec():
+        fields = tuple(
+            Field(spec.name, str(spec.type), getattr(spec, "required", True), tuple(spec.shape))
+            for spec in schema.inputs
+        )
+        return fields, "tensors"
+    # DataType members print as their name; arrays, objects and maps as their JSON-ish form.
+    fields = tuple(
+        Field(spec.name, getattr(spec.type, "name", str(spec.type)), spec.required)
+        for spec in schema.inputs
+    )
+    return fields, "columns"
 
 
 def _version(version: Any) -> VersionInfo:

@@ -74,6 +74,8 @@ class Plan:
     # --break-glass: its reason, and the window and freeze problems it let through.
     break_glass: str | None = None
     overridden: tuple[str, ...] = ()
+    # What a reviewer should know that is not a problem (a relative gate with nothing to compare).
+    notes: tuple[str, ...] = ()
 
     @property
     def used_break_glass(self) -> str | None:

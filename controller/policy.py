@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controller.plan import Action, Change, Declared, Plan
+from controller.signature import Signature, incompatibilities
 from controller.soak import Stretch, duration, soak_failure
 from controller.spec import BOUND_PATTERN, Policy
 
@@ -34,15 +35,27 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 
 
 @dataclass(frozen=True)
+class Current:
+    """What the registry knows about the version production runs now."""
+
+    version: int
+    metrics: Mapping[str, float] | None = None  # None: no source run
+    signature: Signature | None = None
+    signature_error: str | None = None
+
+
+@dataclass(frozen=True)
 class Evidence:
     """What the registry (and git) know about one target version."""
 
     tags: Mapping[str, str] = field(default_factory=dict)
     # The source run's metrics; None when the version has no source run.
     metrics: Mapping[str, float] | None = None
-    # Whether the logged model carries a signature; None when it could not be read.
-    has_signature: bool | None = None
+    # The logged model's signature; None when it has none or it could not be read (the error).
+    signature: Signature | None = None
     signature_error: str | None = None
+    # The version the alias points at now (the change's `before`), for relative gates.
+    current: Current | None = None
     # Aliases this version held in an earlier revision of the file (from git history).
     held_before: frozenset[str] = frozenset()
     # The latest unbroken stretch in which it held the policy's promote_from alias
@@ -52,11 +65,55 @@ class Evidence:
     history_error: str | None = None
 
 
-def bound_holds(bound: str, value: float) -> bool:
-    match = BOUND_PATTERN.match(bound)
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A parsed metric bound: `op` against a number, or against `current` (+, -, * operand)."""
+
+    op: str
+    number: float | None = None  # None: relative to the current version
+    arithmetic: str | None = None
+    operand: float = 0.0
+
+    @property
+    def relative(self) -> bool:
+        return self.number is None
+
+    def limit(self, current: float | None = None) -> float:
+        if self.number is not None:
+            return self.number
+        if current is None:
+            raise ValueError("a relative bound needs the current value")
+        return _ARITHMETIC[self.arithmetic](current, self.operand) if self.arithmetic else current
+
+    def holds(self, value: float, current: float | None = None) -> bool:
+        return _OPERATORS[self.op](value, self.limit(current))
+
+
+def parse_bound(text: str) -> Bound:
+    match = BOUND_PATTERN.match(text)
     if match is None:  # the spec validator already refused it
-        raise ValueError(f"not a bound: {bound!r}")
-    return _OPERATORS[match.group(1)](value, float(match.group(2)))
+        raise ValueError(f"not a bound: {text!r}")
+    if match["number"] is not None:
+        return Bound(match["op"], float(match["number"]))
+    operand = float(match["operand"]) if match["operand"] else 0.0
+    return Bound(match["op"], None, match["arith"], operand)
+
+
+def bound_holds(bound: str, value: float, current: float | None = None) -> bool:
+    return parse_bound(bound).holds(value, current)
+
+
+def needs_current(policy: Policy) -> bool:
+    """Whether the policy compares with the version the alias points at now."""
+    relative = any(parse_bound(b).relative for b in policy.require_metrics.values())
+    return relative or policy.require_compatible_signature
 
 
 @dataclass(frozen=True)
@@ -89,18 +146,15 @@ def check_gates(
             failures.append(f"{where}: tag {key!r} is missing (want {wanted!r})")
         elif found != wanted:
             failures.append(f"{where}: tag {key!r} is {found!r}, want {wanted!r}")
-    for name, bound in sorted(policy.require_metrics.items()):
-        if evidence.metrics is None:
-            failures.append(f"{where}: metric {name!r} {bound}: the version has no source run")
-            continue
-        value = evidence.metrics.get(name)
-        if value is None:
-            failures.append(f"{where}: metric {name!r} {bound}: not logged on the source run")
-        elif not bound_holds(bound, value):
-            failures.append(f"{where}: metric {name!r} is {value:g}, want {bound.strip()}")
-    if policy.require_signature and not evidence.has_signature:
+    for name, text in sorted(policy.require_metrics.items()):
+        failures += _metric_failures(where, change, name, text, evidence)
+    signature = evidence.signature
+    if (policy.require_signature or policy.require_compatible_signature) and signature is None:
+        gate = "require_signature" if policy.require_signature else "require_compatible_signature"
         why = evidence.signature_error or "the logged model has no signature"
-        failures.append(f"{where}: require_signature: {why}")
+        failures.append(f"{where}: {gate}: {why}")
+    elif policy.require_compatible_signature and change.before is not None and signature:
+        failures += _compatibility_failures(where, change, signature, evidence.current)
     if policy.promote_from is not None:
         failures += _promote_from(where, change, policy.promote_from, evidence, now)
     return failures
@@ -128,6 +182,89 @@ def _promote_from(
     stretch = Stretch(evidence.held_since, evidence.held_until)
     short = soak_failure(stretch, duration(rule.soak), rule.soak, alias, now)
     return [f"{where}: {short}"] if short else []
+
+
+def _metric_failures(
+    where: str, change: Change, name: str, text: str, evidence: Evidence
+) -> list[str]:
+    bound = parse_bound(text)
+    want = text.strip()
+    if evidence.metrics is None:
+        return [f"{where}: metric {name!r} {want}: the version has no source run"]
+    value = evidence.metrics.get(name)
+    if not bound.relative:
+        if value is None:
+            return [f"{where}: metric {name!r} {want}: not logged on the source run"]
+        return [] if bound.holds(value) else [f"{where}: metric {name!r} is {value:g}, want {want}"]
+    return _relative_failures(where, change, name, bound, want, value, evidence.current)
+
+
+def _relative_failures(
+    where: str,
+    change: Change,
+    name: str,
+    bound: Bound,
+    want: str,
+    value: float | None,
+    current: Current | None,
+) -> list[str]:
+    if change.before is None:
+        return []  # nothing to compare with: a note (gate_notes), not a failure
+    if current is None:  # fail closed: a caller that read nothing passes nothing
+        return [
+            f"{where}: metric {name!r} {want}: the current version {change.before} was not read"
+        ]
+    failures = []
+    if value is None:
+        failures.append(f"{where}: metric {name!r} missing on version {change.after}, want {want}")
+    if current.metrics is None or name not in current.metrics:
+        why = " (it has no source run)" if current.metrics is None else ""
+        failures.append(
+            f"{where}: metric {name!r} missing on the current version {current.version}{why}, "
+            f"want {want}"
+        )
+    if failures or value is None or current.metrics is None:
+        return failures
+    now = current.metrics[name]
+    if bound.holds(value, now):
+        return []
+    relative = want.removeprefix(bound.op).strip()
+    return [
+        f"{where}: metric {name!r} is {value:g}, want {bound.op} {bound.limit(now):g} "
+        f"({relative}; version {current.version} has {now:g})"
+    ]
+
+
+def _compatibility_failures(
+    where: str, change: Change, signature: Signature, current: Current | None
+) -> list[str]:
+    gate = "require_compatible_signature"
+    if current is None:  # fail closed, as above
+        return [f"{where}: {gate}: the current version {change.before} was not read"]
+    if current.signature is None:
+        why = current.signature_error or "the logged model has no signature"
+        return [f"{where}: {gate}: the current version {current.version}: {why}"]
+    reasons = incompatibilities(current.signature, signature, current.version, change.after or 0)
+    return [f"{where}: {gate}: {reason}" for reason in reasons]
+
+
+def gate_notes(change: Change, policy: Policy) -> list[str]:
+    """Relative gates on an alias that does not exist yet pass; the plan says so."""
+    if change.before is not None:
+        return []
+    where = f"{change.key} -> version {change.after}"
+    relative = sorted(n for n, b in policy.require_metrics.items() if parse_bound(b).relative)
+    notes = [
+        f"{where}: metric {n!r} {policy.require_metrics[n].strip()}: passes, nothing to "
+        "compare with (the alias does not exist yet)"
+        for n in relative
+    ]
+    if policy.require_compatible_signature:
+        notes.append(
+            f"{where}: require_compatible_signature: passes, nothing to compare with "
+            "(the alias does not exist yet)"
+        )
+    return notes
 
 
 def check_deletes(

@@ -19,11 +19,14 @@ from controller.plan import Declared, Plan, check_targets, compute_plan
 from controller.policy import (
     DEFAULT_MAX_DELETES,
     DEFAULT_VERIFY_TIMEOUT,
+    Current,
     Evidence,
     Gated,
     check_deletes,
     check_gates,
+    gate_notes,
     gated_changes,
+    needs_current,
 )
 from controller.soak import Stretch, latest_stretch
 from controller.state import DEFAULT_INSTANCE, Observed, VersionInfo
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from controller.registry import Registry
+    from controller.signature import Signature
     from controller.spec import Policy
     from controller.timespec import Freeze
 
@@ -93,6 +97,10 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         problems += target_problems
         if not target_problems:
             problems += _gate_problems(plan, versions, registry, options)
+            gated = gated_changes(plan, options.policies)
+            plan = replace(
+                plan, notes=tuple(n for g in gated for n in gate_notes(g.change, g.policy))
+            )
     return replace(plan, problems=tuple(problems))
 
 
@@ -128,29 +136,45 @@ def _gate_problems(
     if not gated:
         return []
     info = {(v.model, v.version): v for v in versions}
+    # The versions the aliases point at now, for gates relative to them (one bulk read).
+    currents = {
+        (g.change.model, g.change.before)
+        for g in gated
+        if g.change.before is not None and needs_current(g.policy)
+    }
+    if missing := currents - info.keys():
+        info |= {(v.model, v.version): v for v in registry.read_versions(missing)}
     needs_metrics = any(g.policy.require_metrics for g in gated)
-    run_ids = {info[(g.change.model, g.version)].run_id for g in gated}
+    keys = {(g.change.model, g.version) for g in gated} | currents
+    run_ids = {info[k].run_id for k in keys if k in info}
     metrics = registry.read_run_metrics({r for r in run_ids if r}) if needs_metrics else {}
     held, stretches, history_error = _held_before(gated, options.spec_file)
-    # One MLmodel read per distinct target, however many aliases point at it.
-    signatures = {
-        (g.change.model, g.version): _signature(registry, g.change.model, g.version)
+    # One MLmodel read per distinct version, however many aliases point at it.
+    wanted = {
+        (g.change.model, g.version)
         for g in gated
-        if g.policy.require_signature
+        if g.policy.require_signature or g.policy.require_compatible_signature
     }
+    wanted |= {
+        (g.change.model, g.change.before)
+        for g in gated
+        if g.change.before is not None and g.policy.require_compatible_signature
+    }
+    signatures = {key: _signature(registry, *key) for key in sorted(wanted)}
 
     problems: list[str] = []
     to_verify: list[Gated] = []
     for gate in gated:
         change, policy = gate.change, gate.policy
         version = info[(change.model, gate.version)]
-        has_signature, signature_error = signatures.get((change.model, gate.version), (None, None))
+        signature, signature_error = signatures.get((change.model, gate.version), (None, None))
         stretch = stretches.get((change.model, change.alias))
         evidence = Evidence(
             tags=version.tags,
             metrics=metrics.get(version.run_id) if version.run_id else None,
-            has_signature=has_signature,
+            signature=signature,
             signature_error=signature_error,
+            current=_current(gate, info, metrics, signatures),
             held_before=held.get((change.model, change.alias), frozenset()),
             held_since=stretch.start if stretch else None,
             held_until=stretch.end if stretch else None,
@@ -164,7 +188,22 @@ def _gate_problems(
     return problems
 
 
-def _signature(registry: Registry, model: str, version: int) -> tuple[bool | None, str | None]:
+def _current(
+    gate: Gated,
+    info: Mapping[tuple[str, int], VersionInfo],
+    metrics: Mapping[str, Mapping[str, float]],
+    signatures: Mapping[tuple[str, int], tuple[Signature | None, str | None]],
+) -> Current | None:
+    before = gate.change.before
+    if before is None or not needs_current(gate.policy):
+        return None
+    key = (gate.change.model, before)
+    run_id = info[key].run_id if key in info else None
+    signature, error = signatures.get(key, (None, None))
+    return Current(before, metrics.get(run_id) if run_id else None, signature, error)
+
+
+def _signature(registry: Registry, model: str, version: int) -> tuple[Signature | None, str | None]:
     try:
         return registry.read_signature(model, version), None
     except ControllerError as error:

@@ -16,6 +16,7 @@ from controller.uris import scheme
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator, Mapping
 
+    from controller.signature import Signature
     from controller.state import Observed, Record, VersionInfo
 
 MODELS_PER_PAGE = 1000  # MLflow's ceiling for search_registered_models
@@ -87,7 +88,9 @@ class Registry(Protocol):
 
     def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]: ...
 
-    def read_signature(self, model: str, version: int) -> bool: ...
+    def read_signature(self, model: str, version: int) -> Signature | None:
+        """The logged model's signature as plain data; None when it has none."""
+        ...
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...
 

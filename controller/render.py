@@ -59,6 +59,7 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
         "summary": {a.value: plan.count(a) for a in Action},
         "changes": [change_json(c) for c in plan.changes],
         "problems": list(plan.problems),
+        "notes": list(plan.notes),
         "drift": [
             {"model": d.model, "alias": d.alias, "recorded": d.recorded, "live": d.live}
             for d in plan.drift
@@ -155,6 +156,8 @@ def plan_text(plan: Plan, registry: str) -> str:
             f"Removals with nothing to delete (tidy them from the file): {', '.join(unmatched)}"
         ]
         lines.append("")
+    if plan.notes:
+        lines += ["Notes:", *[f"  - {n}" for n in plan.notes], ""]
     lines += _last_applied_lines(plan)
     lines += _drift_lines(plan)
     lines += break_glass_lines(plan)
@@ -218,6 +221,8 @@ def plan_markdown(plan: Plan, registry: str) -> str:
     if unmatched := plan.unmatched_removals():
         listed = ", ".join(md_code(e) for e in unmatched)
         lines += [f"Removals with nothing to delete (tidy them from the file): {listed}", ""]
+    if plan.notes:
+        lines += ["**Notes:**", "", *[f"- {n}" for n in plan.notes], ""]
     if plan.drift:
         lines.append("**Drift** (changed outside aliasctl since its last apply):")
         lines.append("")

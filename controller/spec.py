@@ -98,15 +98,24 @@ class ModelSpec(BaseModel):
     )
 
 
-BOUND_PATTERN = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# `<= 0.8`, or relative to the version the alias points at now: `>= current - 0.01`.
+BOUND_PATTERN = re.compile(
+    rf"^\s*(?P<op><=|>=|==|!=|<|>)\s*(?:(?P<number>[-+]?{_NUMBER})"
+    rf"|(?P<current>current)(?:\s*(?P<arith>[-+*])\s*(?P<operand>{_NUMBER}))?)\s*$"
+)
+BOUND_EXAMPLES = "like '<= 0.8', '>= current - 0.01' or '<= current * 1.10'"
 
 
 def check_bound(text: str) -> str:
-    if not BOUND_PATTERN.match(text):
-        raise ValueError(
-            f"{text!r} is not a bound: write an operator and a number, like '<= 0.8' or '>= 0.9'"
-        )
-    return text
+    if BOUND_PATTERN.match(text):
+        return text
+    why = "write an operator and a number or 'current'"
+    if re.match(r"^\s*[<>=!]=?\s*current\b", text):
+        why = "after 'current' write nothing, or +, - or * and a number"
+    elif "current" in text and re.match(r"^\s*[<>=!]", text):
+        why = "'current' comes right after the operator"
+    raise ValueError(f"{text!r} is not a bound: {why}, {BOUND_EXAMPLES}")
 
 
 MetricBound = Annotated[str, AfterValidator(check_bound)]
@@ -160,10 +169,17 @@ class Policy(BaseModel):
     )
     require_metrics: dict[str, MetricBound] = Field(
         default_factory=dict,
-        description="Metrics of the version's source run, each with a bound such as '<= 0.8'.",
+        description="Metrics of the version's source run, each with a bound: '<= 0.8', or "
+        "relative to the version the alias points at now: '<= current', "
+        "'>= current - 0.01', '<= current * 1.10'.",
     )
     require_signature: bool = Field(
         default=False, description="The logged model must carry a signature."
+    )
+    require_compatible_signature: bool = Field(
+        default=False,
+        description="The version must accept every input the current one accepts (same names, "
+        "same or wider types, no new required input) and return the same outputs.",
     )
     promote_from: Annotated[
         PromoteFrom | None,

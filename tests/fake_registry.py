@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
 from controller.errors import Fault, RegistryError
+from controller.signature import Signature
 from controller.state import Observed, ObservedModel, Record, VersionInfo
 
 if TYPE_CHECKING:
@@ -26,9 +27,11 @@ class FakeRegistry:
     version_tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
     version_runs: dict[tuple[str, int], str] = field(default_factory=dict)
     run_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    signatures: dict[tuple[str, int], bool] = field(default_factory=dict)
+    signatures: dict[tuple[str, int], Signature] = field(default_factory=dict)
     broken: dict[tuple[str, int], str] = field(default_factory=dict)
     reads: int = 0
+    metric_reads: int = 0
+    signature_reads: int = 0
     retries: int = 0
     # Registered models without versions or aliases: the lock's and the inventory's.
     state_models: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -75,10 +78,12 @@ class FakeRegistry:
         ]  # fmt: skip
 
     def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
+        self.metric_reads += 1
         return {r: self.run_metrics[r] for r in run_ids if r in self.run_metrics}
 
-    def read_signature(self, model: str, version: int) -> bool:
-        return self.signatures.get((model, version), False)
+    def read_signature(self, model: str, version: int) -> Signature | None:
+        self.signature_reads += 1
+        return self.signatures.get((model, version))
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         return self.broken.get((model, version))

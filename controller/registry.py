@@ -16,6 +16,7 @@ from controller.uris import scheme
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator, Mapping
 
+    from controller.evidence import RunFacts, SignatureFacts
     from controller.state import Observed, Record, VersionInfo
 
 MODELS_PER_PAGE = 1000  # MLflow's ceiling for search_registered_models
@@ -88,6 +89,14 @@ class Registry(Protocol):
     def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]: ...
 
     def read_signature(self, model: str, version: int) -> bool: ...
+
+    def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
+        """Source runs for the plan's evidence, read in parallel; a gone run is absent."""
+        ...
+
+    def describe_signature(self, model: str, version: int) -> SignatureFacts:
+        """The logged model's signature inputs and outputs as text (both None: no signature)."""
+        ...
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...
 

@@ -12,7 +12,7 @@ MLFLOW_ADAPTERS = {"mlflow_registry.py", "verify_worker.py"}
 GIT_ADAPTERS = {"history.py"}
 PURE = {
     *("plan.py", "policy.py", "spec.py", "state.py", "yamlsource.py", "errors.py"),
-    *("timespec.py", "windows.py"),
+    *("timespec.py", "windows.py", "evidence.py"),
     *("registry.py", "faults.py", "uris.py"),
 }
 

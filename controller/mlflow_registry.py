@@ -376,13 +376,22 @@ class MlflowRegistry:
         key = (model, version)
         with self._lock:
             if key in self._model_infos:
-                return self._model_infos[key]
+                cached = self._model_infos[key]
+                if isinstance(cached, RegistryError):
+                    raise cached
+                return cached
             # models:/ URIs resolve through MLflow's global URIs, not a client's.
             mlflow.set_tracking_uri(self.uri)
             mlflow.set_registry_uri(self.uri)
-        info = self._call(lambda: get_model_info(f"models:/{model}/{version}"))
+        info: Any
+        try:
+            info = get_model_info(f"models:/{model}/{version}")
+        except Exception as error:  # noqa: BLE001 - an artifact store's client fails its own way
+            info = self._translate(error)  # a missing botocore, say: remembered, not retried
         with self._lock:
             self._model_infos[key] = info
+        if isinstance(info, RegistryError):
+            raise info
         return info
 
     def read_signature(self, model: str, version: int) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from controller.errors import ControllerError
+from controller.errors import ControllerError, RegistryError
 from controller.evidence import build_evidence, versions_to_read
 from controller.plan import Declared, Plan, check_targets, compute_plan
 from controller.policy import (
@@ -125,7 +125,8 @@ def _describe(
     try:
         return registry.describe_signature(model, version), None
     except ControllerError as error:
-        return None, f"cannot read the logged model: {error}"
+        detail = error.detail if isinstance(error, RegistryError) else str(error)
+        return None, f"cannot read the logged model: {detail}"
 
 
 def _window_problems(plan: Plan, options: Options) -> list[str]:

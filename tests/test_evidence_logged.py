@@ -179,3 +179,20 @@ def test_each_run_and_each_model_is_read_once_however_many_aliases_and_gates(
     assert sorted(calls) == sorted(set(calls))
     assert len(calls) == 2
     assert set(registry._model_infos) == {(MODEL, 1), (MODEL, 2)}
+
+
+def test_a_saved_plan_with_evidence_applies(
+    capsys: pytest.CaptureFixture[str], bikes_uri: str, tmp_path: Path
+) -> None:
+    # The recomputed plan is compared on its decisions, not on the evidence shown to people.
+    saved = tmp_path / "plan.json"
+    path = spec(tmp_path / "a.yaml", 2)
+    code, out, err = invoke(
+        capsys, "plan", str(path), "--registry-uri", bikes_uri, "--out", str(saved)
+    )
+    assert code == 0, out + err
+    assert json.loads(saved.read_text())["plan"]["changes"][0]["evidence"]["after"]["version"] == 2
+    code, out, err = invoke(capsys, "apply", str(saved), "--registry-uri", bikes_uri)
+    assert code == 0, out + err
+    registry = MlflowRegistry(bikes_uri)
+    assert registry.read_models([MODEL]).models[MODEL].aliases == {"champion": 2}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from controller.plan import Action, Change, Plan
-from controller.render_evidence import evidence_json, evidence_markdown, evidence_text
+from controller.render_evidence import evidence_json, evidence_section, evidence_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -226,8 +226,7 @@ def plan_markdown(plan: Plan, registry: str) -> str:
         )
         lines += md_table(("action", "model", "alias", "before", "after"), rows)
         lines.append("")
-    for evidence in plan.evidence:
-        lines += evidence_markdown(evidence)
+    lines += evidence_section(plan.evidence)
     if unmatched := plan.unmatched_removals():
         listed = ", ".join(md_code(e) for e in unmatched)
         lines += [f"Removals with nothing to delete (tidy them from the file): {listed}", ""]

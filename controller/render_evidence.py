@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from controller.evidence import ChangeEvidence, MetricRow, VersionEvidence
 
 INDENT = " " * 6
+# Past this many promotions a pull request comment folds their tables (GitHub caps a comment).
+MAX_OPEN_TABLES = 5
 VERDICT_MARK = {"better": "✅ better", "worse": "❌ worse", "same": "= same"}
 
 
@@ -247,3 +249,12 @@ def _details(evidence: ChangeEvidence) -> list[str]:
     if not body:
         return []
     return ["<details><summary>Descriptions and signatures</summary>", "", *body, "</details>", ""]
+
+
+def evidence_section(evidence: tuple[ChangeEvidence, ...]) -> list[str]:
+    """Every promotion's table; many of them folded so the plan's summary stays in view."""
+    lines = [line for e in evidence for line in evidence_markdown(e)]
+    if len(evidence) <= MAX_OPEN_TABLES:
+        return lines
+    summary = f"<details><summary>Evidence for {len(evidence)} promotions</summary>"
+    return [summary, "", *lines, "</details>", ""]

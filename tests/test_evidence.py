@@ -165,3 +165,14 @@ def test_no_op_and_delete_plans_read_no_evidence() -> None:
     assert [c.action.value for c in plan.changes] == ["delete"]
     assert plan.evidence == ()
     assert "evidence" not in json.loads(render_plan(plan, "fake://", "json"))["changes"][0]
+
+
+def test_many_promotions_fold_their_tables_in_markdown() -> None:
+    registry = FakeRegistry.with_models({f"m{i}": 2 for i in range(6)})
+    declared = {f"m{i}": {"champion": 2} for i in range(6)}
+    few = prepare_plan(dict(list(declared.items())[:5]), registry, Options())
+    assert "Evidence for" not in render_plan(few, "fake://", "markdown")
+    markdown = render_plan(prepare_plan(declared, registry, Options()), "fake://", "markdown")
+    folded = markdown[markdown.index("<details><summary>Evidence for 6 promotions</summary>") :]
+    assert folded.count("#### `m") == 6
+    assert "| run | no source run |" in folded

@@ -108,8 +108,9 @@ def _gather_evidence(
     """What a reviewer weighs for each create and update: one read per distinct run and MLmodel."""
     found = {(v.model, v.version) for v in versions}
     shown = [(c.model, v) for c in plan.changes if c.after is not None for v in (c.before, c.after)]
-    pairs = sorted({(m, v) for m, v in shown if v is not None and (m, v) in found})
-    run_ids = {v.run_id for v in versions if v.run_id and (v.model, v.version) in pairs}
+    wanted = {(m, v) for m, v in shown if v is not None and (m, v) in found}
+    pairs = sorted(wanted)
+    run_ids = {v.run_id for v in versions if v.run_id and (v.model, v.version) in wanted}
     runs = registry.read_runs(run_ids)
     with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(pairs)))) as pool:
         read = list(pool.map(lambda p: _describe(registry, *p), pairs))

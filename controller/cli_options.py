@@ -165,6 +165,7 @@ def reconcile_options(
         freezes=tuple(loaded.spec.freezes),
         now=current_time(),
         break_glass=check_reason(break_glass),
+        show_metrics=tuple(loaded.spec.show_metrics),
     )
 
 

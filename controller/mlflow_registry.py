@@ -23,11 +23,13 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
+from controller.evidence import RunFacts, SignatureFacts, clip
 from controller.faults import RetryPolicy, diagnose, retry_transient
 from controller.registry import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -134,6 +136,8 @@ class MlflowRegistry:
         self._name_in_works = True  # until an MLflow 2.x server says otherwise
         self._part_tags: dict[str, set[str]] = {}  # record part tags seen on each model
         self._inventory: dict[str, set[str]] = {}  # inventory model -> models it lists
+        self._runs: dict[str, Any] = {}  # run id -> run (None: gone), read at most once
+        self._model_infos: dict[tuple[str, int], Any] = {}  # (model, version) -> MLmodel info
         self._probe_database(timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
         if is_file_store(uri):
             # MLflow's file-store registry builds a default client inside; without
@@ -336,35 +340,78 @@ class MlflowRegistry:
         )
         return found + [_version(v) for v in got.values() if v is not None]
 
+    def _run(self, run_id: str) -> Any:
+        """One source run, read once per registry (gates and evidence share it); None if gone."""
+        with self._lock:
+            if run_id in self._runs:
+                return self._runs[run_id]
+        try:
+            run = self._tracking.get_run(run_id)
+        except self._mlflow_error as error:
+            if getattr(error, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+                raise self._translate(error) from None
+            run = None
+        with self._lock:
+            self._runs[run_id] = run
+        return run
+
     def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
         """Latest metrics of each source run that still exists (a deleted run is absent)."""
-        tracking = self._tracking
-        found = {}
-        for run_id in sorted(set(run_ids)):
-            try:
-                run = tracking.get_run(run_id)
-            except self._mlflow_error as error:
-                if getattr(error, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-                    continue
-                raise self._translate(error) from None
-            found[run_id] = {str(k): float(v) for k, v in run.data.metrics.items()}
-        return found
+        runs = self._parallel(self._run, run_ids)
+        return {
+            run_id: {str(k): float(v) for k, v in run.data.metrics.items()}
+            for run_id, run in runs.items()
+            if run is not None
+        }
 
-    def read_signature(self, model: str, version: int) -> Signature | None:
-        """The version's signature, as plain data (reads only its MLmodel); None if it has none."""
+    def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
+        """Source runs for the plan's evidence, in parallel (bounded); a gone run is absent."""
+        runs = self._parallel(self._run, run_ids)
+        return {run_id: _run_facts(run) for run_id, run in runs.items() if run is not None}
+
+    def _model_info(self, model: str, version: int) -> Any:
+        """The version's MLmodel (only that file is read), once per registry."""
         import mlflow  # noqa: PLC0415
         from mlflow.models import get_model_info  # noqa: PLC0415
 
-        # models:/ URIs resolve through MLflow's global URIs, not a client's.
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
-        info = self._call(lambda: get_model_info(f"models:/{model}/{version}"))
-        signature = info.signature
+        key = (model, version)
+        with self._lock:
+            if key in self._model_infos:
+                cached = self._model_infos[key]
+                if isinstance(cached, RegistryError):
+                    raise cached
+                return cached
+            # models:/ URIs resolve through MLflow's global URIs, not a client's.
+            mlflow.set_tracking_uri(self.uri)
+            mlflow.set_registry_uri(self.uri)
+        info: Any
+        try:
+            info = get_model_info(f"models:/{model}/{version}")
+        except Exception as error:  # noqa: BLE001 - an artifact store's client fails its own way
+            info = self._translate(error)  # a missing botocore, say: remembered, not retried
+        with self._lock:
+            self._model_infos[key] = info
+        if isinstance(info, RegistryError):
+            raise info
+        return info
+
+    def read_signature(self, model: str, version: int) -> Signature | None:
+        """The version's signature, as plain data (reads only its MLmodel); None if it has none."""
+        signature = self._model_info(model, version).signature
         if signature is None:
             return None
         inputs, inputs_kind = _schema(signature.inputs)
         outputs, outputs_kind = _schema(signature.outputs)
         return Signature(inputs, outputs, inputs_kind, outputs_kind)
+
+    def describe_signature(self, model: str, version: int) -> SignatureFacts:
+        signature = self._model_info(model, version).signature
+        if signature is None:
+            return SignatureFacts()
+        outputs = signature.outputs
+        return SignatureFacts(
+            clip(str(signature.inputs)), None if outputs is None else clip(str(outputs))
+        )
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         """Load the version and score its input example in a child process; None if it works.
@@ -536,4 +583,29 @@ def _version(version: Any) -> VersionInfo:
         str(version.status),
         dict(version.tags or {}),
         version.run_id or None,
+        created_at=_iso(version.creation_timestamp),
+        user=version.user_id or None,
+        description=version.description or None,
+    )
+
+
+def _iso(millis: int | None) -> str | None:
+    if not millis:
+        return None
+    return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _run_facts(run: Any) -> RunFacts:
+    inputs = getattr(run, "inputs", None)
+    datasets = tuple(
+        f"{d.dataset.name}@{d.dataset.digest}" if d.dataset.digest else str(d.dataset.name)
+        for d in (getattr(inputs, "dataset_inputs", None) or [])
+    )
+    return RunFacts(
+        run_id=str(run.info.run_id),
+        name=run.info.run_name or None,
+        start_time=_iso(run.info.start_time),
+        source_commit=run.data.tags.get("mlflow.source.git.commit") or None,
+        datasets=datasets,
+        metrics={str(k): float(v) for k, v in run.data.metrics.items()},
     )

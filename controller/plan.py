@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from controller.spec import split_target
 from controller.state import Observed, ObservedModel, Record, VersionInfo
+
+if TYPE_CHECKING:
+    from controller.evidence import ChangeEvidence
 
 Declared = Mapping[str, Mapping[str, int]]
 
@@ -76,6 +80,8 @@ class Plan:
     overridden: tuple[str, ...] = ()
     # What a reviewer should know that is not a problem (a relative gate with nothing to compare).
     notes: tuple[str, ...] = ()
+    # For each create and update: the target version beside the one it replaces (for review).
+    evidence: tuple[ChangeEvidence, ...] = ()
 
     @property
     def used_break_glass(self) -> str | None:
@@ -89,6 +95,11 @@ class Plan:
     def targets(self) -> set[tuple[str, int]]:
         """(model, version) pairs the plan points aliases at: the only versions to check."""
         return {(c.model, c.after) for c in self.changes if c.after is not None}
+
+    def evidence_for(self, change: Change) -> ChangeEvidence | None:
+        return next(
+            (e for e in self.evidence if (e.model, e.alias) == (change.model, change.alias)), None
+        )
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from controller.errors import ControllerError
+from controller.errors import ControllerError, RegistryError
+from controller.evidence import build_evidence, versions_to_read
 from controller.plan import Declared, Plan, check_targets, compute_plan
 from controller.policy import (
     DEFAULT_MAX_DELETES,
@@ -28,6 +29,7 @@ from controller.policy import (
     gated_changes,
     needs_current,
 )
+from controller.registry import READ_PARALLELISM
 from controller.soak import Stretch, latest_stretch
 from controller.state import DEFAULT_INSTANCE, Observed, VersionInfo
 from controller.windows import promotions, verdicts
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+    from controller.evidence import ChangeEvidence, SignatureFacts
     from controller.registry import Registry
     from controller.signature import Signature
     from controller.spec import Policy
@@ -64,6 +67,8 @@ class Options:
     now: datetime | None = None
     # Overrides windows and freezes (never other gates); recorded in the audit stamp.
     break_glass: str | None = None
+    # The file's `show_metrics:`: shown in the evidence beside the policy's own metrics.
+    show_metrics: tuple[str, ...] = ()
 
 
 def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
@@ -92,7 +97,8 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
     )
     targets = plan.targets()
     if targets:
-        versions = registry.read_versions(targets)
+        # The versions replaced come in the same bulk read, for the evidence.
+        versions = registry.read_versions(targets | versions_to_read(plan.changes))
         target_problems = check_targets(plan, versions)
         problems += target_problems
         if not target_problems:
@@ -101,7 +107,36 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
             plan = replace(
                 plan, notes=tuple(n for g in gated for n in gate_notes(g.change, g.policy))
             )
+        plan = replace(plan, evidence=_gather_evidence(plan, versions, registry, options))
     return replace(plan, problems=tuple(problems))
+
+
+def _gather_evidence(
+    plan: Plan, versions: list[VersionInfo], registry: Registry, options: Options
+) -> tuple[ChangeEvidence, ...]:
+    """What a reviewer weighs for each create and update: one read per distinct run and MLmodel."""
+    found = {(v.model, v.version) for v in versions}
+    shown = [(c.model, v) for c in plan.changes if c.after is not None for v in (c.before, c.after)]
+    wanted = {(m, v) for m, v in shown if v is not None and (m, v) in found}
+    pairs = sorted(wanted)
+    run_ids = {v.run_id for v in versions if v.run_id and (v.model, v.version) in wanted}
+    runs = registry.read_runs(run_ids)
+    with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(pairs)))) as pool:
+        read = list(pool.map(lambda p: _describe(registry, *p), pairs))
+    signatures = dict(zip(pairs, read, strict=True))
+    return build_evidence(
+        plan.changes, versions, runs, signatures, options.policies, options.show_metrics
+    )
+
+
+def _describe(
+    registry: Registry, model: str, version: int
+) -> tuple[SignatureFacts | None, str | None]:
+    try:
+        return registry.describe_signature(model, version), None
+    except ControllerError as error:
+        detail = error.detail if isinstance(error, RegistryError) else str(error)
+        return None, f"cannot read the logged model: {detail}"
 
 
 def _window_problems(plan: Plan, options: Options) -> list[str]:

@@ -16,6 +16,7 @@ from controller.uris import scheme
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator, Mapping
 
+    from controller.evidence import RunFacts, SignatureFacts
     from controller.signature import Signature
     from controller.state import Observed, Record, VersionInfo
 
@@ -90,6 +91,14 @@ class Registry(Protocol):
 
     def read_signature(self, model: str, version: int) -> Signature | None:
         """The logged model's signature as plain data; None when it has none."""
+        ...
+
+    def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
+        """Source runs for the plan's evidence, read in parallel; a gone run is absent."""
+        ...
+
+    def describe_signature(self, model: str, version: int) -> SignatureFacts:
+        """The logged model's signature inputs and outputs as text (both None: no signature)."""
         ...
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...

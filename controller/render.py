@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from controller.plan import Action, Change, Plan
+from controller.render_evidence import evidence_json, evidence_section, evidence_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -57,7 +58,7 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
         "registry": registry,
         "has_changes": plan.has_changes,
         "summary": {a.value: plan.count(a) for a in Action},
-        "changes": [change_json(c) for c in plan.changes],
+        "changes": [_change_with_evidence(plan, c) for c in plan.changes],
         "problems": list(plan.problems),
         "notes": list(plan.notes),
         "drift": [
@@ -81,6 +82,13 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
         },
         "break_glass": break_glass_json(plan),
     }
+
+
+def _change_with_evidence(plan: Plan, change: Change) -> dict[str, Any]:
+    body = change_json(change)
+    if (evidence := plan.evidence_for(change)) is not None:
+        body["evidence"] = evidence_json(evidence)
+    return body
 
 
 def break_glass_json(plan: Plan) -> dict[str, Any] | None:
@@ -148,7 +156,10 @@ def _last_applied_lines(plan: Plan) -> list[str]:
 
 def plan_text(plan: Plan, registry: str) -> str:
     lines = [f"Registry: {registry}", ""]
-    lines += [_change_text(c, declared_removal=plan.declared_removal(c)) for c in plan.changes]
+    for change in plan.changes:
+        lines.append(_change_text(change, declared_removal=plan.declared_removal(change)))
+        if (evidence := plan.evidence_for(change)) is not None:
+            lines += evidence_text(evidence)
     if plan.changes:
         lines.append("")
     if unmatched := plan.unmatched_removals():
@@ -218,6 +229,7 @@ def plan_markdown(plan: Plan, registry: str) -> str:
         )
         lines += md_table(("action", "model", "alias", "before", "after"), rows)
         lines.append("")
+    lines += evidence_section(plan.evidence)
     if unmatched := plan.unmatched_removals():
         listed = ", ".join(md_code(e) for e in unmatched)
         lines += [f"Removals with nothing to delete (tidy them from the file): {listed}", ""]

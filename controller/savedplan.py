@@ -149,5 +149,10 @@ def check_live(saved: SavedPlan, plan: Plan, registry: str, plan_body: dict[str,
         raise StalePlanError(saved.path, f"it was made for {saved.registry}, not {registry}")
     if plan.fingerprint != saved.fingerprint:
         raise StalePlanError(saved.path, "the registry changed since the plan was made")
-    if plan_body["changes"] != saved.changes:
+    if _decisions(plan_body["changes"]) != _decisions(saved.changes):
         raise StalePlanError(saved.path, "the recomputed plan differs from the saved one")
+
+
+def _decisions(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Changes without their evidence: it is for people, and may be read differently later."""
+    return [{k: v for k, v in change.items() if k != "evidence"} for change in changes]

@@ -119,6 +119,15 @@ def check_bound(text: str) -> str:
 
 
 MetricBound = Annotated[str, AfterValidator(check_bound)]
+
+
+def check_metric_name(text: str) -> str:
+    if not text.strip() or text != text.strip():
+        raise ValueError(f"{text!r} is not a metric name: no blanks around it, not empty")
+    return text
+
+
+MetricName = Annotated[str, AfterValidator(check_metric_name)]
 Removal = Annotated[
     str,
     AfterValidator(check_removal),
@@ -217,6 +226,11 @@ class Spec(BaseModel):
         default_factory=dict, description="Alias name -> gates checked by plan, enforced by apply."
     )
 
+    show_metrics: list[MetricName] = Field(
+        default_factory=list,
+        description="Metrics shown beside each promotion in the plan's evidence, with those "
+        "the alias's policy bounds (never every metric).",
+    )
     freezes: list[Freeze] = Field(
         default_factory=list,
         description="Spans of time in which no alias moves; --break-glass overrides.",

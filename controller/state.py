@@ -143,6 +143,10 @@ class VersionInfo:
     status: str  # READY, PENDING_REGISTRATION, FAILED_REGISTRATION
     tags: Mapping[str, str] = field(default_factory=dict)
     run_id: str | None = None
+    # For the plan's evidence: registration time (ISO 8601, UTC), who registered it, and why.
+    created_at: str | None = None
+    user: str | None = None
+    description: str | None = None
 
 
 def normalize_aliases(raw: Mapping[str, Any]) -> dict[str, int]:

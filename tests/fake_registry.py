@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
 from controller.errors import Fault, RegistryError
+from controller.evidence import RunFacts, SignatureFacts
 from controller.signature import Signature
 from controller.state import Observed, ObservedModel, Record, VersionInfo
 
@@ -29,6 +30,12 @@ class FakeRegistry:
     run_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     signatures: dict[tuple[str, int], Signature] = field(default_factory=dict)
     broken: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Evidence: source runs (a run id absent here is gone), signatures, version details.
+    runs: dict[str, RunFacts] = field(default_factory=dict)
+    signature_facts: dict[tuple[str, int], SignatureFacts] = field(default_factory=dict)
+    version_details: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    run_reads: list[str] = field(default_factory=list)
+    describe_reads: list[tuple[str, int]] = field(default_factory=list)
     reads: int = 0
     metric_reads: int = 0
     signature_reads: int = 0
@@ -68,14 +75,19 @@ class FakeRegistry:
 
     def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]:
         self.reads += 1
-        return [
-            VersionInfo(
-                m, v, self.versions[m][v], self.version_tags.get((m, v), {}),
-                self.version_runs.get((m, v)),
-            )
-            for m, v in targets
-            if v in self.versions.get(m, {})
-        ]  # fmt: skip
+        found = []
+        for m, v in targets:
+            if v not in self.versions.get(m, {}):
+                continue
+            details = self.version_details.get((m, v), {})
+            found.append(
+                VersionInfo(
+                    m, v, self.versions[m][v], self.version_tags.get((m, v), {}),
+                    self.version_runs.get((m, v)), details.get("created_at"),
+                    details.get("user"), details.get("description"),
+                )
+            )  # fmt: skip
+        return found
 
     def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
         self.metric_reads += 1
@@ -84,6 +96,18 @@ class FakeRegistry:
     def read_signature(self, model: str, version: int) -> Signature | None:
         self.signature_reads += 1
         return self.signatures.get((model, version))
+
+    def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
+        with self._lock:
+            self.run_reads += sorted(run_ids)
+        return {r: self.runs[r] for r in run_ids if r in self.runs}
+
+    def describe_signature(self, model: str, version: int) -> SignatureFacts:
+        with self._lock:
+            self.describe_reads.append((model, version))
+        if (model, version) in self.broken:
+            raise RegistryError(self.display_uri, self.broken[(model, version)])
+        return self.signature_facts.get((model, version), SignatureFacts())
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         return self.broken.get((model, version))

@@ -57,6 +57,10 @@ def test_plan_json_is_the_documented_shape(
     body = json.loads(out)
     assert body["format_version"] == 1
     assert body["has_changes"] is True
+    evidence = [change.pop("evidence") for change in body["changes"]]  # tests/test_evidence.py
+    assert evidence[0]["before"] is None
+    assert [e["after"]["version"] for e in evidence] == [2, 4]
+    assert evidence[1]["before"]["version"] == 3
     assert body["changes"] == [
         {"model": "bikes", "alias": "canary", "action": "create", "before": None, "after": 2},
         {"model": "bikes", "alias": "champion", "action": "update", "before": 3, "after": 4},

@@ -13,6 +13,7 @@ GIT_ADAPTERS = {"history.py"}
 PURE = {
     *("plan.py", "policy.py", "spec.py", "state.py", "yamlsource.py", "errors.py"),
     *("timespec.py", "windows.py", "soak.py", "signature.py"),
+    *("timespec.py", "windows.py", "evidence.py"),
     *("registry.py", "faults.py", "uris.py"),
 }
 

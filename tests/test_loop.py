@@ -62,7 +62,13 @@ def test_the_whole_gitops_loop(
     repo.commit("Promote v4, canary v5", author=BOB)
     code, out = cli(capsys, "plan", str(file), *uri, "--detailed-exitcode", "-o", "json")
     assert code == 2
-    assert json.loads(out)["changes"] == [
+    changes = json.loads(out)["changes"]
+    # The reviewer sees v4 beside v3 and v5 alone (tests/test_evidence.py has the details).
+    evidence = [change.pop("evidence") for change in changes]
+    canary, champion = evidence
+    assert (canary["before"], canary["after"]["version"]) == (None, 5)
+    assert (champion["before"]["version"], champion["after"]["version"]) == (3, 4)
+    assert changes == [
         {"model": "bikes", "alias": "canary", "action": "create", "before": None, "after": 5},
         {"model": "bikes", "alias": "champion", "action": "update", "before": 3, "after": 4},
     ]

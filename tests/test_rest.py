@@ -13,6 +13,7 @@ import pytest
 from controller.apply import apply_plan
 from controller.mlflow_registry import MlflowRegistry
 from controller.reconcile import Options, prepare_plan
+from controller.spec import Policy
 from tests.conftest import client_for, live_aliases, seed, write_spec
 from tests.fault_proxy import FaultProxy
 
@@ -159,3 +160,31 @@ def test_apply_process_killed_mid_apply_then_rerun_converges(
     plan = prepare_plan(emptied, registry, Options(instance=unique, allow_delete=True))
     assert apply_plan(plan, emptied, registry, instance=unique).ok
     assert all(live_aliases(mlflow_server.uri, name) == {} for name in names)
+
+
+def test_evidence_reads_each_run_once_over_rest(mlflow_server: MlflowServer, unique: str) -> None:
+    bikes = f"{unique}-bikes"
+    backend = client_for(mlflow_server.backend_uri)
+    backend.create_registered_model(bikes)
+    experiment = backend.create_experiment(unique)
+    runs = []
+    for rmse in (0.9, 0.5):
+        run = backend.create_run(experiment, run_name=f"train-{rmse}")
+        backend.log_metric(run.info.run_id, "rmse", rmse)
+        backend.create_model_version(bikes, f"s3://aliasctl-tests/{bikes}", run_id=run.info.run_id)
+        runs.append(run.info.run_id)
+    backend.set_registered_model_alias(bikes, "champion", "1")
+    declared = {bikes: {"champion": 2, "challenger": 2, "shadow": 1}}
+    gate = Policy(require_metrics={"rmse": "<= 1"})
+    with FaultProxy(mlflow_server.uri) as proxy:
+        registry = MlflowRegistry(proxy.uri)
+        plan = prepare_plan(
+            declared, registry, Options(instance=unique, policies={"champion": gate})
+        )
+    assert plan.problems == ()
+    # Two distinct runs, read once each although the gate and three aliases need them.
+    assert proxy.counts["GET /api/2.0/mlflow/runs/get"] == len(runs)
+    champion = next(e for e in plan.evidence if e.alias == "champion")
+    assert [(r.before, r.after, r.verdict) for r in champion.metrics] == [(0.9, 0.5, "better")]
+    assert champion.after.run is not None
+    assert champion.after.run.name == "train-0.5"

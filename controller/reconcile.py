@@ -170,15 +170,14 @@ def _gate_problems(
     gated = gated_changes(plan, options.policies)
     if not gated:
         return []
+    # `versions` holds the targets and the versions they replace (one bulk read, made for
+    # the evidence): the current version of a relative gate is among them unless it is gone.
     info = {(v.model, v.version): v for v in versions}
-    # The versions the aliases point at now, for gates relative to them (one bulk read).
     currents = {
         (g.change.model, g.change.before)
         for g in gated
         if g.change.before is not None and needs_current(g.policy)
     }
-    if missing := currents - info.keys():
-        info |= {(v.model, v.version): v for v in registry.read_versions(missing)}
     needs_metrics = any(g.policy.require_metrics for g in gated)
     keys = {(g.change.model, g.version) for g in gated} | currents
     run_ids = {info[k].run_id for k in keys if k in info}

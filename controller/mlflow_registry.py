@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 from controller.errors import Fault, RegistryError
 from controller.evidence import RunFacts, SignatureFacts, clip
 from controller.faults import RetryPolicy, diagnose, retry_transient
+from controller.mlflow_entities import run_facts, schema_fields, version_info
 from controller.registry import (
     DEFAULT_TIMEOUT_SECONDS,
     INVENTORY_TAG_PREFIX,
@@ -46,7 +46,7 @@ from controller.registry import (
     in_filters,
     state_model_name,
 )
-from controller.signature import Field, Signature
+from controller.signature import Signature
 from controller.state import (
     DEFAULT_INSTANCE,
     RECORD_TAG,
@@ -323,7 +323,7 @@ class MlflowRegistry:
                 for filter_string in in_filters(bulk_names):
                     for version in self._pages(search, filter_string, VERSIONS_PER_PAGE):
                         if (version.name, int(version.version)) in wanted:
-                            found.append(_version(version))
+                            found.append(version_info(version))
             except RegistryError as error:
                 if not _is_in_refusal(error):
                     raise
@@ -338,7 +338,7 @@ class MlflowRegistry:
         got = self._parallel(
             lambda k: self._or_none(lambda: get(keys[k][0], str(keys[k][1]))), keys
         )
-        return found + [_version(v) for v in got.values() if v is not None]
+        return found + [version_info(v) for v in got.values() if v is not None]
 
     def _run(self, run_id: str) -> Any:
         """One source run, read once per registry (gates and evidence share it); None if gone."""
@@ -367,7 +367,7 @@ class MlflowRegistry:
     def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
         """Source runs for the plan's evidence, in parallel (bounded); a gone run is absent."""
         runs = self._parallel(self._run, run_ids)
-        return {run_id: _run_facts(run) for run_id, run in runs.items() if run is not None}
+        return {run_id: run_facts(run) for run_id, run in runs.items() if run is not None}
 
     def _model_info(self, model: str, version: int) -> Any:
         """The version's MLmodel (only that file is read), once per registry."""
@@ -400,8 +400,8 @@ class MlflowRegistry:
         signature = self._model_info(model, version).signature
         if signature is None:
             return None
-        inputs, inputs_kind = _schema(signature.inputs)
-        outputs, outputs_kind = _schema(signature.outputs)
+        inputs, inputs_kind = schema_fields(signature.inputs)
+        outputs, outputs_kind = schema_fields(signature.outputs)
         return Signature(inputs, outputs, inputs_kind, outputs_kind)
 
     def describe_signature(self, model: str, version: int) -> SignatureFacts:
@@ -556,56 +556,3 @@ class MlflowRegistry:
         except RegistryError as error:
             if error.fault is not Fault.NOT_FOUND:
                 raise
-
-
-def _schema(schema: Any) -> tuple[tuple[Field, ...], str]:
-    """An MLflow Schema's fields (ColSpec or TensorSpec) and which kind they are."""
-    if schema is None:
-        return (), "columns"
-    if schema.is_tensor_spec():
-        fields = tuple(
-            Field(spec.name, str(spec.type), getattr(spec, "required", True), tuple(spec.shape))
-            for spec in schema.inputs
-        )
-        return fields, "tensors"
-    # DataType members print as their name; arrays, objects and maps as their JSON-ish form.
-    fields = tuple(
-        Field(spec.name, getattr(spec.type, "name", str(spec.type)), spec.required)
-        for spec in schema.inputs
-    )
-    return fields, "columns"
-
-
-def _version(version: Any) -> VersionInfo:
-    return VersionInfo(
-        version.name,
-        int(version.version),
-        str(version.status),
-        dict(version.tags or {}),
-        version.run_id or None,
-        created_at=_iso(version.creation_timestamp),
-        user=version.user_id or None,
-        description=version.description or None,
-    )
-
-
-def _iso(millis: int | None) -> str | None:
-    if not millis:
-        return None
-    return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _run_facts(run: Any) -> RunFacts:
-    inputs = getattr(run, "inputs", None)
-    datasets = tuple(
-        f"{d.dataset.name}@{d.dataset.digest}" if d.dataset.digest else str(d.dataset.name)
-        for d in (getattr(inputs, "dataset_inputs", None) or [])
-    )
-    return RunFacts(
-        run_id=str(run.info.run_id),
-        name=run.info.run_name or None,
-        start_time=_iso(run.info.start_time),
-        source_commit=run.data.tags.get("mlflow.source.git.commit") or None,
-        datasets=datasets,
-        metrics={str(k): float(v) for k, v in run.data.metrics.items()},
-    )

@@ -28,18 +28,18 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
-MODULES = sorted(PACKAGE.glob("*.py"))
+MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_only_the_registry_adapter_imports_mlflow(path: Path) -> None:
-    if path.name not in MLFLOW_ADAPTERS:
+    if str(path.relative_to(PACKAGE)) not in MLFLOW_ADAPTERS:
         assert "mlflow" not in imported_roots(path)
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_only_history_imports_git(path: Path) -> None:
-    if path.name not in GIT_ADAPTERS:
+    if str(path.relative_to(PACKAGE)) not in GIT_ADAPTERS:
         assert "git" not in imported_roots(path)
 
 

@@ -1,0 +1,1 @@
+"""`aliasctl serve`: the continuous controller (cycle, HTTP endpoints, metrics, notifications)."""

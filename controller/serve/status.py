@@ -1,0 +1,122 @@
+"""What the controller knows between cycles: one immutable snapshot, replaced whole.
+
+The cycle builds a new Snapshot after every reconcile; the status page, the
+metrics and `/readyz` only ever read the latest one, so no reader sees half a
+cycle. Events are produced once per change of condition (a drift found once,
+not every cycle while it lasts); notifications and the page consume them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+class AliasState(StrEnum):
+    IN_SYNC = "in_sync"  # live == desired
+    DRIFTED = "drifted"  # moved outside aliasctl since it last set it
+    PENDING = "pending"  # the file asks for a change not applied yet (warn mode, or mid-cycle)
+    BLOCKED = "blocked"  # a change held back by a gate, a window or a freeze
+
+
+@dataclass(frozen=True, order=True)
+class AliasStatus:
+    model: str
+    alias: str
+    desired: int | None  # None: the file no longer declares it (to be deleted)
+    live: int | None  # None: not set in the registry
+    state: AliasState
+    reason: str = ""  # why drifted or blocked, one line
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+
+class EventKind(StrEnum):
+    ALIAS_MOVED = "alias_moved"  # the controller set or deleted an alias
+    DRIFT_FOUND = "drift_found"  # an alias was moved outside aliasctl
+    DRIFT_HEALED = "drift_healed"  # ...and the controller put it back
+    CYCLE_FAILED = "cycle_failed"  # a reconcile could not finish (registry, file, lock)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    time: datetime  # aware, UTC
+    model: str | None = None
+    alias: str | None = None
+    before: int | None = None
+    after: int | None = None
+    commit: str | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """The notification body: the same keys for every kind (null where not known)."""
+        return {
+            "kind": str(self.kind),
+            "model": self.model,
+            "alias": self.alias,
+            "from": self.before,
+            "to": self.after,
+            "commit": self.commit,
+            "reason": self.reason,
+            "time": self.time.isoformat(timespec="seconds"),
+        }
+
+    def describe(self) -> str:
+        """One line for people: the Slack text, the status page, the log."""
+        where = f"{self.model}@{self.alias}" if self.model and self.alias else (self.model or "")
+        arrow = f" {_v(self.before)} -> {_v(self.after)}" if self.model else ""
+        why = f": {self.reason}" if self.reason else ""
+        return f"{self.kind.replace('_', ' ')} {where}{arrow}{why}".replace("  ", " ").strip()
+
+
+def _v(version: int | None) -> str:
+    return "(none)" if version is None else str(version)
+
+
+class CycleOutcome(StrEnum):
+    SUCCESS = "success"  # reached the registry; everything that may move moved
+    BLOCKED = "blocked"  # reached the registry; gates, windows or freezes held changes back
+    FAILED = "failed"  # did not finish: registry unreachable, file invalid, lock held, write failed
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The last apply recorded on a model (from aliasctl's record on it)."""
+
+    commit: str | None
+    applied_at: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    file: str
+    registry: str  # the display URI: credentials never appear
+    instance: str
+    drift_mode: str  # "heal" or "warn"
+    interval_seconds: float
+    started_at: datetime
+    aliases: tuple[AliasStatus, ...] = ()  # every managed alias, sorted
+    last_applied: dict[str, Applied] = field(default_factory=dict)  # per model
+    problems: tuple[str, ...] = ()  # what the last full plan refused, one line each
+    events: tuple[Event, ...] = ()  # the most recent, newest first
+    commit: str | None = None  # the file's checkout at the last cycle
+    cycles: int = 0
+    last_cycle_at: datetime | None = None
+    last_outcome: CycleOutcome | None = None
+    last_error: str = ""
+    last_success_at: datetime | None = None
+
+    @property
+    def ready(self) -> bool:
+        """The last cycle reached the registry (a refusal by the gates still counts)."""
+        return self.last_outcome in {CycleOutcome.SUCCESS, CycleOutcome.BLOCKED}
+
+    def count(self, state: AliasState) -> int:
+        return sum(1 for a in self.aliases if a.state is state)

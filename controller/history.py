@@ -230,3 +230,17 @@ def parse_moment(text: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def pull_fast_forward(file: Path, timeout_seconds: float = 60) -> None:
+    """`git pull --ff-only` in the checkout holding `file` (`serve --pull`, on a VM)."""
+    import git  # noqa: PLC0415
+
+    repo, _ = open_repo(file)
+    try:
+        repo.git.pull("--ff-only", "--quiet", kill_after_timeout=timeout_seconds)
+    except git.GitCommandError as error:
+        lines = str(error.stderr or error).strip().splitlines()
+        last = lines[-1].strip().removeprefix("stderr: ").strip("'") if lines else "failed"
+        last = re.sub(r"://[^/@\s]+@", "://***@", last)  # a remote URL may carry a token
+        raise GitError(f"git pull --ff-only failed: {last}") from None

@@ -263,13 +263,22 @@ class MlflowRegistry:
     def _search_models(self, filter_string: str | None) -> Iterator[Any]:
         return self._pages(self._client.search_registered_models, filter_string, MODELS_PER_PAGE)
 
-    def read_models(self, names: Collection[str]) -> Observed:
+    def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
+        if exact:  # a webhook names its model: read just that, never the whole registry
+            if self.read_mode is ReadMode.PER_MODEL:
+                return self._observed(self._get_models(set(names)))
+            return self._observed(self._find_by_name(set(names)))
         if self.read_mode is ReadMode.PER_MODEL:
             found = self._get_models(set(names) | self._inventory_models(names))
         else:
             found = {m.name: m for m in self._search_models(TAG_FILTER)}
             found |= self._find_by_name(set(names) - found.keys())
         return self._observed(found)
+
+    def forget_cached_reads(self) -> None:
+        with self._lock:
+            self._runs.clear()
+            self._model_infos.clear()
 
     def search_models(self, filter_string: str | None) -> Observed:
         """Every model a search finds (all of them for None): for `aliasctl import`."""

@@ -69,12 +69,18 @@ class Options:
     break_glass: str | None = None
     # The file's `show_metrics:`: shown in the evidence beside the policy's own metrics.
     show_metrics: tuple[str, ...] = ()
+    # Plan just these models (a webhook named them); None: the file and every managed model.
+    scope: frozenset[str] | None = None
 
 
 def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
     """The plan plus every pre-flight problem; versions are read only for changes."""
     options = options or Options()
-    observed = registry.read_models(declared.keys())
+    if options.scope is None:
+        observed = registry.read_models(declared.keys())
+    else:
+        declared = {name: aliases for name, aliases in declared.items() if name in options.scope}
+        observed = registry.read_models(options.scope, exact=True)
     plan = compute_plan(declared, observed, options.instance)
     plan = replace(plan, fingerprint=fingerprint(observed), removals=options.removals)
     if options.drift is DriftMode.WARN:

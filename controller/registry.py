@@ -73,7 +73,13 @@ class Registry(Protocol):
         """Transient write failures retried so far."""
         ...
 
-    def read_models(self, names: Collection[str]) -> Observed: ...
+    def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
+        """The named models plus every model this instance manages (only the named: `exact`)."""
+        ...
+
+    def forget_cached_reads(self) -> None:
+        """Drop runs and MLmodels read for evidence: a long-running controller re-reads them."""
+        ...
 
     def search_models(self, filter_string: str | None) -> Observed:
         """Every model an MLflow search filter finds (None: all); refused where unsupported."""

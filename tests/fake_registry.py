@@ -56,9 +56,9 @@ class FakeRegistry:
     display_uri = "fake://registry"
     is_remote = True
 
-    def read_models(self, names: Collection[str]) -> Observed:
+    def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
         self.reads += 1
-        wanted = set(names) | set(self.records)
+        wanted = set(names) if exact else set(names) | set(self.records)
         return Observed(
             {
                 m: ObservedModel(m, dict(self.aliases[m]), self.records.get(m))
@@ -66,6 +66,9 @@ class FakeRegistry:
                 if m in self.versions
             }
         )
+
+    def forget_cached_reads(self) -> None:
+        return None
 
     def search_models(self, filter_string: str | None) -> Observed:
         self.reads += 1

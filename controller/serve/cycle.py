@@ -1,0 +1,374 @@
+"""One reconcile of `aliasctl serve`: plan, apply what may move, describe the result.
+
+A cycle never raises. Whatever goes wrong (the registry, the file, the lock)
+becomes the snapshot's outcome and error, so the controller keeps running and
+says why. It applies through the same lock, gates and apply as `aliasctl
+apply`; one rule is its own: a change the gates hold back never stops drift
+from being healed, since a heal returns an alias to a version already
+reviewed and applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan
+from controller.errors import ControllerError, LockError
+from controller.history import pull_fast_forward
+from controller.lock import held, lock_name
+from controller.provenance import make_stamp
+from controller.reconcile import DriftMode, Options, prepare_plan
+from controller.serve.status import (
+    AliasState,
+    AliasStatus,
+    Applied,
+    CycleOutcome,
+    Event,
+    EventKind,
+    Snapshot,
+)
+from controller.spec import load_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from datetime import datetime
+    from pathlib import Path
+
+    from controller.plan import Change, Declared, Plan
+    from controller.registry import Registry
+    from controller.spec import LoadedSpec
+
+log = logging.getLogger("aliasctl.serve")
+
+RECENT_EVENTS = 50  # kept for the status page
+
+
+@dataclass(frozen=True)
+class Settings:
+    file: Path
+    instance: str
+    drift: DriftMode
+    interval_seconds: float
+    pull: bool = False
+    lock_timeout: float = 30.0
+    lock_lease: float = 60.0
+    parallelism: int = DEFAULT_PARALLELISM
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    snapshot: Snapshot
+    events: tuple[Event, ...]
+    lock_busy: bool = False  # another apply holds the lock: try again soon
+
+
+def run_cycle(
+    settings: Settings,
+    registry: Registry,
+    previous: Snapshot,
+    scope: frozenset[str] | None,
+    now: datetime,
+    stopping: Callable[[], bool] = lambda: False,
+) -> CycleReport:
+    """Reconcile the file (or just the models in `scope`) once; never raises."""
+    registry.forget_cached_reads()
+    try:
+        if settings.pull:
+            pull_fast_forward(settings.file)
+        loaded = load_spec(settings.file)
+        return _reconcile(settings, registry, loaded, previous, scope, now, stopping)
+    except ControllerError as error:
+        return _failed(previous, str(error), now)
+    except Exception as error:  # the controller must outlive any one cycle
+        log.exception("unexpected error in a reconcile")
+        return _failed(previous, f"unexpected {type(error).__name__}: {error}", now)
+
+
+def _reconcile(
+    settings: Settings,
+    registry: Registry,
+    loaded: LoadedSpec,
+    previous: Snapshot,
+    scope: frozenset[str] | None,
+    now: datetime,
+    stopping: Callable[[], bool],
+) -> CycleReport:
+    spec = loaded.spec
+    options = Options(
+        instance=settings.instance,
+        drift=settings.drift,
+        spec_file=settings.file,
+        policies=dict(spec.policies),
+        removals=tuple(spec.removals),
+        freezes=tuple(spec.freezes),
+        now=now,
+        show_metrics=(),  # evidence is for reviewers; the controller needs none
+        scope=scope,
+    )
+    declared = spec.declared()
+    if scope is not None:
+        declared = {name: aliases for name, aliases in declared.items() if name in scope}
+    stamp = make_stamp(settings.file, os.environ, now)
+    plan = prepare_plan(declared, registry, options)
+    result: ApplyResult | None = None
+    lock_problem = ""
+    if _has_work(_movable(plan)):
+        name = lock_name(registry, settings.instance, declared or spec.declared())
+        try:
+            with held(
+                registry,
+                name,
+                timeout_seconds=settings.lock_timeout,
+                lease_seconds=settings.lock_lease,
+                say=log.info,
+            ) as lock:
+                # Plan again under the lock: what is applied is what was planned against.
+                plan = prepare_plan(declared, registry, options)
+                movable = _movable(plan)
+                if _has_work(movable):
+
+                    def must_stop() -> str | None:
+                        return lock.lost() or ("the controller is stopping" if stopping() else None)
+
+                    result = apply_plan(
+                        movable,
+                        declared,
+                        registry,
+                        instance=settings.instance,
+                        stamp=replace(stamp, source={**stamp.source, "controller": "serve"}),
+                        parallelism=settings.parallelism,
+                        must_stop=must_stop,
+                    )
+        except LockError as busy:
+            lock_problem = f"waiting for the registry lock: {busy}"
+
+    statuses = alias_statuses(declared, plan, result, lock_problem)
+    events = cycle_events(previous, declared, plan, result, stamp.commit, now)
+    error = _apply_error(result)
+    problems = (*plan.problems, lock_problem) if lock_problem else plan.problems
+    if error:
+        outcome = CycleOutcome.FAILED
+    elif problems:
+        outcome = CycleOutcome.BLOCKED
+    else:
+        outcome = CycleOutcome.SUCCESS
+    if outcome is CycleOutcome.FAILED and _newly_failed(previous, error):
+        events.append(Event(EventKind.CYCLE_FAILED, now, commit=stamp.commit, reason=error))
+    applied = {m: Applied(r.commit, r.applied_at) for m, r in plan.last_applied.items()}
+    if result is not None:
+        for model in {r.change.model for r in result.applied}:
+            applied[model] = Applied(stamp.commit, stamp.applied_at)
+    snapshot = replace(
+        previous,
+        aliases=_merge(previous.aliases, statuses, scope),
+        last_applied=_merge_applied(previous.last_applied, applied, scope),
+        problems=_merge_problems(previous.problems, problems, scope),
+        events=_recent(events, previous.events),
+        commit=stamp.commit,
+        cycles=previous.cycles + 1,
+        last_cycle_at=now,
+        last_outcome=outcome,
+        last_error=error,
+        last_success_at=now if outcome is not CycleOutcome.FAILED else previous.last_success_at,
+    )
+    return CycleReport(snapshot, tuple(events), lock_busy=bool(lock_problem))
+
+
+def _failed(previous: Snapshot, error: str, now: datetime) -> CycleReport:
+    events = []
+    if _newly_failed(previous, error):
+        events.append(Event(EventKind.CYCLE_FAILED, now, commit=previous.commit, reason=error))
+    snapshot = replace(
+        previous,
+        events=_recent(events, previous.events),
+        cycles=previous.cycles + 1,
+        last_cycle_at=now,
+        last_outcome=CycleOutcome.FAILED,
+        last_error=error,
+    )
+    return CycleReport(snapshot, tuple(events))
+
+
+def _newly_failed(previous: Snapshot, error: str) -> bool:
+    """One notification per failure, not one per cycle while it lasts."""
+    return previous.last_outcome is not CycleOutcome.FAILED or previous.last_error != error
+
+
+def _heals(plan: Plan) -> set[tuple[str, str]]:
+    return {(d.model, d.alias) for d in plan.drift}
+
+
+def _movable(plan: Plan) -> Plan:
+    """What may be applied: everything, or when the plan has problems, only drift heals."""
+    if not plan.problems:
+        return plan
+    heals = _heals(plan)
+    kept = tuple(c for c in plan.changes if (c.model, c.alias) in heals and c.after is not None)
+    held_back = tuple(c for c in plan.changes if c not in kept) + plan.held_back
+    return replace(plan, changes=kept, held_back=held_back, stale_records=(), released=())
+
+
+def _has_work(plan: Plan) -> bool:
+    return bool(plan.changes or plan.stale_records or plan.released)
+
+
+def _apply_error(result: ApplyResult | None) -> str:
+    if result is None or result.ok:
+        return ""
+    if result.stopped:
+        return f"apply stopped: {result.stopped}"
+    failures = [f"{r.change.key}: {r.error}" for r in result.failed]
+    failures += list(result.record_errors)
+    failures += [f"{c.key}: did not stick (re-read differs)" for c in result.unconverged]
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    return f"apply failed: {failures[0]}{more}" if failures else "apply failed"
+
+
+def alias_statuses(
+    declared: Declared, plan: Plan, result: ApplyResult | None, lock_problem: str = ""
+) -> list[AliasStatus]:
+    """Every alias the file declares or aliasctl still owns, with its state after the cycle."""
+    done = {r.change.key for r in result.applied} if result else set()
+    failed = {r.change.key: r.error or "" for r in result.failed} if result else {}
+    attempted = {r.change.key for r in result.results} if result else set()
+    heals = {f"{m}@{a}" for m, a in _heals(plan)}
+    outstanding = {c.key: c for c in (*plan.changes, *plan.held_back) if c.key not in done}
+    statuses = []
+    for model, aliases in declared.items():
+        model_problem = _problem_of(plan.problems, model)
+        for alias, version in aliases.items():
+            key = f"{model}@{alias}"
+            change = outstanding.get(key)
+            if change is None and model_problem:
+                statuses.append(
+                    AliasStatus(model, alias, version, None, AliasState.BLOCKED, model_problem)
+                )
+            elif change is None:
+                statuses.append(AliasStatus(model, alias, version, version, AliasState.IN_SYNC))
+            else:
+                statuses.append(
+                    _outstanding(change, key, heals, failed, attempted, plan, lock_problem)
+                )
+    for key, change in outstanding.items():
+        if change.after is None:  # an owned alias the file dropped, not deleted yet
+            statuses.append(_outstanding(change, key, heals, failed, attempted, plan, lock_problem))
+    return sorted(statuses)
+
+
+def _outstanding(
+    change: Change,
+    key: str,
+    heals: set[str],
+    failed: Mapping[str, str],
+    attempted: set[str],
+    plan: Plan,
+    lock_problem: str,
+) -> AliasStatus:
+    if key in failed:
+        state, reason = AliasState.PENDING, failed[key]
+    elif key in heals:
+        state, reason = AliasState.DRIFTED, "moved outside aliasctl"
+    elif plan.problems and key not in attempted:
+        problem = _problem_of(plan.problems, change.model) or plan.problems[0]
+        state, reason = AliasState.BLOCKED, problem
+    else:
+        state, reason = AliasState.PENDING, lock_problem
+    return AliasStatus(change.model, change.alias, change.after, change.before, state, reason)
+
+
+def _problem_of(problems: Iterable[str], model: str) -> str:
+    for problem in problems:
+        if problem.startswith((f"{model}:", f"{model}@")):
+            return problem
+    return ""
+
+
+def cycle_events(
+    previous: Snapshot,
+    declared: Declared,
+    plan: Plan,
+    result: ApplyResult | None,
+    commit: str | None,
+    now: datetime,
+) -> list[Event]:
+    """What happened this cycle, each condition once (a lasting drift is not re-announced)."""
+    before = {a.key: a for a in previous.aliases}
+    done = {r.change.key: r.change for r in result.applied} if result else {}
+    events = []
+    heals = set()
+    for drift in plan.drift:
+        key = f"{drift.model}@{drift.alias}"
+        heals.add(key)
+        known = before.get(key)
+        if known is None or known.state is not AliasState.DRIFTED or known.live != drift.live:
+            events.append(
+                Event(
+                    EventKind.DRIFT_FOUND,
+                    now,
+                    drift.model,
+                    drift.alias,
+                    drift.recorded,
+                    drift.live,
+                    commit,
+                    "moved outside aliasctl",
+                )
+            )
+        if key in done:
+            wanted = declared.get(drift.model, {}).get(drift.alias)
+            events.append(
+                Event(
+                    EventKind.DRIFT_HEALED,
+                    now,
+                    drift.model,
+                    drift.alias,
+                    drift.live,
+                    wanted,
+                    commit,
+                )
+            )
+    for key, change in done.items():
+        if key not in heals:
+            events.append(
+                Event(
+                    EventKind.ALIAS_MOVED,
+                    now,
+                    change.model,
+                    change.alias,
+                    change.before,
+                    change.after,
+                    commit,
+                )
+            )
+    return events
+
+
+def _merge(
+    old: tuple[AliasStatus, ...], new: list[AliasStatus], scope: frozenset[str] | None
+) -> tuple[AliasStatus, ...]:
+    if scope is None:
+        return tuple(new)
+    return tuple(sorted([a for a in old if a.model not in scope] + new))
+
+
+def _merge_applied(
+    old: Mapping[str, Applied], new: Mapping[str, Applied], scope: frozenset[str] | None
+) -> dict[str, Applied]:
+    if scope is None:
+        return dict(new)
+    return {m: a for m, a in old.items() if m not in scope} | dict(new)
+
+
+def _merge_problems(
+    old: tuple[str, ...], new: tuple[str, ...], scope: frozenset[str] | None
+) -> tuple[str, ...]:
+    if scope is None:
+        return new
+    kept = tuple(p for p in old if not any(_problem_of([p], m) for m in scope))
+    return kept + new
+
+
+def _recent(new: list[Event], old: tuple[Event, ...]) -> tuple[Event, ...]:
+    return (*reversed(new), *old)[:RECENT_EVENTS]

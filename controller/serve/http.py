@@ -1,0 +1,95 @@
+"""The controller's HTTP endpoints, on the standard library's threading server.
+
+Every handler only reads the latest snapshot or queues work, so a slow
+registry never makes `/healthz` or `/metrics` slow; a stuck client is cut off
+by the socket timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from controller.serve.status import Snapshot
+
+log = logging.getLogger("aliasctl.serve.http")
+
+MAX_WEBHOOK_BYTES = 1 << 20  # MLflow's alias events are a few hundred bytes
+CLIENT_TIMEOUT_SECONDS = 10.0
+WEBHOOK_PATH = "/webhooks/mlflow"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    snapshot: Callable[[], Snapshot]
+    metrics: Callable[[], tuple[bytes, str]]  # body, content type
+    page: Callable[[Snapshot, datetime], str]
+    # (headers, raw body) -> (HTTP status, one-line answer)
+    webhook: Callable[[Mapping[str, str], bytes], tuple[int, str]]
+
+
+def make_server(address: tuple[str, int], endpoints: Endpoints) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "aliasctl"
+        sys_version = ""
+        timeout = CLIENT_TIMEOUT_SECONDS
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8")
+            elif path == "/readyz":
+                snapshot = endpoints.snapshot()
+                if snapshot.ready:
+                    self._send(HTTPStatus.OK, b"ready\n", "text/plain; charset=utf-8")
+                else:
+                    why = snapshot.last_error or "no reconcile has reached the registry yet"
+                    body = f"not ready: {why}\n".encode()
+                    self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, "text/plain; charset=utf-8")
+            elif path == "/metrics":
+                body, content_type = endpoints.metrics()
+                self._send(HTTPStatus.OK, body, content_type)
+            elif path == "/":
+                html = endpoints.page(endpoints.snapshot(), datetime.now(UTC))
+                self._send(HTTPStatus.OK, html.encode(), "text/html; charset=utf-8")
+            else:
+                self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+
+        def do_POST(self) -> None:
+            if self.path.split("?", 1)[0] != WEBHOOK_PATH:
+                self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+                return
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                self._send(HTTPStatus.LENGTH_REQUIRED, b"length required\n", "text/plain")
+                return
+            if not 0 <= length <= MAX_WEBHOOK_BYTES:
+                self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"too large\n", "text/plain")
+                return
+            body = self.rfile.read(length)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, answer = endpoints.webhook(headers, body)
+            self._send(HTTPStatus(status), f"{answer}\n".encode(), "text/plain; charset=utf-8")
+
+        def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
+            log.debug("%s %s", self.address_string(), format % args)
+
+    server = ThreadingHTTPServer(address, Handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,172 @@
+"""The controller loop: when to reconcile, and what.
+
+A full reconcile every interval; a webhook asks for one model, and a burst of
+events is debounced into one reconcile of the models they named. A failed
+cycle is retried with backoff (5 s, 10 s, ... up to the interval), so the
+controller recovers by itself once the registry is back. Stopping lets the
+current write finish and then ends the loop: never half an apply.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from controller.serve.cycle import CycleReport, Settings, run_cycle
+from controller.serve.status import CycleOutcome, Snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from controller.registry import Registry
+    from controller.serve.status import Event
+
+log = logging.getLogger("aliasctl.serve")
+
+# More models than this waiting from webhooks: one full reconcile is cheaper than naming them.
+MAX_SCOPED_MODELS = 200
+FIRST_RETRY_SECONDS = 5.0
+LOCK_RETRY_SECONDS = 15.0
+MAX_WAIT_SECONDS = 3600.0  # Condition.wait refuses huge timeouts; waking hourly costs nothing
+
+
+@dataclass(frozen=True)
+class Work:
+    scope: frozenset[str] | None  # None: the whole file
+
+
+class WorkQueue:
+    """Models named by webhooks, debounced; full reconciles when due; the stop request."""
+
+    def __init__(self, debounce_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._debounce = debounce_seconds
+        self._clock = clock
+        self._changed = threading.Condition()
+        self._models: set[str] = set()
+        self._first_at: float | None = None  # when the oldest waiting model arrived
+        self._full = False
+        self._stopped = False
+
+    def request(self, model: str | None = None) -> None:
+        """Ask for a reconcile of `model`, or of everything (None)."""
+        with self._changed:
+            if model is None:
+                self._full = True
+            else:
+                self._models.add(model)
+                if self._first_at is None:
+                    self._first_at = self._clock()
+            self._changed.notify()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def pending(self) -> int:
+        with self._changed:
+            return len(self._models) + int(self._full)
+
+    def next(self, full_due_at: float) -> Work | None:
+        """Block until there is work; None once stopped."""
+        with self._changed:
+            while True:
+                if self._stopped:
+                    return None
+                now = self._clock()
+                if self._full or now >= full_due_at or len(self._models) > MAX_SCOPED_MODELS:
+                    self._full, self._models, self._first_at = False, set(), None
+                    return Work(None)
+                if self._first_at is not None and now >= self._first_at + self._debounce:
+                    scope = frozenset(self._models)
+                    self._models, self._first_at = set(), None
+                    return Work(scope)
+                wake = full_due_at
+                if self._first_at is not None:
+                    wake = min(wake, self._first_at + self._debounce)
+                self._changed.wait(min(max(0.0, wake - now), MAX_WAIT_SECONDS))
+
+
+class Controller:
+    """Runs cycles on the calling thread; the HTTP server reads `snapshot` from others."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        debounce_seconds: float,
+        display_uri: str,
+        on_cycle: Callable[[Snapshot, float], None] = lambda _s, _d: None,
+        on_events: Callable[[Iterable[Event]], None] = lambda _e: None,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.queue = WorkQueue(debounce_seconds)
+        self._registry = registry
+        self._on_cycle = on_cycle
+        self._on_events = on_events
+        self._wall_clock = wall_clock
+        self._failures_in_row = 0
+        self._snapshot = Snapshot(
+            file=str(settings.file),
+            registry=display_uri,
+            instance=settings.instance,
+            drift_mode=str(settings.drift),
+            interval_seconds=settings.interval_seconds,
+            started_at=wall_clock(),
+        )
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot  # replaced whole, never mutated: a reader sees one cycle
+
+    def stop(self) -> None:
+        self.queue.stop()
+
+    def run(self) -> None:
+        """Reconcile until stopped; the first full reconcile starts at once."""
+        full_due_at = time.monotonic()
+        while (work := self.queue.next(full_due_at)) is not None:
+            report = self.run_once(work.scope)
+            if work.scope is None or report.snapshot.last_outcome is CycleOutcome.FAILED:
+                full_due_at = time.monotonic() + self._delay(report)
+
+    def run_once(self, scope: frozenset[str] | None) -> CycleReport:
+        started = time.monotonic()
+        report = run_cycle(
+            self.settings,
+            self._registry,
+            self._snapshot,
+            scope,
+            self._wall_clock(),
+            stopping=lambda: self.queue.stopped,
+        )
+        duration = time.monotonic() - started
+        self._snapshot = report.snapshot
+        outcome = report.snapshot.last_outcome
+        what = "all models" if scope is None else ", ".join(sorted(scope))
+        error = f": {report.snapshot.last_error}" if report.snapshot.last_error else ""
+        log.info("reconciled %s in %.2f s: %s%s", what, duration, outcome, error)
+        self._failures_in_row = self._failures_in_row + 1 if outcome is CycleOutcome.FAILED else 0
+        self._on_cycle(report.snapshot, duration)
+        if report.events:
+            self._on_events(report.events)
+        return report
+
+    def _delay(self, report: CycleReport) -> float:
+        interval = self.settings.interval_seconds
+        if self._failures_in_row:
+            backoff: float = FIRST_RETRY_SECONDS * 2 ** (self._failures_in_row - 1)
+            return min(interval, backoff)
+        if report.lock_busy:
+            return min(interval, LOCK_RETRY_SECONDS)
+        return interval

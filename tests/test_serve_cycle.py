@@ -1,0 +1,263 @@
+"""The controller's cycle and loop logic, at our own registry seam (the fake registry)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from controller.lock import EXPIRES_TAG, HOLDER_TAG, TOKEN_TAG, lock_name
+from controller.reconcile import DriftMode
+from controller.serve.cycle import Settings, run_cycle
+from controller.serve.loop import MAX_SCOPED_MODELS, Controller, WorkQueue
+from controller.serve.status import AliasState, CycleOutcome, Snapshot
+from tests.fake_registry import FakeRegistry
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+SPEC = """\
+models:
+  bikes:
+    aliases:
+      champion: 2
+      challenger: 3
+  taxis:
+    aliases:
+      champion: 1
+"""
+
+
+def settings(file: Path, drift: DriftMode = DriftMode.HEAL) -> Settings:
+    return Settings(file=file, instance="default", drift=drift, interval_seconds=300)
+
+
+def empty(file: Path) -> Snapshot:
+    return Snapshot(
+        file=str(file),
+        registry="fake://registry",
+        instance="default",
+        drift_mode="heal",
+        interval_seconds=300,
+        started_at=NOW,
+    )
+
+
+def states(snapshot: Snapshot) -> dict[str, tuple[AliasState, int | None]]:
+    return {a.key: (a.state, a.live) for a in snapshot.aliases}
+
+
+def kinds(events: tuple[object, ...]) -> list[tuple[str, str | None]]:
+    return [(str(e.kind), e.model and f"{e.model}@{e.alias}") for e in events]  # type: ignore[attr-defined]
+
+
+def test_first_cycle_applies_the_file_and_reports_each_move(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    report = run_cycle(settings(file), fake, empty(file), None, NOW)
+    assert report.snapshot.last_outcome is CycleOutcome.SUCCESS
+    assert fake.aliases == {"bikes": {"champion": 2, "challenger": 3}, "taxis": {"champion": 1}}
+    assert all(state is AliasState.IN_SYNC for state, _ in states(report.snapshot).values())
+    assert sorted(kinds(report.events)) == [
+        ("alias_moved", "bikes@challenger"),
+        ("alias_moved", "bikes@champion"),
+        ("alias_moved", "taxis@champion"),
+    ]
+    assert fake.records["bikes"].source["controller"] == "serve"
+    assert report.snapshot.ready
+
+
+def test_drift_is_found_and_healed_once_each(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    first = run_cycle(settings(file), fake, empty(file), None, NOW).snapshot
+    fake.aliases["bikes"]["champion"] = 1  # moved by hand in the UI
+    report = run_cycle(settings(file), fake, first, None, NOW)
+    assert fake.aliases["bikes"]["champion"] == 2
+    assert kinds(report.events) == [
+        ("drift_found", "bikes@champion"),
+        ("drift_healed", "bikes@champion"),
+    ]
+    found, healed = report.events
+    assert (found.before, found.after) == (2, 1)
+    assert (healed.before, healed.after) == (1, 2)
+    again = run_cycle(settings(file), fake, report.snapshot, None, NOW)
+    assert again.events == ()
+
+
+def test_warn_mode_reports_a_lasting_drift_once_and_leaves_it(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    first = run_cycle(settings(file), fake, empty(file), None, NOW).snapshot
+    fake.aliases["bikes"]["champion"] = 1
+    warn = settings(file, DriftMode.WARN)
+    report = run_cycle(warn, fake, first, None, NOW)
+    assert fake.aliases["bikes"]["champion"] == 1
+    assert kinds(report.events) == [("drift_found", "bikes@champion")]
+    assert states(report.snapshot)["bikes@champion"] == (AliasState.DRIFTED, 1)
+    assert run_cycle(warn, fake, report.snapshot, None, NOW).events == ()
+    fake.aliases["bikes"]["champion"] = 3  # moved again: a new condition, reported again
+    moved = run_cycle(warn, fake, report.snapshot, None, NOW)
+    assert kinds(moved.events) == [("drift_found", "bikes@champion")]
+
+
+def test_a_blocked_promotion_never_stops_drift_from_being_healed(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 2})
+    first = run_cycle(settings(file), fake, empty(file), None, NOW).snapshot
+    fake.aliases["bikes"]["champion"] = 1  # drift
+    file.write_text(
+        SPEC.replace("champion: 1", "champion: 2")
+        + "freezes:\n  - name: year-end\n    from: 2026-11-20T00:00\n    to: 2026-12-01T00:00\n"
+    )
+    report = run_cycle(settings(file), fake, first, None, NOW)
+    assert fake.aliases["bikes"]["champion"] == 2  # healed
+    assert fake.aliases["taxis"]["champion"] == 1  # the promotion waits for the freeze
+    assert report.snapshot.last_outcome is CycleOutcome.BLOCKED
+    state, live = states(report.snapshot)["taxis@champion"]
+    assert (state, live) == (AliasState.BLOCKED, 1)
+    assert any("year-end" in p for p in report.snapshot.problems)
+    assert fake.records["taxis"].aliases["champion"] == 1  # the record does not claim it
+
+
+def test_an_invalid_file_fails_the_cycle_once_and_recovery_follows(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    good = run_cycle(settings(file), fake, empty(file), None, NOW).snapshot
+    file.write_text("models:\n  bikes:\n    aliases:\n      champion: two\n")
+    bad = run_cycle(settings(file), fake, good, None, NOW)
+    assert bad.snapshot.last_outcome is CycleOutcome.FAILED
+    assert not bad.snapshot.ready
+    assert "aliases.yaml" in bad.snapshot.last_error
+    assert kinds(bad.events) == [("cycle_failed", None)]
+    assert bad.snapshot.aliases == good.aliases  # the last known state stays on the page
+    still_bad = run_cycle(settings(file), fake, bad.snapshot, None, NOW)
+    assert still_bad.events == ()
+    file.write_text(SPEC)
+    recovered = run_cycle(settings(file), fake, still_bad.snapshot, None, NOW)
+    assert recovered.snapshot.ready
+    assert recovered.snapshot.last_error == ""
+
+
+def test_failed_writes_fail_the_cycle_and_leave_the_alias_pending(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    fake.failing_aliases = {("taxis", "champion")}
+    report = run_cycle(settings(file), fake, empty(file), None, NOW)
+    assert report.snapshot.last_outcome is CycleOutcome.FAILED
+    assert "taxis@champion" in report.snapshot.last_error
+    assert states(report.snapshot)["taxis@champion"] == (AliasState.PENDING, None)
+    assert states(report.snapshot)["bikes@champion"] == (AliasState.IN_SYNC, 2)
+
+
+def test_a_scoped_cycle_reads_and_changes_only_its_models(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    first = run_cycle(settings(file), fake, empty(file), None, NOW).snapshot
+    fake.aliases["bikes"]["champion"] = 1
+    fake.aliases["taxis"]["champion"] = 1  # not drift: unchanged
+    fake.aliases["taxis"]["shadow"] = 1  # unmanaged: listed by the plan, untouched
+    report = run_cycle(settings(file), fake, first, frozenset({"taxis"}), NOW)
+    assert fake.aliases["bikes"]["champion"] == 1  # out of scope: left for its own event
+    assert report.events == ()
+    assert {a.key for a in report.snapshot.aliases} == {a.key for a in first.aliases}
+    healed = run_cycle(settings(file), fake, report.snapshot, frozenset({"bikes"}), NOW)
+    assert fake.aliases["bikes"]["champion"] == 2
+    assert kinds(healed.events)[-1] == ("drift_healed", "bikes@champion")
+
+
+def test_a_model_leaving_the_file_is_released_by_a_scoped_cycle(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    first = run_cycle(settings(file), fake, empty(file), None, NOW).snapshot
+    file.write_text(SPEC.split("  taxis:", maxsplit=1)[0] + "removals: [taxis@champion]\n")
+    report = run_cycle(settings(file), fake, first, frozenset({"taxis"}), NOW)
+    assert fake.aliases["taxis"] == {}
+    assert "taxis" not in fake.records
+    assert "taxis@champion" not in {a.key for a in report.snapshot.aliases}
+
+
+def test_a_held_lock_makes_the_cycle_wait_not_fail(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    name = lock_name(fake, "default", ["bikes", "taxis"])
+    fake.state_models[name] = {  # a CI apply on another host, its lease far from over
+        TOKEN_TAG: "ci-token",
+        HOLDER_TAG: json.dumps({"host": "ci-runner", "user": "ci", "pid": "1"}),
+        EXPIRES_TAG: "32503680000",
+    }
+    quick = Settings(file, "default", DriftMode.HEAL, 300, lock_timeout=0)
+    report = run_cycle(quick, fake, empty(file), None, NOW)
+    assert report.lock_busy
+    assert report.snapshot.last_outcome is CycleOutcome.BLOCKED
+    assert fake.aliases["bikes"] == {}
+    assert states(report.snapshot)["bikes@champion"] == (AliasState.PENDING, None)
+
+
+def test_a_burst_of_webhooks_is_one_scoped_reconcile() -> None:
+    now = [100.0]
+    queue = WorkQueue(debounce_seconds=2, clock=lambda: now[0])
+    for model in ["bikes", "taxis", "bikes"]:
+        queue.request(model)
+    now[0] = 102.5
+    work = queue.next(full_due_at=1000)
+    assert work is not None
+    assert work.scope == {"bikes", "taxis"}
+    now[0] = 1000.0
+    full = queue.next(full_due_at=1000)
+    assert full is not None
+    assert full.scope is None
+
+
+def test_a_flood_of_models_becomes_one_full_reconcile() -> None:
+    queue = WorkQueue(debounce_seconds=60)
+    for index in range(MAX_SCOPED_MODELS + 1):
+        queue.request(f"m{index}")
+    work = queue.next(full_due_at=float("inf"))
+    assert work is not None
+    assert work.scope is None
+    assert queue.pending() == 0
+
+
+def test_stop_wakes_a_waiting_loop() -> None:
+    queue = WorkQueue(debounce_seconds=1)
+    results: list[object] = []
+    waiter = threading.Thread(target=lambda: results.append(queue.next(float("inf"))))
+    waiter.start()
+    queue.stop()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive()
+    assert results == [None]
+
+
+def test_the_controller_backs_off_after_failures_and_resets_on_success(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text("not: [valid")
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    controller = Controller(
+        settings(file),
+        fake,
+        debounce_seconds=1,
+        display_uri=fake.display_uri,
+        wall_clock=lambda: NOW,
+    )
+    delays = []
+    for _ in range(3):
+        report = controller.run_once(None)
+        delays.append(controller._delay(report))
+    assert delays == [5.0, 10.0, 20.0]
+    file.write_text(SPEC)
+    report = controller.run_once(None)
+    assert controller._delay(report) == 300
+    assert controller.snapshot.ready

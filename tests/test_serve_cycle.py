@@ -213,7 +213,7 @@ def test_a_burst_of_webhooks_is_one_scoped_reconcile() -> None:
     now[0] = 102.5
     work = queue.next(full_due_at=1000)
     assert work is not None
-    assert work.scope == {"bikes", "taxis"}
+    assert work.scope == frozenset({"bikes", "taxis"})
     now[0] = 1000.0
     full = queue.next(full_due_at=1000)
     assert full is not None

@@ -1,0 +1,112 @@
+"""Wiring of `aliasctl serve`: the loop on the main thread, HTTP on another, signals.
+
+SIGTERM or SIGINT stops the loop: the write in flight finishes, the rest of
+that apply is not started (the next run converges from there), queued
+notifications get a few seconds to go out, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from controller.serve.http import Endpoints, make_server
+from controller.serve.loop import Controller
+from controller.serve.metrics import Metrics
+from controller.serve.notify import Notifier
+from controller.serve.page import render_page
+from controller.serve.webhooks import WebhookReceiver
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import FrameType
+
+    from controller.registry import Registry
+    from controller.serve.cycle import Settings
+    from controller.serve.notify import Format
+    from controller.serve.status import Event
+
+log = logging.getLogger("aliasctl.serve")
+
+NOTIFY_DRAIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Wiring:
+    listen: tuple[str, int]
+    debounce_seconds: float
+    notify_urls: tuple[str, ...] = ()
+    notify_format: Format = "json"
+    notify_secret: str | None = None
+    webhook_secret: str | None = None
+    webhook_max_age_seconds: float = 300.0
+
+
+def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
+    """Run the controller until SIGTERM or SIGINT."""
+    metrics = Metrics(instance=settings.instance, drift_mode=str(settings.drift))
+    notifier = Notifier(
+        wiring.notify_urls,
+        wiring.notify_format,
+        wiring.notify_secret,
+        on_result=metrics.notification,
+    )
+
+    def on_events(events: Iterable[Event]) -> None:
+        for event in events:
+            log.info("event: %s", event.describe())
+        notifier.send(events)
+
+    controller = Controller(
+        settings,
+        registry,
+        debounce_seconds=wiring.debounce_seconds,
+        display_uri=registry.display_uri,
+        on_cycle=metrics.observe_cycle,
+        on_events=on_events,
+    )
+    receiver = WebhookReceiver(
+        wiring.webhook_secret,
+        controller.queue,
+        on_outcome=metrics.webhook,
+        max_age_seconds=wiring.webhook_max_age_seconds,
+    )
+    server = make_server(
+        wiring.listen,
+        Endpoints(
+            snapshot=lambda: controller.snapshot,
+            metrics=metrics.render,
+            page=render_page,
+            webhook=receiver.handle,
+        ),
+    )
+    host, port = server.server_address[:2]
+    http = threading.Thread(target=server.serve_forever, name="aliasctl-http", daemon=True)
+    http.start()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s: finishing the write in flight, then stopping", signal.Signals(signum).name)
+        controller.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if not wiring.webhook_secret:
+        log.warning("ALIASCTL_WEBHOOK_SECRET is not set: every webhook delivery is refused")
+    log.info(
+        "serving on http://%s:%s (reconcile every %gs, drift %s, registry %s)",
+        host,
+        port,
+        settings.interval_seconds,
+        settings.drift,
+        registry.display_uri,
+    )
+    try:
+        controller.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+        notifier.close(NOTIFY_DRAIN_SECONDS)
+        log.info("stopped")

@@ -17,7 +17,7 @@ from tests.serve_process import ServeProcess, get, metric, post, wait_for
 if TYPE_CHECKING:
     from pathlib import Path
 
-SECRET = "local-test-secret"  # noqa: S105 - a test fixture's value
+SECRET = "local-test-secret"
 
 
 def test_serve_applies_survives_a_bad_commit_and_stops_cleanly(
@@ -41,7 +41,7 @@ def test_serve_applies_survives_a_bad_commit_and_stops_cleanly(
         wait_for(lambda: live_aliases(sqlite_uri, "bikes") == {"champion": 2}, 60, "the heal")
 
         spec.write_text("models:\n  bikes:\n    aliases:\n      champion: [2\n")  # a bad commit
-        status, body = wait_for(
+        _, body = wait_for(
             lambda: (r := get(f"{serve.url}/readyz"))[0] == 503 and r, 60, "not ready"
         )
         assert "aliases.yaml" in body

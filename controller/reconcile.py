@@ -71,6 +71,8 @@ class Options:
     show_metrics: tuple[str, ...] = ()
     # Plan just these models (a webhook named them); None: the file and every managed model.
     scope: frozenset[str] | None = None
+    # Evidence is for the people reviewing a plan; the controller's own cycles skip its reads.
+    evidence: bool = True
 
 
 def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
@@ -113,7 +115,8 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
             plan = replace(
                 plan, notes=tuple(n for g in gated for n in gate_notes(g.change, g.policy))
             )
-        plan = replace(plan, evidence=_gather_evidence(plan, versions, registry, options))
+        if options.evidence:
+            plan = replace(plan, evidence=_gather_evidence(plan, versions, registry, options))
     return replace(plan, problems=tuple(problems))
 
 

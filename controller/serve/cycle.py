@@ -105,7 +105,7 @@ def _reconcile(
         removals=tuple(spec.removals),
         freezes=tuple(spec.freezes),
         now=now,
-        show_metrics=(),  # evidence is for reviewers; the controller needs none
+        evidence=False,  # for reviewers of a plan; the controller reads none
         scope=scope,
     )
     declared = spec.declared()

@@ -33,6 +33,7 @@ from controller.cli_options import (
     registry_options,
     safety_options,
 )
+from controller.cli_webhook import webhook
 from controller.errors import ControllerError, PreflightError
 from controller.spec import json_schema, load_spec
 
@@ -53,6 +54,7 @@ def cli(debug: bool) -> None:
 
 cli.add_command(import_command)
 cli.add_command(unlock)
+cli.add_command(webhook)
 
 
 @cli.command()

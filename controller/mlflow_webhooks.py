@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
-from controller.faults import diagnose
+from controller.faults import Diagnosis, diagnose
 from controller.mlflow_registry import _secrets, bound_http_time
 from controller.uris import REMOTE_SCHEMES, check_local_uri, redact_uri, scheme
 from controller.webhook_install import DeliveryTest, WebhookInfo
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 PAGE_SIZE = 100
 NEEDS = "webhooks need MLflow >= 3.3 with a SQL backend"
+ANSWERED = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS"})
 
 
 class MlflowWebhooks:
@@ -51,6 +52,10 @@ class MlflowWebhooks:
             return RegistryError(self.display_uri, f"this registry has no webhooks ({NEEDS})")
         code = str(getattr(error, "error_code", ""))
         found = diagnose(code, str(error))
+        if code in ANSWERED:
+            # The server answered: a webhook URL it cannot resolve is not an unreachable registry.
+            lines = [line for line in str(error).splitlines() if line.strip()]
+            found = Diagnosis(Fault.REFUSED, (lines[0] if lines else code)[:500])
         detail = found.detail
         if found.fault is Fault.AUTH and scheme(self.uri) in REMOTE_SCHEMES:
             detail = (

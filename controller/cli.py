@@ -34,6 +34,7 @@ from controller.cli_options import (
     safety_options,
 )
 from controller.cli_serve import serve
+from controller.cli_webhook import webhook
 from controller.errors import ControllerError, PreflightError
 from controller.spec import json_schema, load_spec
 
@@ -55,6 +56,7 @@ def cli(debug: bool) -> None:
 cli.add_command(import_command)
 cli.add_command(unlock)
 cli.add_command(serve)
+cli.add_command(webhook)
 
 
 @cli.command()

@@ -49,20 +49,29 @@ def registry_options(func: F) -> F:
     return stack(func, [connection_options, output])
 
 
+REGISTRY_URI_OPTION = click.option(
+    "--registry-uri",
+    envvar="ALIASCTL_REGISTRY_URI",
+    help="MLflow registry URI. Default: MLflow's own resolution "
+    "(MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI, then sqlite:///mlflow.db).",
+)
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds before an unreachable registry is an error (default 30).",
+)
+
+
+def server_options(func: F) -> F:
+    """Only where the registry is and how long to wait (commands that touch no models)."""
+    return stack(func, [REGISTRY_URI_OPTION, TIMEOUT_OPTION])
+
+
 def connection_options(func: F) -> F:
     options = [
-        click.option(
-            "--registry-uri",
-            envvar="ALIASCTL_REGISTRY_URI",
-            help="MLflow registry URI. Default: MLflow's own resolution "
-            "(MLFLOW_REGISTRY_URI, MLFLOW_TRACKING_URI, then sqlite:///mlflow.db).",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=1),
-            default=None,
-            help="Seconds before an unreachable registry is an error (default 30).",
-        ),
+        REGISTRY_URI_OPTION,
+        TIMEOUT_OPTION,
         click.option(
             "--instance",
             default=DEFAULT_INSTANCE,

@@ -15,6 +15,7 @@ from tests.gitrepo import GitRepo, isolate_git
 from tests.mlflow_server import MlflowServer
 from tests.old_server import old_server
 from tests.postgres import PostgresServer
+from tests.webhook_server import new_webhook_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -108,6 +109,17 @@ def auth_server(
     shutil.copy(_template_db, root / "mlflow.db")  # the tracking store's migrations, not auth's
     server = AuthServer(root)
     yield from running(server)
+
+
+@pytest.fixture(scope="session")
+def webhook_server(
+    tmp_path_factory: pytest.TempPathFactory, _template_db: Path
+) -> Iterator[MlflowServer]:
+    """An `mlflow server` that delivers webhooks to 127.0.0.1 over http, its webhook list
+    cached for 1 s; tests using it share xdist_group(tests.webhook_server.WEBHOOK_GROUP)."""
+    root = tmp_path_factory.mktemp("webhook-server")
+    shutil.copy(_template_db, root / "mlflow.db")  # skip the server's own migrations
+    yield from running(new_webhook_server(root))
 
 
 @pytest.fixture(scope="session")

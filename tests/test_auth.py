@@ -247,3 +247,28 @@ def test_a_refused_write_is_not_retried(
     assert refused, "the server refused nothing: the bot had too much permission"
     assert max(refused.values()) == 1, f"a refused request was sent again: {refused}"
     assert aliases_of(auth_server, model) == {"champion": 1}
+
+
+def test_webhooks_are_admin_only_and_the_error_says_so(
+    auth_server: AuthServer,
+    bot: str,
+    unique: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"https://aliasctl.invalid/{unique}"
+    secret = f"{unique}-webhook-secret-value"
+    monkeypatch.setenv("ALIASCTL_WEBHOOK_SECRET", secret)
+    auth_server.login(monkeypatch, bot)
+    code, out, err = run(capsys, auth_server, "webhook", "install", "--url", url)
+    assert code == 1, out + err
+    assert "permission denied: webhooks are admin-only on a basic-auth server" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert secret not in out + err
+    auth_server.login(monkeypatch, ADMIN)  # passes the check; this server refuses the URL
+    code, out, err = run(capsys, auth_server, "webhook", "install", "--url", url, "--name", unique)
+    assert code == 1, out + err
+    assert "permission" not in err
+    assert "Cannot resolve Webhook URL hostname 'aliasctl.invalid'" in err
+    assert "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS" in err
+    assert len(err.strip().splitlines()) == 1, err

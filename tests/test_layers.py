@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "controller"
-MLFLOW_ADAPTERS = {"mlflow_registry.py", "verify_worker.py"}
+MLFLOW_ADAPTERS = {"mlflow_registry.py", "mlflow_webhooks.py", "verify_worker.py"}
 GIT_ADAPTERS = {"history.py"}
 PURE = {
     *("plan.py", "policy.py", "spec.py", "state.py", "yamlsource.py", "errors.py"),
     *("timespec.py", "windows.py", "soak.py", "signature.py"),
     *("timespec.py", "windows.py", "evidence.py"),
     *("registry.py", "faults.py", "uris.py"),
-    *("serve/signing.py", "serve/webhook_event.py"),
+    *("serve/signing.py", "serve/webhook_event.py", "webhook_install.py"),
 }
 
 

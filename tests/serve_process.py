@@ -73,6 +73,7 @@ class ServeProcess:
 
     def _listening(self) -> str | None:
         if self.process.poll() is not None:
+            self._log.close()
             raise AssertionError(f"aliasctl serve exited early:\n{self.log()}")
         found = _LISTENING.search(self.log())
         return found.group(1) if found else None

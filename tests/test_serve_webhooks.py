@@ -1,0 +1,165 @@
+"""`aliasctl serve` against real `mlflow server`s: healed through the webhook, and outages."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from controller.serve.signing import ALIASCTL_HEADERS, verify_headers
+from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
+from tests.mlflow_server import MlflowServer
+from tests.receiver import Receiver
+from tests.serve_process import ServeProcess, get, metric, wait_for
+from tests.webhook_server import WEBHOOK_GROUP
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SECRET = "e2e-webhook-secret"
+NOTIFY_SECRET = "e2e-notify-secret"
+
+
+def verified_events(receiver: Receiver, model: str) -> list[dict[str, object]]:
+    """The notifications about `model`, each checked against its signature."""
+    events = []
+    for request in receiver.at("/events"):
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        checked = verify_headers(
+            NOTIFY_SECRET, _Lookup(headers), request.body, time.time(), ALIASCTL_HEADERS
+        )
+        assert checked.ok, checked.reason
+        event = json.loads(request.body)
+        if event["model"] == model:
+            events.append(event)
+    return events
+
+
+class _Lookup:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self._headers = headers
+
+    def get(self, name: str, /) -> str | None:
+        return self._headers.get(name.lower())
+
+
+@pytest.mark.server
+@pytest.mark.xdist_group(WEBHOOK_GROUP)
+def test_an_alias_moved_by_hand_is_healed_through_the_webhook(
+    tmp_path: Path,
+    webhook_server: MlflowServer,
+    unique: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri = webhook_server.uri
+    model = f"{unique}-bikes"
+    seed(uri, {model: 3})
+    spec = write_spec(tmp_path / "aliases.yaml", {model: {"champion": 2}})
+    client = client_for(uri)
+    with Receiver() as notified:
+        serve = ServeProcess(
+            tmp_path,
+            [
+                *(str(spec), "--registry-uri", uri, "--instance", unique),
+                *("--interval", "3600", "--debounce", "0.2", "--notify", f"{notified.url}/events"),
+            ],
+            {"ALIASCTL_WEBHOOK_SECRET": SECRET, "ALIASCTL_NOTIFY_SECRET": NOTIFY_SECRET},
+        )
+        hook_id = None
+        try:
+            wait_for(serve.ready, 120, "the first reconcile")
+            assert live_aliases(uri, model) == {"champion": 2}
+            monkeypatch.setenv("ALIASCTL_WEBHOOK_SECRET", SECRET)
+            url = f"{serve.url}/webhooks/mlflow"
+            code, _, err = invoke(
+                capsys, "webhook", "install", "--url", url, "--name", unique, "--registry-uri", uri
+            )
+            assert code == 0, err
+            hook_id = next(w.webhook_id for w in client.list_webhooks() if w.name == unique)
+
+            def accepted() -> float:
+                return (
+                    metric(serve.metrics(), "aliasctl_webhook_deliveries_total", outcome="accepted")
+                    or 0
+                )
+
+            def webhook_live() -> bool:
+                # The server caches its webhook list for a second: an unmanaged alias as a probe.
+                client.set_registered_model_alias(model, "probe", "1")
+                try:
+                    wait_for(lambda: accepted() >= 1, 2, "a delivery")
+                except AssertionError:
+                    return False
+                return True
+
+            wait_for(webhook_live, 60, "the webhook to deliver")
+            client.set_registered_model_alias(model, "champion", "1")  # by hand, in the UI
+            wait_for(lambda: live_aliases(uri, model)["champion"] == 2, 30, "the heal")
+
+            notified.wait_for(lambda _r: len(verified_events(notified, model)) >= 3, 30)
+            kinds = [
+                (e["kind"], e["alias"], e["from"], e["to"])
+                for e in verified_events(notified, model)
+            ]
+            assert kinds == [
+                ("alias_moved", "champion", None, 2),
+                ("drift_found", "champion", 2, 1),
+                ("drift_healed", "champion", 1, 2),
+            ]
+            text = serve.metrics()
+            assert metric(text, "aliasctl_alias_in_sync", model=model, alias="champion") == 1
+            assert (metric(text, "aliasctl_reconciles_total", result="success") or 0) >= 2
+            assert metric(text, "aliasctl_drifted_aliases") == 0
+            status, page = get(f"{serve.url}/")
+            assert status == 200
+            assert model in page
+            assert "drift healed" in page
+        finally:
+            if hook_id is not None:
+                client.delete_webhook(hook_id)
+            code = serve.stop()
+    assert code == 0, serve.log()
+    assert "Traceback" not in serve.log()
+    assert SECRET not in serve.log()
+    assert NOTIFY_SECRET not in serve.log()
+
+
+@pytest.mark.server
+def test_the_registry_killed_and_restarted_while_serve_runs(
+    tmp_path: Path, sqlite_uri: str
+) -> None:
+    server = MlflowServer(tmp_path / "server", workers=1, backend_uri=sqlite_uri).start()
+    try:
+        seed(server.uri, {"bikes": 3})
+        spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 2}})
+        serve = ServeProcess(
+            tmp_path,
+            [str(spec), "--registry-uri", server.uri, "--interval", "2", "--timeout", "3"],
+            {"ALIASCTL_WEBHOOK_SECRET": SECRET},
+        )
+        try:
+            wait_for(serve.ready, 120, "the first reconcile")
+            server.stop()  # killed, as a crash would
+
+            def unready() -> str | None:
+                status, body = get(f"{serve.url}/readyz")
+                return body if status == 503 else None
+
+            assert "not ready" in wait_for(unready, 60, "serve to notice the outage")
+            assert get(f"{serve.url}/healthz")[0] == 200
+            failed = metric(serve.metrics(), "aliasctl_reconciles_total", result="failed")
+            assert (failed or 0) >= 1
+            # While it is down, someone moves the alias straight in the database.
+            client_for(server.backend_uri).set_registered_model_alias("bikes", "champion", "1")
+            server.start()
+            wait_for(lambda: live_aliases(server.uri, "bikes") == {"champion": 2}, 120, "heal")
+            wait_for(serve.ready, 60, "ready again")
+        finally:
+            code = serve.stop()
+    finally:
+        server.stop()
+    assert code == 0, serve.log()
+    assert "Traceback" not in serve.log()

@@ -15,6 +15,7 @@ PURE = {
     *("timespec.py", "windows.py", "soak.py", "signature.py"),
     *("timespec.py", "windows.py", "evidence.py"),
     *("registry.py", "faults.py", "uris.py"),
+    "serve/page.py",
 }
 
 

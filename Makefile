@@ -23,7 +23,7 @@ help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
-	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale"
+	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
 
 .tools/bin/uv:
@@ -80,6 +80,7 @@ bench: install
 	$(RUN) python bench/bench_reconcile.py
 	$(RUN) python bench/bench_history.py
 	$(RUN) python bench/bench_scale.py
+	$(RUN) python bench/bench_page.py
 
 # The seeded databases are cached in bench/.cache/ (a first run seeds for about a minute).
 bench-scale: install

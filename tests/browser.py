@@ -6,7 +6,8 @@ by path. Tests never skip when it is missing: they fail and say how to install i
 
 Fixtures (imported by conftest.py): `chromium` (one browser per session and xdist worker),
 `desktop_page` and `phone_page` (a fresh context each), `artifacts` (test-artifacts/ at the
-repository root, kept after the run for screenshots). `serve_html` serves fixed pages.
+repository root, kept after the run for screenshots). `serve_html` serves fixed pages;
+`assert_no_sideways_scroll` checks a loaded page fits its viewport.
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ def artifacts() -> Path:
     """Where screenshots go; outside pytest's temp dirs so they survive the run (gitignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def assert_no_sideways_scroll(page: Page) -> None:
+    """Nothing wider than the viewport: a phone user never has to pan the page sideways."""
+    wide, view = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide <= view, f"the page is {wide} px wide in a {view} px viewport"
 
 
 @contextlib.contextmanager

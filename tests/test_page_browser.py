@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from controller.serve.page import render_page
-from tests.browser import serve_html
-from tests.page_samples import HOSTILE, NOW, SHA, fresh, realistic
+from tests.browser import assert_no_sideways_scroll, serve_html
+from tests.page_samples import HOSTILE, NOW, SHA, failing, fresh, realistic
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,9 +85,18 @@ def test_page_at_phone_size_has_cards_and_no_sideways_scroll(
     assert {r["display"] for r in rows} == {"grid"}  # one card per alias
     assert max(r["right"] for r in rows) <= 390
     assert not phone_page.is_visible("#aliases thead")
-    widths = phone_page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    assert_no_sideways_scroll(phone_page)
     phone_page.screenshot(path=artifacts / "page-phone.png", full_page=True)
+
+
+def test_page_follows_a_dark_system_theme(phone_page: Page, artifacts: Path) -> None:
+    phone_page.emulate_media(color_scheme="dark")
+    load(phone_page, render_page(failing(), NOW))
+    background = phone_page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(13, 17, 23)"
+    assert "Not ready" in phone_page.inner_text("#health")
+    assert_no_sideways_scroll(phone_page)
+    phone_page.screenshot(path=artifacts / "page-phone-dark.png", full_page=True)
 
 
 def test_fresh_page_at_phone_size(phone_page: Page, artifacts: Path) -> None:
@@ -96,6 +105,5 @@ def test_fresh_page_at_phone_size(phone_page: Page, artifacts: Path) -> None:
     assert "Not ready" in phone_page.inner_text("#health")
     assert phone_page.inner_text("#aliases .empty") == "Waiting for the first cycle."
     assert phone_page.inner_text("#events .empty") == "No events yet."
-    widths = phone_page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1]
+    assert_no_sideways_scroll(phone_page)
     phone_page.screenshot(path=artifacts / "page-phone-fresh.png", full_page=True)

@@ -72,7 +72,7 @@ def test_health_comes_first_and_says_everything_an_operator_asks() -> None:
         "Last success 40 s ago",
         "Registry https://mlflow.example.invalid/",
         "Instance prod-eu",
-        "Drift heal, every 5 min",
+        "Mode heals drift, resync every 5 min",
         f"File deploy/aliases.yaml at {SHA[:7]}",
         "Running 2 d 5 h, 612 cycles",
     ):
@@ -218,7 +218,7 @@ def test_fresh_controller_before_its_first_cycle() -> None:
     assert "Last cycle none yet; started just now 18:29:57 UTC" in health
     assert "Last success never" in health
     assert "File aliases.yaml at no commit" in health
-    assert "Drift warn, every 1 min" in health
+    assert "Mode warns on drift, resync every 1 min" in health
     assert "<section id=counts" not in html
     assert section(html, "aliases") == "Aliases Waiting for the first cycle."
     assert section(html, "events") == "Events No events yet."
@@ -241,13 +241,26 @@ def test_failing_controller_shows_the_error_and_that_it_is_overdue() -> None:
     assert "Not ready" in health
     assert "Last error: registry unreachable: <timeout> after 30 s" in health
     assert "Last cycle failed 20 min ago 18:10:00 UTC overdue" in health
-    assert "Last success 3 h ago 15:30:00 UTC" in health
+    assert "Last success 3 h ago 15:30:00 UTC overdue" in health
     assert '<p class="error">' in html
 
 
 def test_a_recent_failure_is_not_overdue() -> None:
-    snapshot = replace(failing(), last_cycle_at=NOW - timedelta(minutes=14))  # < 3 intervals
+    recent = NOW - timedelta(minutes=14)  # less than 3 intervals
+    snapshot = replace(failing(), last_cycle_at=recent, last_success_at=recent)
     assert "overdue" not in section(render_page(snapshot, NOW), "health")
+
+
+def test_cycles_that_keep_failing_make_the_last_success_overdue() -> None:
+    snapshot = replace(failing(), last_cycle_at=NOW - timedelta(seconds=10))
+    health = section(render_page(snapshot, NOW), "health")
+    assert "Last cycle failed 10 s ago 18:29:50 UTC Last success" in health  # running...
+    assert "Last success 3 h ago 15:30:00 UTC overdue" in health  # ...but not succeeding
+
+
+def test_never_succeeded_since_a_start_long_ago_is_overdue() -> None:
+    snapshot = replace(failing(), last_success_at=None)
+    assert "Last success never overdue" in section(render_page(snapshot, NOW), "health")
 
 
 @pytest.mark.parametrize(
@@ -256,7 +269,9 @@ def test_a_recent_failure_is_not_overdue() -> None:
 )
 def test_interval_in_words(seconds: float, shown: str) -> None:
     snapshot = replace(realistic(), interval_seconds=seconds)
-    assert f"Drift heal, every {shown}" in section(render_page(snapshot, NOW), "health")
+    assert f"Mode heals drift, resync every {shown}" in section(
+        render_page(snapshot, NOW), "health"
+    )
 
 
 def test_naive_now_is_taken_as_utc() -> None:

@@ -46,7 +46,7 @@ def check_content(page: Page) -> list[dict[str, Any]]:
     snapshot = realistic()
     health = page.inner_text("#health")
     assert page.get_attribute("#health", "data-ready") == "true"
-    for expected in ("Ready", "blocked", "40 s ago", "prod-eu", "heal, every 5 min"):
+    for expected in ("Ready", "blocked", "40 s ago", "prod-eu", "heals drift, resync every 5 min"):
         assert expected in health
     assert "https://mlflow.example.invalid/" in health
     assert SHA[:7] in health

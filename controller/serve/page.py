@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 30
 EVENTS_SHOWN = 20
+STALE_INTERVALS = 3  # as the documented alert: no successful reconcile for 3 intervals
+DRIFT_MODES = {"heal": "heals drift", "warn": "warns on drift"}
 
 # Each state has a word and a sign besides its colour: the page reads in greyscale too.
 STATE_TEXT = {
@@ -79,15 +81,18 @@ def _header(s: Snapshot, now: datetime) -> str:
     else:
         outcome = f'<span class="word {OUTCOME_CLASS[s.last_outcome]}">{_e(s.last_outcome)}</span>'
         last = f"{outcome} {_when(s.last_cycle_at, now)}"
-        if _age(s.last_cycle_at, now) > 3 * s.interval_seconds:  # the loop may be stuck
+        if _stale(s.last_cycle_at, s, now):  # the loop itself may be stuck
             last += ' <span class="word bad">overdue</span>'
-    success = _when(s.last_success_at, now) if s.last_success_at else "never"
+    success = _when(s.last_success_at, now)
+    if s.last_outcome is not None and _stale(s.last_success_at or s.started_at, s, now):
+        success += ' <span class="word bad">overdue</span>'  # what the alert rule fires on
+    mode = DRIFT_MODES.get(s.drift_mode, s.drift_mode)
     rows = [
         ("Last cycle", last),
         ("Last success", success),
         ("Registry", f"<code>{_e(s.registry)}</code>"),
         ("Instance", _e(s.instance)),
-        ("Drift", f"{_e(s.drift_mode)}, every {_duration(s.interval_seconds)}"),
+        ("Mode", f"{_e(mode)}, resync every {_duration(s.interval_seconds)}"),
         ("File", f"<code>{_e(s.file)}</code> at {_sha(s.commit)}"),
         ("Running", f"{_duration(_age(s.started_at, now))}, {s.cycles:,} cycles"),
     ]
@@ -103,6 +108,10 @@ def _header(s: Snapshot, now: datetime) -> str:
         f"{_e(s.instance)}</span></h1>{badge}</header>{error}<dl class=health>{items}</dl>"
         "</section>"
     )
+
+
+def _stale(moment: datetime, s: Snapshot, now: datetime) -> bool:
+    return _age(moment, now) > STALE_INTERVALS * s.interval_seconds
 
 
 def _counts(s: Snapshot) -> str:

@@ -10,13 +10,20 @@ RUN := $(UV) run --frozen
 # SQLAlchemy < 2.1 beside it). The stamp names the version, so a bump rebuilds it.
 OLD_MLFLOW_VERSION := 2.22.5
 OLD_MLFLOW := .venv-mlflow2/.mlflow-$(OLD_MLFLOW_VERSION)
+# Debian's Chromium for the status page's browser test (tests/browser.py drives it with the
+# playwright wheel; playwright's own browser download does not work on every machine). Fonts
+# are named because recommends are skipped (they pull in a desktop's worth of packages).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help install old-mlflow demo test lint types workflows pytest bench bench-scale schema clean
+.PHONY: help install old-mlflow browser demo test lint types workflows pytest bench bench-scale schema clean
 
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
-	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale"
+	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
+	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
 
 .tools/bin/uv:
@@ -42,6 +49,14 @@ $(OLD_MLFLOW): | $(UV)
 
 old-mlflow: $(OLD_MLFLOW)
 
+# A file target: once the browser is there, `make` does not look at apt again.
+$(CHROMIUM):
+	$(APT) update -qq
+	$(APT) install -y -qq --no-install-recommends chromium fonts-liberation fonts-dejavu-core \
+		>/dev/null
+
+browser: $(CHROMIUM)
+
 demo: install
 	$(RUN) python examples/demo.py
 
@@ -58,13 +73,14 @@ workflows: install
 	$(RUN) actionlint
 	$(RUN) zizmor --offline --min-severity=low .github
 
-pytest: install old-mlflow
+pytest: install old-mlflow browser
 	$(RUN) pytest -n 2 --dist loadgroup
 
 bench: install
 	$(RUN) python bench/bench_reconcile.py
 	$(RUN) python bench/bench_history.py
 	$(RUN) python bench/bench_scale.py
+	$(RUN) python bench/bench_page.py
 
 # The seeded databases are cached in bench/.cache/ (a first run seeds for about a minute).
 bench-scale: install
@@ -75,4 +91,4 @@ schema: install
 
 clean:
 	rm -rf .venv .venv-mlflow2 .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns \
-		.demo bench/.cache
+		.demo bench/.cache test-artifacts

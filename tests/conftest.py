@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+# The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html.
+pytest_plugins = ["tests.browser"]
+
 # Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")

@@ -16,6 +16,7 @@ PURE = {
     *("timespec.py", "windows.py", "evidence.py"),
     *("registry.py", "faults.py", "uris.py"),
     *("serve/signing.py", "serve/webhook_event.py", "webhook_install.py"),
+    "serve/page.py",
 }
 
 

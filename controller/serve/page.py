@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from controller.serve.status import AliasState, CycleOutcome, EventKind
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from controller.serve.status import AliasStatus, Applied, Event, Snapshot
 
 REFRESH_SECONDS = 30
 EVENTS_SHOWN = 20
+STALE_INTERVALS = 3  # as the documented alert: no successful reconcile for 3 intervals
+DRIFT_MODES = {"heal": "heals drift", "warn": "warns on drift"}
 
 # Each state has a word and a sign besides its colour: the page reads in greyscale too.
 STATE_TEXT = {
@@ -79,15 +81,18 @@ def _header(s: Snapshot, now: datetime) -> str:
     else:
         outcome = f'<span class="word {OUTCOME_CLASS[s.last_outcome]}">{_e(s.last_outcome)}</span>'
         last = f"{outcome} {_when(s.last_cycle_at, now)}"
-        if _age(s.last_cycle_at, now) > 3 * s.interval_seconds:  # the loop may be stuck
+        if _stale(s.last_cycle_at, s, now):  # the loop itself may be stuck
             last += ' <span class="word bad">overdue</span>'
-    success = _when(s.last_success_at, now) if s.last_success_at else "never"
+    success = _when(s.last_success_at, now)
+    if s.last_outcome is not None and _stale(s.last_success_at or s.started_at, s, now):
+        success += ' <span class="word bad">overdue</span>'  # what the alert rule fires on
+    mode = DRIFT_MODES.get(s.drift_mode, s.drift_mode)
     rows = [
         ("Last cycle", last),
         ("Last success", success),
         ("Registry", f"<code>{_e(s.registry)}</code>"),
         ("Instance", _e(s.instance)),
-        ("Drift", f"{_e(s.drift_mode)}, every {_duration(s.interval_seconds)}"),
+        ("Mode", f"{_e(mode)}, resync every {_duration(s.interval_seconds)}"),
         ("File", f"<code>{_e(s.file)}</code> at {_sha(s.commit)}"),
         ("Running", f"{_duration(_age(s.started_at, now))}, {s.cycles:,} cycles"),
     ]
@@ -103,6 +108,10 @@ def _header(s: Snapshot, now: datetime) -> str:
         f"{_e(s.instance)}</span></h1>{badge}</header>{error}<dl class=health>{items}</dl>"
         "</section>"
     )
+
+
+def _stale(moment: datetime, s: Snapshot, now: datetime) -> bool:
+    return _age(moment, now) > STALE_INTERVALS * s.interval_seconds
 
 
 def _counts(s: Snapshot) -> str:
@@ -137,7 +146,8 @@ def _attention(aliases: tuple[AliasStatus, ...]) -> str:
     )
     if not off:
         return ""
-    rows = "".join(_row(a, a.key) for a in off)
+    esc = _Memo(_e)
+    rows = "".join(_row(a, esc(a.model) + "@" + esc(a.alias), esc) for a in off)
     return (
         f"<section id=attention><h2>Needs attention ({len(off):,})</h2>"
         f"<table class=aliases>{THEAD}<tbody>{rows}</tbody></table></section>"
@@ -155,8 +165,11 @@ def _aliases(s: Snapshot, now: datetime) -> str:
     by_model: dict[str, list[AliasStatus]] = {}
     for a in s.aliases:
         by_model.setdefault(a.model, []).append(a)
+    # Alias names, reasons and apply stamps repeat across models: escape and format each once.
+    esc = _Memo(_e)
+    stamps: _Memo[Applied | None, str] = _Memo(lambda applied: _applied(applied, now))
     groups = "".join(
-        _model_group(model, rows, s.last_applied.get(model), now)
+        _model_group(model, rows, stamps(s.last_applied.get(model)), esc)
         for model, rows in by_model.items()
     )
     return (
@@ -169,33 +182,55 @@ THEAD = (
     "<thead><tr><th>Alias</th><th>Desired</th><th>Live</th><th>State</th><th>Reason</th>"
     "</tr></thead>"
 )
+STATE_CELL = {
+    state: f'<td class=st><span class="state {state}">{sign} {word}</span></td>'
+    for state, (word, sign) in STATE_TEXT.items()
+}
 
 
-def _model_group(
-    model: str, rows: list[AliasStatus], applied: Applied | None, now: datetime
-) -> str:
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Memo(Generic[K, V]):
+    """A function's results kept for one render (the dict dies with the page)."""
+
+    def __init__(self, function: Callable[[K], V]) -> None:
+        self.function = function
+        self.seen: dict[K, V] = {}
+
+    def __call__(self, key: K) -> V:
+        value = self.seen.get(key)
+        if value is None:
+            value = self.seen[key] = self.function(key)
+        return value
+
+
+def _applied(applied: Applied | None, now: datetime) -> str:
     if applied is None or (applied.commit is None and applied.applied_at is None):
-        stamp = "no apply recorded"
-    else:
-        stamp = f"applied {_sha(applied.commit)} {_stamp_when(applied.applied_at, now)}"
+        return "no apply recorded"
+    return f"applied {_sha(applied.commit)} {_stamp_when(applied.applied_at, now)}"
+
+
+def _model_group(model: str, rows: list[AliasStatus], stamp: str, esc: _Memo[str, str]) -> str:
     name = _e(model)
     head = (
-        f'<tr class="model"><th colspan=5><span class="mname">{name}</span>'
-        f'<span class="applied">{stamp}</span></th></tr>'
+        f"<tr class=model><th colspan=5><span class=mname>{name}</span>"
+        f"<span class=applied>{stamp}</span></th></tr>"
     )
-    return f'<tbody data-model="{name}">{head}{"".join(_row(a, a.alias) for a in rows)}</tbody>'
+    body = "".join(_row(a, esc(a.alias), esc, name) for a in rows)
+    return f'<tbody data-model="{name}">{head}{body}</tbody>'
 
 
-def _row(a: AliasStatus, label: str) -> str:
-    word, sign = STATE_TEXT[a.state]
-    differs = " diff" if a.desired != a.live else ""
+def _row(a: AliasStatus, label: str, esc: _Memo[str, str], model: str = "") -> str:
+    """One alias; `label` and `model` come escaped (the key is built from escaped parts)."""
+    key = f"{model or esc(a.model)}@{esc(a.alias)}"
+    live = "v diff" if a.desired != a.live else "v"
     return (
-        f'<tr class="alias {a.state}" data-key="{_e(a.key)}" data-state="{a.state}">'
-        f'<td class="name">{_e(label)}</td>'
-        f'<td class="v" data-label="desired">{_version(a.desired, "not declared")}</td>'
-        f'<td class="v{differs}" data-label="live">{_version(a.live, "not set")}</td>'
-        f'<td class="st"><span class="state {a.state}">{sign} {word}</span></td>'
-        f'<td class="why">{_e(a.reason)}</td></tr>'
+        f'<tr class=alias data-state={a.state} data-key="{key}"><td class=name>{label}</td>'
+        f"<td class=v>{_version(a.desired, 'not declared')}</td>"
+        f'<td class="{live}">{_version(a.live, "not set")}</td>'
+        f"{STATE_CELL[a.state]}<td class=why>{esc(a.reason)}</td></tr>"
     )
 
 
@@ -223,8 +258,8 @@ def _event(e: Event, now: datetime) -> str:
     )
 
 
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+def _e(text: str) -> str:
+    return escape(text, quote=True)
 
 
 def _version(version: int | None, missing: str) -> str:
@@ -339,7 +374,8 @@ tr.model th{background:var(--card);padding-top:.5rem}
 border:1px solid currentColor}
 .state.in_sync{color:var(--ok);background:var(--okb)}.state.drifted{color:var(--bad);background:var(--badb)}
 .state.pending{color:var(--warn);background:var(--warnb)}.state.blocked{color:var(--blk);background:var(--blkb)}
-tr.alias.drifted{--s:var(--bad)}tr.alias.blocked{--s:var(--blk)}tr.alias.pending{--s:var(--warn)}
+tr[data-state=drifted]{--s:var(--bad)}tr[data-state=blocked]{--s:var(--blk)}
+tr[data-state=pending]{--s:var(--warn)}
 tr.alias td.name{box-shadow:inset 3px 0 var(--s,transparent)}
 ol.events{list-style:none;margin:0;padding:0}
 ol.events li{padding:.4rem 0;border-bottom:1px solid var(--line);overflow-wrap:anywhere}
@@ -351,15 +387,16 @@ main{padding:.75rem}ul.counts{grid-template-columns:repeat(2,1fr)}
 dl.health{grid-template-columns:1fr}
 table.aliases thead{display:none}
 table.aliases,table.aliases tbody,tr.model,tr.model th{display:block}
-tr.model th{border-radius:.4rem .4rem 0 0;margin-top:.8rem}
+tr.model th{border-radius:.4rem .4rem 0 0;margin-top:.8rem}.mname{display:block}
 tr.alias{display:grid;grid-template-columns:minmax(7rem,max-content) 1fr auto;gap:.1rem 1rem;
 padding:.45rem .6rem;border-bottom:1px solid var(--line)}
 tr.alias td{border:0;padding:0}
 tr.alias{box-shadow:inset 3px 0 var(--s,transparent)}
 tr.alias td.name{grid-column:1/3;font-weight:600;box-shadow:none;min-width:0}
 tr.alias td.st{grid-column:3;grid-row:1;justify-self:end}
-tr.alias td.v{grid-row:2}
-tr.alias td.v::before{content:attr(data-label) " ";color:var(--mut);font-weight:400}
+tr.alias td.v{grid-row:2}tr.alias td.v::before{color:var(--mut);font-weight:400}
+tr.alias td:nth-child(2)::before{content:"desired "}
+tr.alias td:nth-child(3)::before{content:"live "}
 tr.alias td.why{grid-column:1/4}tr.alias td.why:empty{display:none}
 }
 """

@@ -9,8 +9,9 @@ counters, `_timestamp_seconds` for times, `_info` for build facts):
   aliasctl_reconciles_total{result}            counter  cycles by CycleOutcome
   aliasctl_reconcile_duration_seconds          histogram  one cycle, 0.05 s .. 10 min buckets
   aliasctl_last_reconcile_timestamp_seconds    gauge    end of the last cycle, any result
-  aliasctl_last_success_timestamp_seconds      gauge    last cycle that reached the registry
+  aliasctl_last_success_timestamp_seconds      gauge    end of the last successful cycle
   aliasctl_ready                               gauge    1 when /readyz answers 200
+  aliasctl_reconcile_interval_seconds          gauge    --interval (for "no success in 3 intervals")
   aliasctl_webhook_deliveries_total{outcome}   counter  MLflow deliveries by what became of them
   aliasctl_notifications_total{result}         counter  notifications per URL: sent or failed
   aliasctl_events_total{kind}                  counter  events by EventKind
@@ -19,7 +20,7 @@ counters, `_timestamp_seconds` for times, `_info` for build facts):
 The per-alias gauge keeps only the label sets of the latest snapshot: an alias that
 stops being managed is removed, so dead aliases never report and memory stays
 bounded by the file. Every other label value is fixed and exported from the start
-(at 0), so `rate()` and `absent()` work before the first event of a kind.
+(at 0), so `increase()` sees the first event of a kind too.
 """
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ class Metrics:
         )
         self.last_success = Gauge(
             "aliasctl_last_success_timestamp_seconds",
-            "Unix time of the last cycle that reached the registry (success or blocked).",
+            "Unix time the last successful cycle ended (0 before the first).",
+            registry=r,
+        )
+        self.interval = Gauge(
+            "aliasctl_reconcile_interval_seconds",
+            "Seconds between periodic reconciles (--interval).",
             registry=r,
         )
         self.ready = Gauge(
@@ -154,6 +160,7 @@ class Metrics:
             if snapshot.last_success_at is not None:
                 self.last_success.set(snapshot.last_success_at.timestamp())
             self.ready.set(1 if snapshot.ready else 0)
+            self.interval.set(snapshot.interval_seconds)
             for event in self._new_events(snapshot.events):
                 self.events.labels(str(event.kind)).inc()
 

@@ -149,13 +149,14 @@ class _Sink:
         n = self._n
         body = slack_body(event) if n.fmt == "slack" else json_body(event)
         delivery_id = str(uuid.uuid4())
-        problem = ""
-        for attempt in range(1, n.attempts + 1):
-            if attempt > 1:
-                delay = min(n.backoff_seconds * 2 ** (attempt - 2), n.max_backoff_seconds)
+        problem, made = "", 0
+        while made < n.attempts:
+            if made:
+                delay = min(n.backoff_seconds * 2 ** (made - 1), n.max_backoff_seconds)
                 if n.aborted.wait(delay * random.uniform(0.5, 1.5)):  # noqa: S311 - jitter
                     break
             status, problem = self._post(body, delivery_id)
+            made += 1
             if status is not None and 200 <= status < 300:
                 return True
             if status is not None and status != 429 and status < 500:
@@ -164,7 +165,7 @@ class _Sink:
             "notify %s: %s not delivered after %d attempt(s): %s",
             self.shown,
             event.kind,
-            attempt,
+            made,
             problem,
         )
         return False
@@ -183,11 +184,11 @@ class _Sink:
         # The scheme was checked in Notifier.__init__: http or https only.
         request = urllib.request.Request(self.url, body, headers, method="POST")  # noqa: S310
         try:
+            # The answer's body is not read: only its status matters, and a receiver's
+            # body could be any size. Closing drops the connection (urllib keeps none).
             with self._n.opener.open(request, timeout=self._n.timeout) as response:
-                response.read()
                 return int(response.status), ""
         except urllib.error.HTTPError as exc:
-            exc.read()
             exc.close()
             return exc.code, f"HTTP {exc.code}"
         except urllib.error.URLError as exc:

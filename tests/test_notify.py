@@ -35,6 +35,13 @@ FAILED = Event(EventKind.CYCLE_FAILED, NOW, reason="registry unreachable")
 FAST = 0.01  # backoff between attempts, seconds
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib honours http_proxy: keep the local receiver reachable where one is set."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with Receiver() as r:

@@ -118,12 +118,17 @@ class _Sink:
         with self._cond:
             if self._closing:
                 return
+            dropped = 0
             for event in events:
                 if len(self._queue) >= self._n.queue_size:
-                    dropped = self._queue.popleft()
-                    log.warning("notify %s: queue full, dropped %s", self.shown, dropped.describe())
+                    self._queue.popleft()
+                    dropped += 1
                 self._queue.append(event)
             self._cond.notify()
+        if dropped:  # one line per send, not one per event: a flood must not flood the log
+            log.warning(
+                "notify %s: queue full, dropped the %d oldest event(s)", self.shown, dropped
+            )
 
     def close(self) -> None:
         with self._cond:
@@ -140,8 +145,10 @@ class _Sink:
                 event = self._queue.popleft()
             try:
                 ok = self._deliver(event)
-            except Exception as exc:  # noqa: BLE001 - a bug here must not kill the thread
-                log.warning("notify %s: %s: %s", self.shown, type(exc).__name__, exc)
+            except Exception as exc:  # a bug here must not kill the thread
+                # The type only: an exception's text may quote the URL.
+                log.warning("notify %s: %s", self.shown, type(exc).__name__)
+                log.debug("notify %s: delivery failed", self.shown, exc_info=True)
                 ok = False
             self._n.report(ok)
 
@@ -195,8 +202,10 @@ class _Sink:
             reason = exc.reason
             text = f"{type(reason).__name__}: {reason}" if isinstance(reason, OSError) else "error"
             return None, text
-        except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, bad answers
-            return None, f"{type(exc).__name__}: {exc}"
+        except OSError as exc:  # timeouts, resets
+            return None, f"{type(exc).__name__}: {exc.strerror or exc}"
+        except http.client.HTTPException as exc:  # a bad answer; its text may quote the URL
+            return None, type(exc).__name__
 
 
 class Notifier:
@@ -221,7 +230,8 @@ class Notifier:
     ) -> None:
         for url in urls:
             parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in {"http", "https"} or not parts.hostname:
+            bad = any(c.isspace() or not c.isprintable() for c in url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or bad:
                 raise NotifyURLError(url)
         if fmt not in {"json", "slack"}:
             raise ValueError(f"unknown notification format {fmt!r}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -106,6 +108,7 @@ def test_alias_gauges_follow_the_snapshot() -> None:
     assert value(got, "aliasctl_aliases", state="blocked") == 0
     assert value(got, "aliasctl_drifted_aliases") == 1
     assert value(got, "aliasctl_ready") == 1
+    assert value(got, "aliasctl_reconcile_interval_seconds") == 300
     assert value(got, "aliasctl_last_success_timestamp_seconds") == T0.timestamp()
     assert value(got, "aliasctl_last_reconcile_timestamp_seconds") == T0.timestamp()
     assert value(got, "aliasctl_reconciles_total", result="success") == 1
@@ -200,3 +203,13 @@ def test_each_instance_has_a_registry_of_its_own() -> None:
     assert value(scrape(two), "aliasctl_webhook_deliveries_total", outcome="accepted") == 0
     assert [d["instance"] for d in names(scrape(two), "aliasctl_build_info")] == ["b"]
     assert "process_resident_memory_bytes" in {n for n, _ in scrape(one)}
+
+
+def test_the_readme_table_lists_exactly_the_exported_metrics() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(aliasctl_\w+)` \|", readme, flags=re.MULTILINE))
+    families = text_string_to_metric_families(
+        Metrics(instance="i", drift_mode="heal").render()[0].decode()
+    )
+    exported = {f.name + ("_total" if f.type == "counter" else "") for f in families}
+    assert documented == {n for n in exported if n.startswith("aliasctl_")}

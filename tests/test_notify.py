@@ -35,6 +35,13 @@ FAILED = Event(EventKind.CYCLE_FAILED, NOW, reason="registry unreachable")
 FAST = 0.01  # backoff between attempts, seconds
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib honours http_proxy: keep the local receiver reachable where one is set."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with Receiver() as r:
@@ -206,7 +213,7 @@ def test_a_full_queue_drops_the_oldest_with_a_warning(
     receiver.wait_for(lambda got: len(got) == 1)  # FAILED is in flight, the queue is empty
     with caplog.at_level(logging.WARNING, logger="aliasctl.notify"):
         notifier.send([DRIFT, MOVED, DRIFT])
-    assert "queue full, dropped drift found churn@champion" in caplog.text
+    assert "queue full, dropped the 1 oldest event(s)" in caplog.text
     receiver.gate.set()
     assert notifier.close(10)
     kinds = [json.loads(r.body)["kind"] for r in receiver.at("/q")]
@@ -272,9 +279,22 @@ def test_logged_urls_show_scheme_and_host_only(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
-@pytest.mark.parametrize("url", ["ftp://host/secretpath", "hooks.slack.com/services/secretpath"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://host/secretpath", "hooks.slack.com/services/secretpath", "https://h/secretpath x"],
+)
 def test_a_url_that_is_not_http_is_refused_without_its_path(url: str) -> None:
     with pytest.raises(NotifyURLError) as info:
         Notifier([url])
     assert "not an http:// or https:// URL" in str(info.value)
     assert "secretpath" not in str(info.value)
+
+
+def test_a_failing_on_result_does_not_stop_delivery(receiver: Receiver) -> None:
+    def broken(ok: bool) -> None:
+        raise RuntimeError("metrics down")
+
+    notifier = Notifier([f"{receiver.url}/r"], on_result=broken)
+    notifier.send([DRIFT, MOVED])
+    assert notifier.close(10)
+    assert len(receiver.at("/r")) == 2

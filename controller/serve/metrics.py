@@ -9,8 +9,9 @@ counters, `_timestamp_seconds` for times, `_info` for build facts):
   aliasctl_reconciles_total{result}            counter  cycles by CycleOutcome
   aliasctl_reconcile_duration_seconds          histogram  one cycle, 0.05 s .. 10 min buckets
   aliasctl_last_reconcile_timestamp_seconds    gauge    end of the last cycle, any result
-  aliasctl_last_success_timestamp_seconds      gauge    last cycle that reached the registry
+  aliasctl_last_success_timestamp_seconds      gauge    end of the last successful cycle
   aliasctl_ready                               gauge    1 when /readyz answers 200
+  aliasctl_reconcile_interval_seconds          gauge    --interval (for "no success in 3 intervals")
   aliasctl_webhook_deliveries_total{outcome}   counter  MLflow deliveries by what became of them
   aliasctl_notifications_total{result}         counter  notifications per URL: sent or failed
   aliasctl_events_total{kind}                  counter  events by EventKind
@@ -19,7 +20,7 @@ counters, `_timestamp_seconds` for times, `_info` for build facts):
 The per-alias gauge keeps only the label sets of the latest snapshot: an alias that
 stops being managed is removed, so dead aliases never report and memory stays
 bounded by the file. Every other label value is fixed and exported from the start
-(at 0), so `rate()` and `absent()` work before the first event of a kind.
+(at 0), so `increase()` sees the first event of a kind too.
 """
 
 from __future__ import annotations
@@ -74,51 +75,58 @@ class Metrics:
         r = self.registry
         # process_resident_memory_bytes and friends: the operator's check that memory stays flat.
         ProcessCollector(registry=r)
-        self.alias_in_sync = Gauge(
+        self._alias_in_sync = Gauge(
             "aliasctl_alias_in_sync",
             "1 when the alias points where the file says (in sync), else 0.",
             ["model", "alias"],
             registry=r,
         )
-        self.aliases = Gauge("aliasctl_aliases", "Managed aliases by state.", ["state"], registry=r)
-        self.drifted = Gauge(
+        self._aliases = Gauge(
+            "aliasctl_aliases", "Managed aliases by state.", ["state"], registry=r
+        )
+        self._drifted = Gauge(
             "aliasctl_drifted_aliases", "Aliases moved outside aliasctl.", registry=r
         )
-        self.reconciles = Counter(
+        self._reconciles = Counter(
             "aliasctl_reconciles_total", "Reconcile cycles by result.", ["result"], registry=r
         )
-        self.duration = Histogram(
+        self._duration = Histogram(
             "aliasctl_reconcile_duration_seconds",
             "Time one reconcile cycle took.",
             buckets=DURATION_BUCKETS,
             registry=r,
         )
-        self.last_reconcile = Gauge(
+        self._last_reconcile = Gauge(
             "aliasctl_last_reconcile_timestamp_seconds",
             "Unix time the last cycle ended, whatever its result.",
             registry=r,
         )
-        self.last_success = Gauge(
+        self._last_success = Gauge(
             "aliasctl_last_success_timestamp_seconds",
-            "Unix time of the last cycle that reached the registry (success or blocked).",
+            "Unix time the last successful cycle ended (0 before the first).",
             registry=r,
         )
-        self.ready = Gauge(
+        self._interval = Gauge(
+            "aliasctl_reconcile_interval_seconds",
+            "Seconds between periodic reconciles (--interval).",
+            registry=r,
+        )
+        self._ready = Gauge(
             "aliasctl_ready", "1 when the last cycle reached the registry.", registry=r
         )
-        self.webhooks = Counter(
+        self._webhooks = Counter(
             "aliasctl_webhook_deliveries_total",
             "MLflow webhook deliveries by outcome.",
             ["outcome"],
             registry=r,
         )
-        self.notifications = Counter(
+        self._notifications = Counter(
             "aliasctl_notifications_total",
             "Notifications by result, one per event and URL after retries.",
             ["result"],
             registry=r,
         )
-        self.events = Counter(
+        self._events = Counter(
             "aliasctl_events_total",
             "Events emitted by the controller, by kind.",
             ["kind"],
@@ -132,40 +140,41 @@ class Metrics:
         )
         build.labels(version or _aliasctl_version(), instance, drift_mode).set(1)
         for state in AliasState:
-            self.aliases.labels(str(state)).set(0)
+            self._aliases.labels(str(state)).set(0)
         for result in CycleOutcome:
-            self.reconciles.labels(str(result))
+            self._reconciles.labels(str(result))
         for outcome in WEBHOOK_OUTCOMES:
-            self.webhooks.labels(outcome)
+            self._webhooks.labels(outcome)
         for ok in NOTIFICATION_RESULTS:
-            self.notifications.labels(ok)
+            self._notifications.labels(ok)
         for kind in EventKind:
-            self.events.labels(str(kind))
+            self._events.labels(str(kind))
 
     def observe_cycle(self, snapshot: Snapshot, duration_seconds: float) -> None:
         """Record the cycle that produced `snapshot` (call once per cycle)."""
         with self._lock:
             self._set_aliases(snapshot)
             if snapshot.last_outcome is not None:
-                self.reconciles.labels(str(snapshot.last_outcome)).inc()
-            self.duration.observe(max(duration_seconds, 0.0))
+                self._reconciles.labels(str(snapshot.last_outcome)).inc()
+            self._duration.observe(max(duration_seconds, 0.0))
             if snapshot.last_cycle_at is not None:
-                self.last_reconcile.set(snapshot.last_cycle_at.timestamp())
+                self._last_reconcile.set(snapshot.last_cycle_at.timestamp())
             if snapshot.last_success_at is not None:
-                self.last_success.set(snapshot.last_success_at.timestamp())
-            self.ready.set(1 if snapshot.ready else 0)
+                self._last_success.set(snapshot.last_success_at.timestamp())
+            self._ready.set(1 if snapshot.ready else 0)
+            self._interval.set(snapshot.interval_seconds)
             for event in self._new_events(snapshot.events):
-                self.events.labels(str(event.kind)).inc()
+                self._events.labels(str(event.kind)).inc()
 
     def webhook(self, outcome: str) -> None:
         """Count one MLflow delivery; `outcome` is one of WEBHOOK_OUTCOMES."""
         if outcome not in WEBHOOK_OUTCOMES:
             raise ValueError(f"unknown webhook outcome {outcome!r}")
-        self.webhooks.labels(outcome).inc()
+        self._webhooks.labels(outcome).inc()
 
     def notification(self, ok: bool) -> None:
         """Count one notification's final result (the Notifier's `on_result`)."""
-        self.notifications.labels("sent" if ok else "failed").inc()
+        self._notifications.labels("sent" if ok else "failed").inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its Content-Type."""
@@ -175,15 +184,15 @@ class Metrics:
     def _set_aliases(self, snapshot: Snapshot) -> None:
         keys = {(a.model, a.alias) for a in snapshot.aliases}
         for model, alias in self._in_sync_keys - keys:
-            self.alias_in_sync.remove(model, alias)
+            self._alias_in_sync.remove(model, alias)
         self._in_sync_keys = keys
         for a in snapshot.aliases:
-            self.alias_in_sync.labels(a.model, a.alias).set(
+            self._alias_in_sync.labels(a.model, a.alias).set(
                 1 if a.state is AliasState.IN_SYNC else 0
             )
         for state in AliasState:
-            self.aliases.labels(str(state)).set(snapshot.count(state))
-        self.drifted.set(snapshot.count(AliasState.DRIFTED))
+            self._aliases.labels(str(state)).set(snapshot.count(state))
+        self._drifted.set(snapshot.count(AliasState.DRIFTED))
 
     def _new_events(self, events: Sequence[Event]) -> Sequence[Event]:
         """The events this cycle added: Snapshot.events is a window, newest first, that

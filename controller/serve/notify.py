@@ -118,12 +118,17 @@ class _Sink:
         with self._cond:
             if self._closing:
                 return
+            dropped = 0
             for event in events:
                 if len(self._queue) >= self._n.queue_size:
-                    dropped = self._queue.popleft()
-                    log.warning("notify %s: queue full, dropped %s", self.shown, dropped.describe())
+                    self._queue.popleft()
+                    dropped += 1
                 self._queue.append(event)
             self._cond.notify()
+        if dropped:  # one line per send, not one per event: a flood must not flood the log
+            log.warning(
+                "notify %s: queue full, dropped the %d oldest event(s)", self.shown, dropped
+            )
 
     def close(self) -> None:
         with self._cond:
@@ -140,8 +145,10 @@ class _Sink:
                 event = self._queue.popleft()
             try:
                 ok = self._deliver(event)
-            except Exception as exc:  # noqa: BLE001 - a bug here must not kill the thread
-                log.warning("notify %s: %s: %s", self.shown, type(exc).__name__, exc)
+            except Exception as exc:  # a bug here must not kill the thread
+                # The type only: an exception's text may quote the URL.
+                log.warning("notify %s: %s", self.shown, type(exc).__name__)
+                log.debug("notify %s: delivery failed", self.shown, exc_info=True)
                 ok = False
             self._n.report(ok)
 
@@ -149,13 +156,14 @@ class _Sink:
         n = self._n
         body = slack_body(event) if n.fmt == "slack" else json_body(event)
         delivery_id = str(uuid.uuid4())
-        problem = ""
-        for attempt in range(1, n.attempts + 1):
-            if attempt > 1:
-                delay = min(n.backoff_seconds * 2 ** (attempt - 2), n.max_backoff_seconds)
+        problem, made = "", 0
+        while made < n.attempts:
+            if made:
+                delay = min(n.backoff_seconds * 2 ** (made - 1), n.max_backoff_seconds)
                 if n.aborted.wait(delay * random.uniform(0.5, 1.5)):  # noqa: S311 - jitter
                     break
             status, problem = self._post(body, delivery_id)
+            made += 1
             if status is not None and 200 <= status < 300:
                 return True
             if status is not None and status != 429 and status < 500:
@@ -164,7 +172,7 @@ class _Sink:
             "notify %s: %s not delivered after %d attempt(s): %s",
             self.shown,
             event.kind,
-            attempt,
+            made,
             problem,
         )
         return False
@@ -183,19 +191,21 @@ class _Sink:
         # The scheme was checked in Notifier.__init__: http or https only.
         request = urllib.request.Request(self.url, body, headers, method="POST")  # noqa: S310
         try:
+            # The answer's body is not read: only its status matters, and a receiver's
+            # body could be any size. Closing drops the connection (urllib keeps none).
             with self._n.opener.open(request, timeout=self._n.timeout) as response:
-                response.read()
                 return int(response.status), ""
         except urllib.error.HTTPError as exc:
-            exc.read()
             exc.close()
             return exc.code, f"HTTP {exc.code}"
         except urllib.error.URLError as exc:
             reason = exc.reason
             text = f"{type(reason).__name__}: {reason}" if isinstance(reason, OSError) else "error"
             return None, text
-        except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, bad answers
-            return None, f"{type(exc).__name__}: {exc}"
+        except OSError as exc:  # timeouts, resets
+            return None, f"{type(exc).__name__}: {exc.strerror or exc}"
+        except http.client.HTTPException as exc:  # a bad answer; its text may quote the URL
+            return None, type(exc).__name__
 
 
 class Notifier:
@@ -220,7 +230,8 @@ class Notifier:
     ) -> None:
         for url in urls:
             parts = urllib.parse.urlsplit(url)
-            if parts.scheme not in {"http", "https"} or not parts.hostname:
+            bad = any(c.isspace() or not c.isprintable() for c in url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or bad:
                 raise NotifyURLError(url)
         if fmt not in {"json", "slack"}:
             raise ValueError(f"unknown notification format {fmt!r}")

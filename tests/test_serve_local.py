@@ -7,15 +7,20 @@ import tracemalloc
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import pytest
+
 from controller.reconcile import DriftMode
 from controller.serve.cycle import Settings
 from controller.serve.loop import Controller
+from tests.browser import assert_no_sideways_scroll
 from tests.conftest import client_for, live_aliases, seed, write_spec
 from tests.fake_registry import FakeRegistry
 from tests.serve_process import ServeProcess, get, metric, post, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from playwright.sync_api import Page
 
 SECRET = "local-test-secret"
 
@@ -109,3 +114,48 @@ def test_memory_stays_flat_over_a_thousand_cycles(tmp_path: Path) -> None:
     assert controller.snapshot.cycles == 1200
     assert fake.aliases["bikes"]["champion"] == 2
     assert grown < 256 * 1024, f"grew {grown} bytes over 1000 cycles"
+
+
+@pytest.mark.xdist_group("browser")
+def test_the_status_page_of_a_running_controller_in_chromium(
+    tmp_path: Path, sqlite_uri: str, phone_page: Page, artifacts: Path
+) -> None:
+    """Warn mode keeps a drift; a freeze blocks a promotion: the page shows both, on a phone."""
+    seed(sqlite_uri, {"bikes": 3, "taxis": 2}, {"bikes": {"champion": 1}, "taxis": {"champion": 1}})
+    spec = tmp_path / "aliases.yaml"
+    spec.write_text(
+        "models:\n  bikes:\n    aliases:\n      champion: 2\n"
+        "  taxis:\n    aliases:\n      champion: 1\n"
+    )
+    serve = ServeProcess(
+        tmp_path,
+        [str(spec), "--registry-uri", sqlite_uri, "--interval", "1", "--drift", "warn"],
+        {"ALIASCTL_WEBHOOK_SECRET": SECRET},
+    )
+    try:
+        wait_for(lambda: live_aliases(sqlite_uri, "bikes") == {"champion": 2}, 60, "applied")
+        client_for(sqlite_uri).set_registered_model_alias("bikes", "champion", "3")  # by hand
+        spec.write_text(
+            spec.read_text().replace("champion: 1", "champion: 2")
+            + "freezes:\n  - name: test-freeze\n    from: 2020-01-01T00:00\n"
+            "    to: 2999-01-01T00:00\n    reason: frozen for the test\n"
+        )
+
+        def both_shown() -> bool:
+            page = get(f"{serve.url}/")[1]
+            return "drifted" in page and "test-freeze" in page
+
+        wait_for(both_shown, 60, "the drift and the freeze on the page")
+        response = phone_page.goto(f"{serve.url}/")
+        assert response is not None
+        assert response.ok
+        rows = {
+            row.get_attribute("data-key"): row.get_attribute("data-state")
+            for row in phone_page.query_selector_all("#aliases tr.alias")
+        }
+        assert rows == {"bikes@champion": "drifted", "taxis@champion": "blocked"}
+        assert "test-freeze" in phone_page.inner_text("body")
+        assert_no_sideways_scroll(phone_page)
+        phone_page.screenshot(path=artifacts / "serve-status-phone.png", full_page=True)
+    finally:
+        assert serve.stop() == 0

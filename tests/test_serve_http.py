@@ -1,0 +1,108 @@
+"""`POST /webhooks/mlflow` of a running `aliasctl serve`: forged, stale, replayed, flooded."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from controller.serve.signing import MLFLOW_HEADERS
+from tests.conftest import client_for, live_aliases, seed, write_spec
+from tests.serve_process import ServeProcess, get, metric, post, wait_for
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SECRET = "http-test-secret"
+
+
+def delivery(
+    model: str,
+    *,
+    secret: str = SECRET,
+    sent_at: float | None = None,
+    delivery_id: str | None = None,
+    entity: str = "model_version_alias",
+) -> tuple[bytes, dict[str, str]]:
+    """A delivery as MLflow sends one (its body shape, headers and signature scheme)."""
+    body = json.dumps(
+        {
+            "entity": entity,
+            "action": "created",
+            "timestamp": "2026-11-26T12:00:00.000000Z",
+            "data": {"name": model, "alias": "champion", "version": "1"},
+        }
+    ).encode()
+    headers = MLFLOW_HEADERS.signed(
+        secret, delivery_id or str(uuid.uuid4()), int(sent_at or time.time()), body
+    )
+    return body, {**headers, "Content-Type": "application/json"}
+
+
+def test_only_signed_fresh_unseen_deliveries_reconcile(tmp_path: Path, sqlite_uri: str) -> None:
+    seed(sqlite_uri, {"bikes": 3})
+    spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 2}})
+    serve = ServeProcess(
+        tmp_path,
+        [str(spec), "--registry-uri", sqlite_uri, "--interval", "3600", "--debounce", "0.5"],
+        {"ALIASCTL_WEBHOOK_SECRET": SECRET},
+    )
+    url = f"{serve.url}/webhooks/mlflow"
+
+    def reconciles() -> float:
+        text = serve.metrics()
+        return sum(
+            metric(text, "aliasctl_reconciles_total", result=r) or 0
+            for r in ("success", "blocked", "failed")
+        )
+
+    try:
+        wait_for(serve.ready, 60, "the first reconcile")
+        assert reconciles() == 1
+        client_for(sqlite_uri).set_registered_model_alias("bikes", "champion", "1")  # by hand
+
+        forged, headers = delivery("bikes", secret="not-the-secret")
+        assert post(url, forged, headers)[0] == 401
+        body, headers = delivery("bikes")
+        tampered = body.replace(b'"1"', b'"3"')
+        assert post(url, tampered, headers)[0] == 401
+        assert post(url, body, {"Content-Type": "application/json"})[0] == 401  # unsigned
+        stale, headers = delivery("bikes", sent_at=time.time() - 3600)
+        status, answer = post(url, stale, headers)
+        assert (status, "ago" in answer) == (401, True)
+        assert (
+            post(
+                url, b"not json", MLFLOW_HEADERS.signed(SECRET, "x1", int(time.time()), b"not json")
+            )[0]
+            == 400
+        )
+        other, headers = delivery("bikes", entity="registered_model")
+        assert post(url, other, headers)[0] == 200  # another kind of event: ignored
+        text = serve.metrics()
+        assert metric(text, "aliasctl_webhook_deliveries_total", outcome="bad_signature") == 3
+        assert metric(text, "aliasctl_webhook_deliveries_total", outcome="stale") == 1
+        assert metric(text, "aliasctl_webhook_deliveries_total", outcome="invalid") == 1
+        assert metric(text, "aliasctl_webhook_deliveries_total", outcome="ignored") == 1
+        # Counted before each answer: none of those was accepted, so none queued a reconcile.
+        assert metric(text, "aliasctl_webhook_deliveries_total", outcome="accepted") == 0
+
+        genuine, headers = delivery("bikes", delivery_id="delivery-1")
+        assert post(url, genuine, headers)[0] == 202
+        wait_for(lambda: live_aliases(sqlite_uri, "bikes") == {"champion": 2}, 30, "the heal")
+        assert post(url, genuine, headers) == (200, "already received\n")  # a replay
+        assert metric(serve.metrics(), "aliasctl_webhook_deliveries_total", outcome="replayed") == 1
+
+        before = reconciles()
+        for _ in range(300):  # a flood, within one debounce window or a few
+            body, headers = delivery("bikes")
+            assert post(url, body, headers)[0] == 202
+        assert get(f"{serve.url}/healthz")[0] == 200
+        wait_for(lambda: reconciles() > before, 30, "the flood's reconcile")
+        accepted = metric(serve.metrics(), "aliasctl_webhook_deliveries_total", outcome="accepted")
+        assert accepted == 301
+        # 300 deliveries cost a handful of reconciles, not 300.
+        assert reconciles() - before <= 10
+    finally:
+        assert serve.stop() == 0
+    assert SECRET not in serve.log()

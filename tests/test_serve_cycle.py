@@ -13,6 +13,7 @@ from controller.serve.cycle import Settings, run_cycle
 from controller.serve.loop import MAX_SCOPED_MODELS, Controller, WorkQueue
 from controller.serve.status import AliasState, CycleOutcome, Snapshot
 from tests.fake_registry import FakeRegistry
+from tests.gitrepo import GitRepo
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -261,3 +262,29 @@ def test_the_controller_backs_off_after_failures_and_resets_on_success(tmp_path:
     report = controller.run_once(None)
     assert controller._delay(report) == 300
     assert controller.snapshot.ready
+
+
+def test_pull_brings_in_a_merged_change_and_a_failed_pull_fails_the_cycle(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    """`--pull` on a VM: the checkout follows its remote fast-forward; a broken remote is named."""
+    repo.write("aliases.yaml", SPEC)
+    repo.commit("start")
+    checkout = GitRepo(tmp_path / "checkout")
+    repo.git("clone", "--quiet", str(repo.root), str(checkout.root))
+    file = checkout.path("aliases.yaml")
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    pulling = Settings(file, "default", DriftMode.HEAL, 300, pull=True)
+    first = run_cycle(pulling, fake, empty(file), None, NOW)
+    assert first.snapshot.commit == repo.head()
+    repo.write("aliases.yaml", SPEC.replace("champion: 2", "champion: 3"))
+    merged = repo.commit("promote bikes v3")
+    report = run_cycle(pulling, fake, first.snapshot, None, NOW)
+    assert fake.aliases["bikes"]["champion"] == 3
+    assert report.snapshot.commit == merged
+    assert fake.records["bikes"].commit == merged
+    checkout.git("remote", "set-url", "origin", "https://user:s3cret@127.0.0.1:9/gone.git")
+    failed = run_cycle(pulling, fake, report.snapshot, None, NOW)
+    assert failed.snapshot.last_outcome is CycleOutcome.FAILED
+    assert failed.snapshot.last_error.startswith("git pull --ff-only failed")
+    assert "s3cret" not in failed.snapshot.last_error

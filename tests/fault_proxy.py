@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import random
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
@@ -37,11 +38,15 @@ class FaultProxy:
         fault_rate: float = 0.0,
         seed: int = 7,
         refuse: dict[tuple[str, str], int] | None = None,
+        write_delay: float = 0.0,
     ):
         self.upstream = urlsplit(upstream)
         self.fault_rate = fault_rate
         # (method, path fragment) -> status answered to every such request, never forwarded.
         self.refuse = refuse or {}
+        # A slow registry: each write waits this long before it is forwarded.
+        self.write_delay = write_delay
+        self.first_alias_write = threading.Event()
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # "forwarded", "503", "cut", "refused", path...
@@ -87,6 +92,10 @@ class FaultProxy:
                     status = next(s for (_, f), s in proxy.refuse.items() if f in self.path)
                     self._answer(status, b'{"error_code": "PERMISSION_DENIED", "message": "no"}')
                     return
+                if self.command in WRITES and "registered-models/alias" in self.path:
+                    proxy.first_alias_write.set()
+                if self.command in WRITES and proxy.write_delay:
+                    time.sleep(proxy.write_delay)  # the registry's slowness, not a test's wait
                 upstream = http.client.HTTPConnection(
                     proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port, timeout=60
                 )

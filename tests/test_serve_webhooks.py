@@ -10,6 +10,7 @@ import pytest
 
 from controller.serve.signing import ALIASCTL_HEADERS, verify_headers
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
+from tests.fault_proxy import FaultProxy
 from tests.mlflow_server import MlflowServer
 from tests.receiver import Receiver
 from tests.serve_process import ServeProcess, get, metric, wait_for
@@ -163,3 +164,37 @@ def test_the_registry_killed_and_restarted_while_serve_runs(
         server.stop()
     assert code == 0, serve.log()
     assert "Traceback" not in serve.log()
+
+
+@pytest.mark.server
+@pytest.mark.xdist_group("server")
+def test_sigterm_mid_apply_finishes_the_writes_in_flight_and_the_next_run_converges(
+    tmp_path: Path, mlflow_server: MlflowServer, unique: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = [f"{unique}-m{i}" for i in range(4)]
+    seed(mlflow_server.uri, dict.fromkeys(models, 2))
+    declared = {m: {f"a{i}": 1 for i in range(10)} for m in models}
+    spec = write_spec(tmp_path / "aliases.yaml", declared)
+    with FaultProxy(mlflow_server.uri, write_delay=1.0) as slow:
+        serve = ServeProcess(
+            tmp_path,
+            [str(spec), "--registry-uri", slow.uri, "--instance", unique, "--interval", "3600"],
+            {},
+        )
+        try:
+            assert slow.first_alias_write.wait(120), serve.log()
+        finally:
+            code = serve.stop()
+    log = serve.log()
+    assert code == 0, log
+    assert "finishing the write in flight" in log
+    assert "Traceback" not in log
+    live = {m: live_aliases(mlflow_server.uri, m) for m in models}
+    done = sum(len(aliases) for aliases in live.values())
+    assert 0 < done < 40  # stopped part way...
+    assert all(v == 1 for aliases in live.values() for v in aliases.values())  # ...never torn
+    code, _, err = invoke(
+        capsys, "apply", str(spec), "--registry-uri", mlflow_server.uri, "--instance", unique
+    )
+    assert code == 0, err
+    assert all(live_aliases(mlflow_server.uri, m) == declared[m] for m in models)

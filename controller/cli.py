@@ -28,6 +28,7 @@ from controller.cli_options import (
     check_reason,
     current_time,
     file_argument,
+    lock_options,
     open_registry,
     reconcile_options,
     registry_options,
@@ -151,20 +152,8 @@ def plan(
     help="Concurrent registry writes (a remote registry only; a local database is written "
     "serially).",
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=0,
-    show_default=True,
-    help="Seconds to wait for the registry lock when another apply holds it (0: fail at once).",
-)
-@click.option(
-    "--lock-lease",
-    type=click.FloatRange(min=5),
-    default=60,
-    show_default=True,
-    help="Seconds the lock stays ours without renewal: if this apply dies, another may take "
-    "the lock over this long after its last renewal.",
+@lock_options(
+    0, "Seconds to wait for the registry lock when another apply holds it (0: fail at once)."
 )
 def apply(
     file: Path,

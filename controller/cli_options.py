@@ -93,6 +93,32 @@ def connection_options(func: F) -> F:
     return stack(func, options)
 
 
+def lock_options(timeout_default: float, timeout_help: str) -> Callable[[F], F]:
+    """--lock-timeout and --lock-lease, for the commands that write (apply, serve)."""
+
+    def decorate(func: F) -> F:
+        options = [
+            click.option(
+                "--lock-timeout",
+                type=click.FloatRange(min=0),
+                default=timeout_default,
+                show_default=True,
+                help=timeout_help,
+            ),
+            click.option(
+                "--lock-lease",
+                type=click.FloatRange(min=5),
+                default=60,
+                show_default=True,
+                help="Seconds the lock stays ours without renewal: if this process dies, "
+                "another may take the lock over this long after its last renewal.",
+            ),
+        ]
+        return stack(func, options)
+
+    return decorate
+
+
 def open_registry(
     registry_uri: str | None, timeout: float | None, read_mode: str, instance: str
 ) -> Registry:

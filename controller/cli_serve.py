@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from controller.cli_options import DEFAULT_FILE, EXIT_OK, connection_options, open_registry
+from controller.cli_options import (
+    DEFAULT_FILE,
+    EXIT_OK,
+    connection_options,
+    lock_options,
+    open_registry,
+)
 
 WEBHOOK_SECRET_ENV = "ALIASCTL_WEBHOOK_SECRET"  # noqa: S105 - the variable's name
 NOTIFY_SECRET_ENV = "ALIASCTL_NOTIFY_SECRET"  # noqa: S105 - the variable's name
@@ -74,17 +80,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     show_default=True,
     help="Seconds a signed webhook delivery stays valid (older ones are refused as replays).",
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=30,
-    show_default=True,
-    help="Seconds to wait for the registry lock (held by a CI apply); then retry soon.",
-)
-@click.option(
-    "--lock-lease", type=click.FloatRange(min=5), default=60, show_default=True,
-    help="Seconds the lock stays ours without renewal.",
-)  # fmt: skip
+@lock_options(30, "Seconds to wait for the registry lock (held by a CI apply); then retry soon.")
 def serve(
     file: Path,
     registry_uri: str | None,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import threading
 import time
+import urllib.request
 import uuid
 from typing import TYPE_CHECKING
 
+from controller.serve.http import Endpoints, make_server
+from controller.serve.page import render_page
 from controller.serve.signing import MLFLOW_HEADERS
 from tests.conftest import client_for, live_aliases, seed, write_spec
+from tests.page_samples import many
 from tests.serve_process import ServeProcess, get, metric, post, wait_for
 
 if TYPE_CHECKING:
@@ -106,3 +112,33 @@ def test_only_signed_fresh_unseen_deliveries_reconcile(tmp_path: Path, sqlite_ur
     finally:
         assert serve.stop() == 0
     assert SECRET not in serve.log()
+
+
+def test_the_status_page_is_gzipped_for_a_browser_that_accepts_it() -> None:
+    snapshot = many(1000)
+    server = make_server(
+        ("127.0.0.1", 0),
+        Endpoints(
+            snapshot=lambda: snapshot,
+            metrics=lambda: (b"", "text/plain"),
+            page=render_page,
+            webhook=lambda _h, _b: (404, "not here"),
+        ),
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            assert answer.headers["Content-Encoding"] == "gzip"
+            packed = answer.read()
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert answer.headers["Content-Encoding"] is None
+            plain = answer.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+    unpacked = gzip.decompress(packed)
+    assert len(packed) * 5 < len(unpacked)
+    assert unpacked.count(b"<tr class=alias ") == plain.count(b"<tr class=alias ") >= 1000

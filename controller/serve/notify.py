@@ -14,10 +14,7 @@ the Standard Webhooks scheme MLflow signs its own deliveries with.
 
 from __future__ import annotations
 
-import base64
 import collections
-import hashlib
-import hmac
 import http.client
 import json
 import logging
@@ -31,6 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Literal
 
 from controller.errors import ControllerError
+from controller.serve.signing import ALIASCTL_HEADERS
 from controller.serve.status import EventKind
 
 if TYPE_CHECKING:
@@ -41,9 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("aliasctl.notify")
 
 Format = Literal["json", "slack"]
-DELIVERY_ID_HEADER = "X-Aliasctl-Delivery-Id"
-TIMESTAMP_HEADER = "X-Aliasctl-Timestamp"
-SIGNATURE_HEADER = "X-Aliasctl-Signature"
+DELIVERY_ID_HEADER = ALIASCTL_HEADERS.delivery_id
+TIMESTAMP_HEADER = ALIASCTL_HEADERS.timestamp
+SIGNATURE_HEADER = ALIASCTL_HEADERS.signature
 _ICONS = {
     EventKind.ALIAS_MOVED: ":arrow_right:",
     EventKind.DRIFT_FOUND: ":warning:",
@@ -71,14 +69,6 @@ def redact_url(url: str) -> str:
     host = f"{parts.scheme}://{parts.hostname}{port}"
     hidden = parts.path.strip("/") or parts.query or parts.username
     return f"{host}/..." if hidden else host
-
-
-def _sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
-    # Must give the same value as controller.serve.signing.sign (and as MLflow's
-    # _generate_hmac_signature): base64 HMAC-SHA256 over "{id}.{timestamp}.{body}".
-    signed = f"{delivery_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def json_body(event: Event) -> bytes:
@@ -186,8 +176,8 @@ class _Sink:
             DELIVERY_ID_HEADER: delivery_id,
             TIMESTAMP_HEADER: timestamp,
         }
-        if self._n.secret:
-            headers[SIGNATURE_HEADER] = _sign(self._n.secret, delivery_id, timestamp, body)
+        if self._n.secret:  # the scheme MLflow signs its webhooks with: one verifier for both
+            headers |= ALIASCTL_HEADERS.signed(self._n.secret, delivery_id, timestamp, body)
         # The scheme was checked in Notifier.__init__: http or https only.
         request = urllib.request.Request(self.url, body, headers, method="POST")  # noqa: S310
         try:

@@ -51,6 +51,18 @@ def running(server: S) -> Iterator[S]:
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _restore_mlflow_http_settings() -> Iterator[None]:
+    """The adapter bounds MLflow's HTTP time through process-wide variables (a `--timeout 3`
+    run leaves a 1 s request timeout behind): restore them, so that no test, nor a process
+    a test starts, inherits another test's bound."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_HTTP_")}
+    yield
+    for name in [k for k in os.environ if k.startswith("MLFLOW_HTTP_")]:
+        del os.environ[name]
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite registry, copied per test: migrations take seconds, a copy does not."""

@@ -175,7 +175,7 @@ def test_sigterm_mid_apply_finishes_the_writes_in_flight_and_the_next_run_conver
     seed(mlflow_server.uri, dict.fromkeys(models, 2))
     declared = {m: {f"a{i}": 1 for i in range(10)} for m in models}
     spec = write_spec(tmp_path / "aliases.yaml", declared)
-    with FaultProxy(mlflow_server.uri, write_delay=1.0) as slow:
+    with FaultProxy(mlflow_server.uri, write_delay=0.5) as slow:
         serve = ServeProcess(
             tmp_path,
             [str(spec), "--registry-uri", slow.uri, "--instance", unique, "--interval", "3600"],

@@ -70,10 +70,11 @@ class Event:
 
     def describe(self) -> str:
         """One line for people: the Slack text, the status page, the log."""
-        where = f"{self.model}@{self.alias}" if self.model and self.alias else (self.model or "")
-        arrow = f" {_v(self.before)} -> {_v(self.after)}" if self.model else ""
-        why = f": {self.reason}" if self.reason else ""
-        return f"{self.kind.replace('_', ' ')} {where}{arrow}{why}".replace("  ", " ").strip()
+        what = self.kind.replace("_", " ")
+        if self.model:
+            where = f"{self.model}@{self.alias}" if self.alias else self.model
+            what += f" {where} {_v(self.before)} -> {_v(self.after)}"
+        return f"{what}: {self.reason}" if self.reason else what
 
 
 def _v(version: int | None) -> str:

@@ -14,7 +14,8 @@ OLD_MLFLOW := .venv-mlflow2/.mlflow-$(OLD_MLFLOW_VERSION)
 .PHONY: help install old-mlflow demo test lint types workflows pytest bench bench-scale schema clean
 
 help:
-	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
+	@echo "make demo   - train, register, plan, apply, predict, promote, refuse a worse version,"
+	@echo "              roll back during a freeze with --break-glass (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
 	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"

@@ -20,7 +20,8 @@ APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 .PHONY: help install old-mlflow browser demo test lint types workflows pytest bench bench-scale schema clean
 
 help:
-	@echo "make demo   - train, register, plan, apply, predict, promote, roll back (local SQLite)"
+	@echo "make demo   - train, register, plan, apply, predict, promote, refuse a worse version,"
+	@echo "              roll back during a freeze with --break-glass (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
 	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page"

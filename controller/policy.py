@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from controller.plan import Action, Change, Declared, Plan
@@ -63,6 +64,9 @@ class Evidence:
     held_since: datetime | None = None
     held_until: datetime | None = None
     history_error: str | None = None
+    # When a revision last took this alias away from this version: moving it back is a
+    # rollback to an already-approved version (relative bounds and promote_from skipped).
+    lost_alias_at: datetime | None = None
 
 
 _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
@@ -110,6 +114,16 @@ def bound_holds(bound: str, value: float, current: float | None = None) -> bool:
     return parse_bound(bound).holds(value, current)
 
 
+def relative_bounds(policy: Policy) -> list[str]:
+    """The metrics whose bounds name `current`, sorted."""
+    return sorted(n for n, b in policy.require_metrics.items() if parse_bound(b).relative)
+
+
+def is_rollback(change: Change, evidence: Evidence) -> bool:
+    """An update back to a version that held this alias before (by the file's git history)."""
+    return change.before is not None and evidence.lost_alias_at is not None
+
+
 def needs_current(policy: Policy) -> bool:
     """Whether the policy compares with the version the alias points at now."""
     relative = any(parse_bound(b).relative for b in policy.require_metrics.values())
@@ -146,7 +160,10 @@ def check_gates(
             failures.append(f"{where}: tag {key!r} is missing (want {wanted!r})")
         elif found != wanted:
             failures.append(f"{where}: tag {key!r} is {found!r}, want {wanted!r}")
+    rollback = is_rollback(change, evidence)
     for name, text in sorted(policy.require_metrics.items()):
+        if rollback and parse_bound(text).relative:
+            continue  # it was measured against production when it first took the alias
         failures += _metric_failures(where, change, name, text, evidence)
     signature = evidence.signature
     if (policy.require_signature or policy.require_compatible_signature) and signature is None:
@@ -155,9 +172,30 @@ def check_gates(
         failures.append(f"{where}: {gate}: {why}")
     elif policy.require_compatible_signature and change.before is not None and signature:
         failures += _compatibility_failures(where, change, signature, evidence.current)
-    if policy.promote_from is not None:
+    if policy.promote_from is not None and not rollback:
         failures += _promote_from(where, change, policy.promote_from, evidence, now)
     return failures
+
+
+def rollback_notes(change: Change, policy: Policy, evidence: Evidence) -> list[str]:
+    """What a rollback skipped, for the plan's notes (nothing when it skipped nothing)."""
+    if not is_rollback(change, evidence) or evidence.lost_alias_at is None:
+        return []
+    skipped = []
+    if relative := relative_bounds(policy):
+        bounds = ", ".join(f"{n} {policy.require_metrics[n].strip()}" for n in relative)
+        skipped.append(f"relative gates ({bounds})")
+    if policy.promote_from is not None:
+        rule = policy.promote_from
+        soak = f" for {rule.soak}" if rule.soak else ""
+        skipped.append(f"promote_from {rule.alias}{soak}")
+    if not skipped:
+        return []
+    until = evidence.lost_alias_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [
+        f"{change.key} -> version {change.after}: rollback to version {change.after}, which "
+        f"held {change.alias} until {until}; {' and '.join(skipped)} skipped"
+    ]
 
 
 def _promote_from(
@@ -253,7 +291,7 @@ def gate_notes(change: Change, policy: Policy) -> list[str]:
     if change.before is not None:
         return []
     where = f"{change.key} -> version {change.after}"
-    relative = sorted(n for n, b in policy.require_metrics.items() if parse_bound(b).relative)
+    relative = relative_bounds(policy)
     notes = [
         f"{where}: metric {n!r} {policy.require_metrics[n].strip()}: passes, nothing to "
         "compare with (the alias does not exist yet)"

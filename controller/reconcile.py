@@ -28,9 +28,11 @@ from controller.policy import (
     gate_notes,
     gated_changes,
     needs_current,
+    relative_bounds,
+    rollback_notes,
 )
 from controller.registry import READ_PARALLELISM
-from controller.soak import Stretch, latest_stretch
+from controller.soak import Stretch, last_lost, latest_stretch
 from controller.state import DEFAULT_INSTANCE, Observed, VersionInfo
 from controller.windows import promotions, verdicts
 
@@ -110,11 +112,11 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         target_problems = check_targets(plan, versions)
         problems += target_problems
         if not target_problems:
-            problems += _gate_problems(plan, versions, registry, options)
+            gate_problems, rollbacks = _gate_problems(plan, versions, registry, options)
+            problems += gate_problems
             gated = gated_changes(plan, options.policies)
-            plan = replace(
-                plan, notes=tuple(n for g in gated for n in gate_notes(g.change, g.policy))
-            )
+            notes = [n for g in gated for n in gate_notes(g.change, g.policy)]
+            plan = replace(plan, notes=(*notes, *rollbacks))
         if options.evidence:
             plan = replace(plan, evidence=_gather_evidence(plan, versions, registry, options))
     return replace(plan, problems=tuple(problems))
@@ -175,10 +177,11 @@ def fingerprint(observed: Observed) -> str:
 
 def _gate_problems(
     plan: Plan, versions: list[VersionInfo], registry: Registry, options: Options
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
+    """Every gate's problems, and the notes of rollbacks that skipped relative gates."""
     gated = gated_changes(plan, options.policies)
     if not gated:
-        return []
+        return [], []
     # `versions` holds the targets and the versions they replace (one bulk read, made for
     # the evidence): the current version of a relative gate is among them unless it is gone.
     info = {(v.model, v.version): v for v in versions}
@@ -191,7 +194,7 @@ def _gate_problems(
     keys = {(g.change.model, g.version) for g in gated} | currents
     run_ids = {info[k].run_id for k in keys if k in info}
     metrics = registry.read_run_metrics({r for r in run_ids if r}) if needs_metrics else {}
-    held, stretches, history_error = _held_before(gated, options.spec_file)
+    past = _held_before(gated, options.spec_file)
     # One MLmodel read per distinct version, however many aliases point at it.
     wanted = {
         (g.change.model, g.version)
@@ -206,29 +209,32 @@ def _gate_problems(
     signatures = {key: _signature(registry, *key) for key in sorted(wanted)}
 
     problems: list[str] = []
+    notes: list[str] = []
     to_verify: list[Gated] = []
     for gate in gated:
         change, policy = gate.change, gate.policy
         version = info[(change.model, gate.version)]
         signature, signature_error = signatures.get((change.model, gate.version), (None, None))
-        stretch = stretches.get((change.model, change.alias))
+        stretch = past.stretches.get((change.model, change.alias))
         evidence = Evidence(
             tags=version.tags,
             metrics=metrics.get(version.run_id) if version.run_id else None,
             signature=signature,
             signature_error=signature_error,
             current=_current(gate, info, metrics, signatures),
-            held_before=held.get((change.model, change.alias), frozenset()),
+            held_before=past.held.get((change.model, change.alias), frozenset()),
             held_since=stretch.start if stretch else None,
             held_until=stretch.end if stretch else None,
-            history_error=history_error,
+            history_error=past.error,
+            lost_alias_at=past.lost.get((change.model, change.alias)),
         )
         failures = check_gates(change, policy, evidence, options.now)
         problems += failures
+        notes += rollback_notes(change, policy, evidence)
         if policy.verify and not failures:
             to_verify.append(gate)
     problems += _verify(to_verify, registry, options.verify_timeout)
-    return problems
+    return problems, notes
 
 
 def _current(
@@ -253,23 +259,37 @@ def _signature(registry: Registry, model: str, version: int) -> tuple[Signature 
         return None, f"cannot read the logged model: {error}"
 
 
-def _held_before(
-    gated: list[Gated], spec_file: Path | None
-) -> tuple[dict[tuple[str, str], frozenset[str]], dict[tuple[str, str], Stretch], str | None]:
-    """For each gated (model, alias): the aliases its target held in git history before
-    taking that alias, and its latest stretch holding the promote_from alias (for soak)."""
-    if not any(g.policy.promote_from for g in gated):
-        return {}, {}, None
-    if spec_file is None:
-        return {}, {}, "no file history to check against"
+@dataclass(frozen=True)
+class _Past:
+    """What the file's git history says about each gated (model, alias) and its target."""
+
+    # The aliases the target held before taking this one (for promote_from).
+    held: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # Its latest stretch holding the promote_from alias (for the soak time).
+    stretches: dict[tuple[str, str], Stretch] = field(default_factory=dict)
+    # When a revision last took this very alias away from it: moving back is a rollback.
+    lost: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
+    """Read the file's history when a gate depends on it: promote_from, or a relative bound
+    or promote_from that a rollback (an update back to a former holder) would skip."""
+    rollback_matters = any(
+        g.change.before is not None and (g.policy.promote_from or relative_bounds(g.policy))
+        for g in gated
+    )
+    if not rollback_matters and not any(g.policy.promote_from for g in gated):
+        return _Past()
+    if spec_file is None:  # outside git there is no history, so no rollback exemption
+        return _Past(error="no file history to check against")
     from controller.history import read_timeline  # noqa: PLC0415 - git only when needed
 
     try:
         timeline = read_timeline(spec_file)
     except ControllerError as error:
-        return {}, {}, f"cannot read the file's git history: {error}"
-    held: dict[tuple[str, str], frozenset[str]] = {}
-    stretches: dict[tuple[str, str], Stretch] = {}
+        return _Past(error=f"cannot read the file's git history: {error}")
+    past = _Past()
     for gate in gated:
         model, alias, version = gate.change.model, gate.change.alias, gate.version
         aliases: set[str] = set()
@@ -278,12 +298,14 @@ def _held_before(
             # Holding an alias only counts while the version did not already hold the new one.
             if state.get(alias) != version:
                 aliases |= {a for a, v in state.items() if v == version}
-        held[(model, alias)] = frozenset(aliases)
-        rule = gate.policy.promote_from
+        past.held[(model, alias)] = frozenset(aliases)
         revisions = [(e.revision.time, e.state.get(model, {})) for e in timeline.entries]
+        rule = gate.policy.promote_from
         if rule is not None and (stretch := latest_stretch(revisions, rule.alias, version, alias)):
-            stretches[(model, alias)] = stretch
-    return held, stretches, None
+            past.stretches[(model, alias)] = stretch
+        if lost := last_lost(revisions, alias, version):
+            past.lost[(model, alias)] = lost
+    return past
 
 
 def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[str]:

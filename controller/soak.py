@@ -59,6 +59,24 @@ def latest_stretch(
     return Stretch(start, end) if start is not None else None
 
 
+def last_lost(
+    revisions: Iterable[tuple[datetime, Mapping[str, int]]], alias: str, version: int
+) -> datetime | None:
+    """When a revision last took `alias` away from `version` (branch order); None if none did.
+
+    A version that held an alias and lost it was once approved for it: moving the alias
+    back to it is a rollback, whatever the file's history says since.
+    """
+    lost: datetime | None = None
+    holding = False
+    for when, aliases in revisions:
+        holds = aliases.get(alias) == version
+        if holding and not holds:
+            lost = when
+        holding = holds
+    return lost
+
+
 def soak_failure(
     stretch: Stretch, need: timedelta, need_text: str, alias: str, now: datetime
 ) -> str | None:

@@ -2,7 +2,8 @@
 
 Trains and registers a few versions of a `bikes` model, then drives aliasctl from
 a scratch git repo: plan, apply, serve the champion, promote the challenger with
-a commit, and roll back with `git revert`. Everything happens in `.demo/`, where
+a commit, refuse a version worse than the champion, and roll back during a freeze
+with `--break-glass`. Everything happens in `.demo/`, where
 MLflow's defaults (`sqlite:///mlflow.db`, artifacts in `./mlruns`) resolve.
 Re-running keeps the registry and skips the versions already registered.
 """
@@ -21,6 +22,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +105,10 @@ VARIANTS = (
     Variant("forest-shallow", _forest(trees=50, depth=6), TREE),
     Variant("forest-deep", _forest(trees=60, depth=10), TREE),
 )
+# A later version registered from an existing run's logged model (no training): a stand-in
+# for a retrain that came out worse than the champion.
+RETRAIN = "forest-shallow-again"
+RETRAIN_FROM = "forest-shallow"
 
 
 def bike_rentals(rows: int, seed: int) -> pd.DataFrame:
@@ -277,6 +283,55 @@ def promote(version: int) -> None:
     git("commit", "--quiet", "-am", f"Promote {MODEL} v{version} to champion")
 
 
+def register_retrain(client: MlflowClient) -> int:
+    """Register RETRAIN_FROM's logged model once more as a new version (milliseconds)."""
+    by_variant = {
+        v.tags.get(VARIANT_TAG): v for v in client.search_model_versions(f"name='{MODEL}'")
+    }
+    if RETRAIN in by_variant:
+        version = int(by_variant[RETRAIN].version)
+        print(f"  {MODEL} v{version}  {RETRAIN} already registered")
+        return version
+    source = by_variant[RETRAIN_FROM]
+    if source.source is None:
+        raise DemoError(f"{MODEL}'s {RETRAIN_FROM} version has no source to register again")
+    new = client.create_model_version(
+        MODEL, source.source, run_id=source.run_id, tags={VARIANT_TAG: RETRAIN}
+    )
+    print(f"  {MODEL} v{new.version}  {RETRAIN}: {RETRAIN_FROM}'s logged model, registered again")
+    return int(new.version)
+
+
+def append_and_commit(text: str, what: str, message: str) -> None:
+    """Add a block to repo/aliases.yaml and commit it, showing the diff."""
+    path = REPO / "aliases.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+    print(f"(edit repo/aliases.yaml: {what})")
+    git("--no-pager", "diff", "--unified=0")
+    git("commit", "--quiet", "-am", message)
+
+
+def freeze_around_now() -> tuple[str, str]:
+    """A freeze from this minute to an hour on (UTC), as the file spells it, and its end."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = start + timedelta(hours=1)
+    block = (
+        "freezes:\n"
+        "  - name: demo-freeze\n"
+        f"    from: {start:%Y-%m-%dT%H:%M}          # UTC; written by the demo around now\n"
+        f"    to: {end:%Y-%m-%dT%H:%M}\n"
+        "    reason: release weekend\n"
+    )
+    return block, f"{start:%H:%M}-{end:%H:%M} UTC"
+
+
+def registry_says(client: MlflowClient, version: int, how: str) -> None:
+    live = int(client.get_model_version_by_alias(MODEL, "champion").version)
+    if live != version:
+        raise DemoError(f"{MODEL}@champion is on version {live}, expected {version}")
+    print(f"(registry: {MODEL}@champion -> version {live}, {how})")
+
+
 def isolate_and_quiet() -> None:
     """Set up this process's environment, which every subprocess inherits."""
     for name in FOREIGN_SETTINGS:
@@ -317,13 +372,27 @@ def story() -> None:
     if serve(client) != wanted["challenger"]:
         raise DemoError("champion did not move to the challenger's version")
 
-    step("5. Roll back: aliasctl rollback writes the one-line revert commit, apply")
+    step('5. A version worse than the champion is refused (rmse: "<= current")')
+    worse = register_retrain(client)
+    git("switch", "--quiet", "-c", f"promote-v{worse}")
+    promote(worse)
+    aliasctl("plan", SPEC, expect=1)
+    aliasctl("apply", SPEC, expect=1)
+    print("(exit code 1: nothing written; this pull request's check fails and it is not merged)")
+    registry_says(client, wanted["challenger"], "unchanged")
+    git("switch", "--quiet", "main")
+
+    step("6. During a freeze, roll back: refused, then let through with --break-glass")
+    block, span = freeze_around_now()
+    append_and_commit(block, f"a freeze {span}", "Freeze alias moves for the release weekend")
     aliasctl("rollback", f"{MODEL}@champion", SPEC, "--commit")
-    aliasctl("apply", SPEC)
+    aliasctl("plan", SPEC, expect=1)
+    print("(exit code 1: frozen, nothing can be applied)")
+    aliasctl("apply", SPEC, "--break-glass", "INC-7: v3 over-predicts weekend demand")
     if serve(client) != wanted["champion"]:
         raise DemoError(f"champion is not back on version {wanted['champion']}")
 
-    step("6. Git is the audit log")
+    step("7. Git is the audit log")
     aliasctl("history", f"{MODEL}@champion", SPEC)
     aliasctl("plan", SPEC)
 

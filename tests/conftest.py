@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from datetime import datetime
     from pathlib import Path
+
+    from tests.logged_models import LoggedRegistry
 
 # The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html.
 pytest_plugins = ["tests.browser"]
@@ -103,6 +106,17 @@ def seed(uri: str, models: Mapping[str, int], aliases: Mapping[str, Mapping[str,
 def live_aliases(uri: str, name: str) -> dict[str, int]:
     model = client_for(uri).get_registered_model(name)
     return {alias: int(version) for alias, version in model.aliases.items()}
+
+
+@pytest.fixture(scope="session")
+def relative(tmp_path_factory: pytest.TempPathFactory) -> LoggedRegistry:
+    """Real logged models for the gates relative to the current version (relative_models.py)."""
+    from tests.relative_models import build  # noqa: PLC0415
+
+    # Building fixtures with mlflow's logging API warns about its own type hints: not ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build(tmp_path_factory.mktemp("relative"))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ bound grammar is a pure table, and the reads are counted at the fake seam.
 from __future__ import annotations
 
 import json
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +18,7 @@ from controller.spec import Policy, check_bound
 from tests.conftest import client_for, live_aliases
 from tests.conftest import invoke as run
 from tests.fake_registry import FakeRegistry
-from tests.relative_models import MODEL, build
+from tests.relative_models import MODEL
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,14 +59,6 @@ def test_malformed_bounds_say_what_to_write(text: str, why: str) -> None:
 )  # fmt: skip
 def test_relative_bounds(bound: str, value: float, current: float, holds: bool) -> None:
     assert parse_bound(bound).holds(value, current) is holds
-
-
-@pytest.fixture(scope="session")
-def relative(tmp_path_factory: pytest.TempPathFactory) -> LoggedRegistry:
-    # Building fixtures with mlflow's logging API warns about its own type hints: not ours.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return build(tmp_path_factory.mktemp("relative"))
 
 
 @pytest.fixture

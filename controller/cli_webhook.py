@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from controller.cli_options import EXIT_ERROR, EXIT_OK, server_options
-from controller.serve.webhook_event import ALIAS_EVENTS
+from controller.serve.webhook_event import SUBSCRIBED_EVENTS
 from controller.webhook_install import (
     Action,
     DeliveryTest,
@@ -27,7 +27,7 @@ SHORT_SECRET = 16  # Standard Webhooks asks for 24 to 64 random bytes
 
 @click.group()
 def webhook() -> None:
-    """Register aliasctl's endpoint for MLflow's alias events (MLflow >= 3.3, SQL backend)."""
+    """Register aliasctl's endpoint for MLflow's alias and new-version events (MLflow >= 3.3)."""
 
 
 @webhook.command()
@@ -55,7 +55,7 @@ def install(url: str, name: str, registry_uri: str | None, timeout: float | None
     if len(secret) < SHORT_SECRET:
         click.echo(f"note: {SECRET_ENV} is short; use at least 24 random bytes", err=True)
     hooks = _open(registry_uri, timeout, secret)
-    events = frozenset(ALIAS_EVENTS)
+    events = frozenset(SUBSCRIBED_EVENTS)
     plan = plan_install(hooks.list_webhooks(), name, url, events)
     if plan.keep is None:
         done = hooks.create(name, url, events, secret)

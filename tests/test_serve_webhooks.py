@@ -118,6 +118,12 @@ def test_an_alias_moved_by_hand_is_healed_through_the_webhook(
             assert status == 200
             assert model in page
             assert "drift healed" in page
+
+            # A merged promotion to a version not registered yet waits; its registration
+            # (model_version.created) brings it in, long before the next interval.
+            write_spec(spec, {model: {"champion": 4}})
+            client.create_model_version(model, f"s3://aliasctl-tests/{model}/4")
+            wait_for(lambda: live_aliases(uri, model)["champion"] == 4, 30, "the promotion")
         finally:
             if hook_id is not None:
                 client.delete_webhook(hook_id)
@@ -183,6 +189,9 @@ def test_sigterm_mid_apply_finishes_the_writes_in_flight_and_the_next_run_conver
         )
         try:
             assert slow.first_alias_write.wait(120), serve.log()
+            # A slow registry holds the cycle, never the endpoints.
+            assert get(f"{serve.url}/healthz")[0] == 200
+            assert metric(serve.metrics(), "aliasctl_reconciles_total", result="success") == 0
         finally:
             code = serve.stop()
     log = serve.log()

@@ -260,10 +260,27 @@ def test_parse_tolerates_a_workspace_and_extra_keys() -> None:
     assert event.model == "fraud"
 
 
+def test_parse_a_new_version_names_its_model() -> None:
+    data = {"name": "fraud", "version": "4", "source": "s3://b/4", "run_id": "r1", "tags": {}}
+    body = json.dumps({"entity": "model_version", "action": "created", "data": data}).encode()
+    event = parse_event(body)
+    assert event is not None
+    assert (event.kind, event.model, event.alias, event.version) == (
+        DeliveryKind.VERSION_CREATED,
+        "fraud",
+        None,
+        4,
+    )
+    assert not event.ignored
+    assert event.describe() == "version created: fraud v4"
+    nameless = json.dumps({"entity": "model_version", "action": "created", "data": {}})
+    assert parse_event(nameless.encode()) is None
+
+
 @pytest.mark.parametrize(
     ("entity", "action"),
     [
-        ("model_version", "created"),
+        ("model_version", "deleted"),
         ("registered_model", "created"),
         ("prompt_alias", "created"),
         ("model_version_alias", "updated"),

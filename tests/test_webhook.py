@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from controller.serve.signing import verify_headers
-from controller.serve.webhook_event import ALIAS_EVENTS, DeliveryKind, parse_event
+from controller.serve.webhook_event import SUBSCRIBED_EVENTS, DeliveryKind, parse_event
 from tests.conftest import client_for, invoke, seed
 from tests.webhook_server import WEBHOOK_GROUP, Delivery, Receiver
 
@@ -69,7 +69,7 @@ def test_install_twice_leaves_one_active_webhook(
     assert hook.webhook_id in out
     assert hook.webhook_id in again
     assert (hook.name, hook.url, str(hook.status)) == (unique, url, "ACTIVE")
-    assert sorted(str(e) for e in hook.events) == sorted(ALIAS_EVENTS)
+    assert sorted(str(e) for e in hook.events) == sorted(SUBSCRIBED_EVENTS)
     assert SECRET not in out + err + again
 
 
@@ -110,7 +110,7 @@ def test_install_reactivates_and_keeps_one_of_several_duplicates(
     [hook] = ours(client, unique)
     assert hook.webhook_id == first.webhook_id
     assert str(hook.status) == "ACTIVE"
-    assert sorted(str(e) for e in hook.events) == sorted(ALIAS_EVENTS)
+    assert sorted(str(e) for e in hook.events) == sorted(SUBSCRIBED_EVENTS)
 
 
 def test_install_without_the_secret_is_one_line_and_creates_nothing(
@@ -176,10 +176,11 @@ def test_webhook_test_delivers_a_signed_example_event(
     assert signed_by_us(delivery)
     event = parse_event(delivery.body)
     assert event is not None
-    assert (event.kind, event.model, event.alias, event.version) == (
-        DeliveryKind.ALIAS_SET, "example_model", "example_alias", 1,
+    # MLflow sends an example of the webhook's first event: a new version of its example model.
+    assert (event.kind, event.model, event.version) == (
+        DeliveryKind.VERSION_CREATED, "example_model", 1,
     )  # fmt: skip
-    assert json.loads(delivery.body)["entity"] == "model_version_alias"
+    assert json.loads(delivery.body)["entity"] == "model_version"
 
 
 def test_webhook_test_reports_a_refusal_and_exits_1(

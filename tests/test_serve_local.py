@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 import tracemalloc
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from controller.reconcile import DriftMode
 from controller.serve.cycle import Settings
 from controller.serve.loop import Controller
 from tests.browser import assert_no_sideways_scroll
-from tests.conftest import client_for, live_aliases, seed, write_spec
+from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fake_registry import FakeRegistry
 from tests.serve_process import ServeProcess, get, metric, post, wait_for
 
@@ -165,3 +166,24 @@ def test_the_status_page_of_a_running_controller_in_chromium(
         phone_page.screenshot(path=artifacts / "serve-status-phone.png", full_page=True)
     finally:
         assert serve.stop() == 0
+
+
+def test_a_taken_port_is_one_line_and_exit_1(
+    tmp_path: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path / "aliases.yaml", {})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = invoke(
+            capsys,
+            "serve",
+            str(spec),
+            "--registry-uri",
+            sqlite_uri,
+            "--listen",
+            f"127.0.0.1:{port}",
+        )
+    assert code == 1
+    assert err.strip().splitlines() == [f"Error: --listen 127.0.0.1:{port}: Address already in use"]

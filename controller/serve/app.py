@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from controller.errors import ControllerError
 from controller.serve.http import Endpoints, make_server
 from controller.serve.loop import Controller
 from controller.serve.metrics import Metrics
@@ -74,15 +75,18 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
         on_outcome=metrics.webhook,
         max_age_seconds=wiring.webhook_max_age_seconds,
     )
-    server = make_server(
-        wiring.listen,
-        Endpoints(
-            snapshot=lambda: controller.snapshot,
-            metrics=metrics.render,
-            page=render_page,
-            webhook=receiver.handle,
-        ),
+    endpoints = Endpoints(
+        snapshot=lambda: controller.snapshot,
+        metrics=metrics.render,
+        page=render_page,
+        webhook=receiver.handle,
     )
+    try:
+        server = make_server(wiring.listen, endpoints)
+    except OSError as error:  # the port is taken, or the address is not this host's
+        notifier.close(0)
+        where = ":".join(str(part) for part in wiring.listen)
+        raise ControllerError(f"--listen {where}: {error.strerror or error}") from None
     host, port = server.server_address[:2]
     http = threading.Thread(target=server.serve_forever, name="aliasctl-http", daemon=True)
     http.start()

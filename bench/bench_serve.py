@@ -12,7 +12,8 @@ on every model). Then:
   reconcile per event, in arrival order (a controller without debouncing).
 Requests are counted from the server's access log (bench_reconcile.AccessLog).
 
-    uv run --frozen python bench/bench_serve.py [--models 1000] [--repeats 5] [--json out.json]
+    uv run --frozen python bench/bench_serve.py [--models 1000] [--repeats 5]
+        [--events 200] [--burst-models 50] [--only per-event,burst] [--json out.json]
 
 Exits 0 whatever the ratios (it is a benchmark), 1 when a reconcile did not heal the drift.
 """
@@ -297,12 +298,14 @@ def run(root: Path, args: argparse.Namespace, results: Results) -> list[str]:
             f"first full cycle: {first.snapshot.last_outcome} {first.snapshot.last_error} "
             f"{[e.describe() for e in first.events][:3]}",
         )
-        print(f"per event: aliasctl, naive, floor, interleaved x {args.repeats}")
-        results.per_event = bench.per_event()
-        print(f"burst: {args.events} events for {args.burst_models} models, aliasctl's loop")
-        results.burst["aliasctl"] = bench.burst_controller()
-        print("burst: one scoped reconcile per event")
-        results.burst["naive"] = bench.burst_naive()
+        if "per-event" in args.only:
+            print(f"per event: aliasctl, naive, floor, interleaved x {args.repeats}")
+            results.per_event = bench.per_event()
+        if "burst" in args.only:
+            print(f"burst: {args.events} events for {args.burst_models} models, aliasctl's loop")
+            results.burst["aliasctl"] = bench.burst_controller()
+            print("burst: one scoped reconcile per event")
+            results.burst["naive"] = bench.burst_naive()
         return bench.failures.items
     finally:
         server.stop()
@@ -370,11 +373,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst-models", type=int, default=50, help="models they name (50)")
     parser.add_argument("--debounce", type=float, default=2.0, help="serve's --debounce (2)")
     parser.add_argument("--arrival", type=float, default=1.0, help="burst arrives over S (1)")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default={"per-event", "burst"},
+        help="per-event,burst (both)",
+    )
     parser.add_argument("--fresh", action="store_true", help="seed the cached database again")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     if args.models < max(3 * args.repeats, args.burst_models) or args.repeats < 1:
         parser.error("--models must cover 3 x --repeats and --burst-models")
+    if not args.only or args.only - {"per-event", "burst"}:
+        parser.error("--only takes per-event, burst or both, comma-separated")
     if not 0 < args.burst_models <= args.events:
         parser.error("--events must name every one of --burst-models at least once")
     return args

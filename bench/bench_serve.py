@@ -187,8 +187,8 @@ class Bench:
         return results
 
     def burst_events(self) -> tuple[list[str], list[str]]:
-        """The drifted models, and the events naming them: each at least once, in random order
-        after its own first event (MLflow sends one per alias write, retries, version events)."""
+        """The drifted models, and the events naming them, each at least once, shuffled: MLflow
+        sends one per alias write and per new version, and retries a delivery."""
         step = max(1, self.args.models // self.args.burst_models)
         names = [
             model_name((i * step + 1) % self.args.models) for i in range(self.args.burst_models)

@@ -24,7 +24,7 @@ help:
 	@echo "              roll back during a freeze with --break-glass (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
-	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page"
+	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page; serve"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
 
 .tools/bin/uv:
@@ -82,6 +82,7 @@ bench: install
 	$(RUN) python bench/bench_history.py
 	$(RUN) python bench/bench_scale.py
 	$(RUN) python bench/bench_page.py
+	$(RUN) python bench/bench_serve.py
 
 # The seeded databases are cached in bench/.cache/ (a first run seeds for about a minute).
 bench-scale: install

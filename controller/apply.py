@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 DEFAULT_PARALLELISM = 16
 # Consecutive failed writes (each after its own retries), across models, that stop an apply.
 FAILURES_IN_ROW_TO_STOP = 5
+# Re-read by name up to this many written models (about one search page of names).
+EXACT_REREAD_MAX = 1000
 _STOPPING = frozenset({Fault.UNREACHABLE, Fault.AUTH, Fault.PERMISSION})
 
 
@@ -230,8 +232,17 @@ def _verify(
     instance: str,
     results: tuple[ChangeResult, ...],
 ) -> tuple[Change, ...]:
-    """Re-read and re-plan: any change reported done that still shows up did not stick."""
-    observed = registry.read_models(set(declared) | set(plan.released))
-    remaining = compute_plan(declared, observed, instance).changes
+    """Re-read and re-plan: any change reported done that still shows up did not stick.
+
+    Only the models written are re-read, by name, so that healing one alias re-reads one
+    model, not the registry; past a search page of them, the bulk read is fewer requests.
+    """
+    written = {r.change.model for r in results if r.ok}
+    exact = len(written) <= EXACT_REREAD_MAX
+    observed = registry.read_models(
+        written if exact else set(declared) | set(plan.released), exact=exact
+    )
+    wanted = {m: a for m, a in declared.items() if m in written} if exact else declared
+    remaining = compute_plan(wanted, observed, instance).changes
     reported_done = {(r.change.model, r.change.alias) for r in results if r.ok}
     return tuple(c for c in remaining if (c.model, c.alias) in reported_done)

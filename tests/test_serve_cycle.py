@@ -145,6 +145,9 @@ def test_an_invalid_file_fails_the_cycle_once_and_recovery_follows(tmp_path: Pat
     recovered = run_cycle(settings(file), fake, still_bad.snapshot, None, NOW)
     assert recovered.snapshot.ready
     assert recovered.snapshot.last_error == ""
+    assert kinds(recovered.events) == [("cycle_recovered", None)]
+    assert "aliases.yaml" in recovered.events[0].reason  # the all-clear names what it clears
+    assert run_cycle(settings(file), fake, recovered.snapshot, None, NOW).events == ()
 
 
 def test_failed_writes_fail_the_cycle_and_leave_the_alias_pending(tmp_path: Path) -> None:

@@ -157,6 +157,9 @@ def _reconcile(
         outcome = CycleOutcome.SUCCESS
     if outcome is CycleOutcome.FAILED and _newly_failed(previous, error):
         events.append(Event(EventKind.CYCLE_FAILED, now, commit=stamp.commit, reason=error))
+    elif outcome is not CycleOutcome.FAILED and previous.last_outcome is CycleOutcome.FAILED:
+        was = f"after: {previous.last_error}" if previous.last_error else ""
+        events.append(Event(EventKind.CYCLE_RECOVERED, now, commit=stamp.commit, reason=was))
     applied = {m: Applied(r.commit, r.applied_at) for m, r in plan.last_applied.items()}
     if result is not None:
         for model in {r.change.model for r in result.applied}:

@@ -47,6 +47,7 @@ _ICONS = {
     EventKind.DRIFT_FOUND: ":warning:",
     EventKind.DRIFT_HEALED: ":white_check_mark:",
     EventKind.CYCLE_FAILED: ":x:",
+    EventKind.CYCLE_RECOVERED: ":white_check_mark:",
 }
 
 

@@ -43,6 +43,7 @@ EVENT_CLASS = {
     EventKind.DRIFT_FOUND: "bad",
     EventKind.DRIFT_HEALED: "ok",
     EventKind.CYCLE_FAILED: "bad",
+    EventKind.CYCLE_RECOVERED: "ok",
 }
 
 

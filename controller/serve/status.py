@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     DRIFT_FOUND = "drift_found"  # an alias was moved outside aliasctl
     DRIFT_HEALED = "drift_healed"  # ...and the controller put it back
     CYCLE_FAILED = "cycle_failed"  # a reconcile could not finish (registry, file, lock)
+    CYCLE_RECOVERED = "cycle_recovered"  # ...and the next one did: the all-clear for a failure
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import pytest
 from controller.serve.signing import verify_headers
 from controller.serve.webhook_event import SUBSCRIBED_EVENTS, DeliveryKind, parse_event
 from tests.conftest import client_for, invoke, seed
-from tests.webhook_server import WEBHOOK_GROUP, Delivery, Receiver
+from tests.receiver import Received, Receiver
+from tests.webhook_server import WEBHOOK_GROUP
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -144,7 +145,7 @@ def test_a_url_the_server_refuses_is_one_line_with_the_settings_to_check(
 def test_a_server_without_the_webhook_api_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     """An MLflow 2.x server answers 404 to /api/2.0/mlflow/webhooks, as this stand-in does."""
     with Receiver(status=404, reply=b"<h1>Not Found</h1>") as old_server:
-        uri = old_server.url.removesuffix("/hook")
+        uri = old_server.url
         capsys.readouterr()
         code, _, err = invoke(
             capsys, "webhook", "install", "--url", "http://x/y", "--registry-uri", uri
@@ -154,7 +155,7 @@ def test_a_server_without_the_webhook_api_is_named(capsys: pytest.CaptureFixture
     assert err.count("\n") == 1
 
 
-def signed_by_us(delivery: Delivery) -> bool:
+def signed_by_us(delivery: Received) -> bool:
     return verify_headers(SECRET, delivery.headers, delivery.body, time.time()).ok
 
 
@@ -222,7 +223,7 @@ def test_an_alias_set_and_deleted_on_the_server_arrive_signed_and_parsed(
     assert install(capsys, webhook_server, f"{receiver.url}/{unique}", "--name", unique)[0] == 0
 
     def about(kind: DeliveryKind) -> Any:
-        def wanted(delivery: Delivery) -> bool:
+        def wanted(delivery: Received) -> bool:
             event = parse_event(delivery.body)
             return event is not None and event.kind is kind and event.model == model
 
@@ -231,14 +232,14 @@ def test_an_alias_set_and_deleted_on_the_server_arrive_signed_and_parsed(
     # The server's webhook list may be cached from before the install (1 s here): set
     # the alias again each second until the delivery comes.
     poke = lambda: client.set_registered_model_alias(model, "champion", "2")  # noqa: E731
-    delivery = receiver.wait_for(about(DeliveryKind.ALIAS_SET), poke=poke)
+    delivery = receiver.first(about(DeliveryKind.ALIAS_SET), poke=poke)
     assert signed_by_us(delivery)
     event = parse_event(delivery.body)
     assert event is not None
     assert (event.alias, event.version) == ("champion", 2)
 
     client.delete_registered_model_alias(model, "champion")
-    deleted = receiver.wait_for(about(DeliveryKind.ALIAS_DELETED))
+    deleted = receiver.first(about(DeliveryKind.ALIAS_DELETED))
     assert signed_by_us(deleted)
     event = parse_event(deleted.body)
     assert event is not None

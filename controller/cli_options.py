@@ -122,7 +122,8 @@ def lock_options(timeout_default: float, timeout_help: str) -> Callable[[F], F]:
 def open_registry(
     registry_uri: str | None, timeout: float | None, read_mode: str, instance: str
 ) -> Registry:
-    from controller.mlflow_registry import MlflowRegistry, resolve_uri  # noqa: PLC0415
+    from controller.mlflow_connection import resolve_uri  # noqa: PLC0415
+    from controller.mlflow_registry import MlflowRegistry  # noqa: PLC0415
     from controller.registry import ReadMode  # noqa: PLC0415
 
     return MlflowRegistry(resolve_uri(registry_uri), timeout, ReadMode(read_mode), instance)

@@ -138,7 +138,7 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _open(registry_uri: str | None, timeout: float | None, secret: str) -> MlflowWebhooks:
-    from controller.mlflow_registry import resolve_uri  # noqa: PLC0415 - mlflow is slow
+    from controller.mlflow_connection import resolve_uri  # noqa: PLC0415 - mlflow is slow
     from controller.mlflow_webhooks import MlflowWebhooks  # noqa: PLC0415
 
     return MlflowWebhooks(resolve_uri(registry_uri), timeout, secret)

@@ -18,23 +18,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
-from controller.evidence import RunFacts, SignatureFacts, clip
-from controller.faults import RetryPolicy, diagnose, retry_transient
-from controller.mlflow_entities import run_facts, schema_fields, version_info
+from controller.faults import RetryPolicy, retry_transient
+from controller.mlflow_connection import (
+    bound_http_time,
+    probe_database,
+    translate_error,
+)
+from controller.mlflow_entities import version_info
+from controller.mlflow_sources import SourceReads
 from controller.registry import (
     DEFAULT_TIMEOUT_SECONDS,
     INVENTORY_TAG_PREFIX,
-    MAX_PARALLELISM,
     MODELS_PER_PAGE,
     NEEDS_EDIT,
     NEEDS_MANAGE,
@@ -46,7 +46,6 @@ from controller.registry import (
     in_filters,
     state_model_name,
 )
-from controller.signature import Signature
 from controller.state import (
     DEFAULT_INSTANCE,
     RECORD_TAG,
@@ -62,47 +61,11 @@ from controller.uris import REMOTE_SCHEMES, check_local_uri, is_file_store, reda
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
+    from controller.evidence import RunFacts, SignatureFacts
+    from controller.signature import Signature
+
 T = TypeVar("T")
 log = logging.getLogger("aliasctl.registry")
-DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
-
-
-def resolve_uri(registry_uri: str | None) -> str:
-    """--registry-uri, else MLflow's own resolution (MLFLOW_REGISTRY_URI, tracking URI, default)."""
-    if registry_uri:
-        return registry_uri
-    import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
-
-    return str(mlflow.get_registry_uri())
-
-
-def bound_http_time(timeout_seconds: float | None) -> None:
-    """Make an unreachable server fail within about `timeout_seconds`, not minutes.
-
-    MLflow's client retries 7 times with exponential backoff and a 120 s timeout
-    per request by default. Variables the user set explicitly are left alone
-    unless --timeout was given.
-    """
-    budget = timeout_seconds or DEFAULT_TIMEOUT_SECONDS
-    retries = 2
-    # Backoff sleeps about 0 + 2 s (+ up to 1 s jitter each); the rest is split over attempts.
-    per_request = max(1, int((budget - 4) / (retries + 1)))
-    settings = {
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(per_request),
-    }
-    for name, value in settings.items():
-        if timeout_seconds is not None or name not in os.environ:
-            os.environ[name] = value
-    # Keep a connection per parallel writer alive (MLflow's default pool holds 10).
-    os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(MAX_PARALLELISM))
-
-
-def _secrets() -> list[str]:
-    """Values that must never reach any output, whatever MLflow puts in a message."""
-    names = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN")
-    return [v for n in names if len(v := os.environ.get(n, "")) >= 4]
 
 
 def _is_in_refusal(error: RegistryError) -> bool:
@@ -136,9 +99,7 @@ class MlflowRegistry:
         self._name_in_works = True  # until an MLflow 2.x server says otherwise
         self._part_tags: dict[str, set[str]] = {}  # record part tags seen on each model
         self._inventory: dict[str, set[str]] = {}  # inventory model -> models it lists
-        self._runs: dict[str, Any] = {}  # run id -> run (None: gone), read at most once
-        self._model_infos: dict[tuple[str, int], Any] = {}  # (model, version) -> MLmodel info
-        self._probe_database(timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
+        probe_database(uri, timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
         if is_file_store(uri):
             # MLflow's file-store registry builds a default client inside; without
             # this it opens (and creates) sqlite:///mlflow.db in the working directory.
@@ -148,33 +109,13 @@ class MlflowRegistry:
             self._tracking: Any = client
             # mlflow's registry client is untyped; this adapter is the only place that sees it.
             self._client: Any = client._get_registry_client()  # type: ignore[no-untyped-call]
+            self._sources = SourceReads(uri, client, self._translate, self._parallel)
         except MlflowException as error:
             raise self._translate(error) from None
 
     @property
     def display_uri(self) -> str:
         return redact_uri(self.uri)
-
-    def _probe_database(self, timeout_seconds: float) -> None:
-        """Reach a database URI once, within the budget, before MLflow does.
-
-        MLflow's SQL store retries a failed first connection 10 times with backoff
-        (about 100 s, not configurable) and then raises SQLAlchemy's own error.
-        """
-        if scheme(self.uri).split("+")[0] not in DATABASE_SCHEMES:
-            return
-        import sqlalchemy  # noqa: PLC0415 - mlflow's own dependency, for this check only
-
-        engine = sqlalchemy.create_engine(
-            self.uri, connect_args={"connect_timeout": max(1, int(timeout_seconds))}
-        )
-        try:
-            with engine.connect():
-                pass
-        except sqlalchemy.exc.SQLAlchemyError as error:
-            raise self._translate(error) from None
-        finally:
-            engine.dispose()
 
     @property
     def is_remote(self) -> bool:
@@ -187,21 +128,7 @@ class MlflowRegistry:
     # -- errors -------------------------------------------------------------------------------
 
     def _translate(self, error: Exception) -> RegistryError:
-        code = str(getattr(error, "error_code", ""))
-        found = diagnose(code, str(error))
-        detail = found.detail
-        if found.fault is Fault.AUTH and scheme(self.uri) in REMOTE_SCHEMES:
-            detail = (
-                "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
-            )
-        elif found.fault is Fault.AUTH:
-            detail = "the database refused the user and password in the URI"
-        for secret in [*_secrets(), urlsplit(self.uri).password or ""]:
-            if not secret:
-                continue
-            detail = detail.replace(secret, "***")
-        return RegistryError(self.display_uri, detail, fault=found.fault)
+        return translate_error(self.uri, error)
 
     def _call(self, action: Callable[[], T]) -> T:
         """Run one registry call, converting MLflow's errors to ours, here and only here."""
@@ -276,9 +203,7 @@ class MlflowRegistry:
         return self._observed(found)
 
     def forget_cached_reads(self) -> None:
-        with self._lock:
-            self._runs.clear()
-            self._model_infos.clear()
+        self._sources.forget()
 
     def search_models(self, filter_string: str | None) -> Observed:
         """Every model a search finds (all of them for None): for `aliasctl import`."""
@@ -349,97 +274,22 @@ class MlflowRegistry:
         )
         return found + [version_info(v) for v in got.values() if v is not None]
 
-    def _run(self, run_id: str) -> Any:
-        """One source run, read once per registry (gates and evidence share it); None if gone."""
-        with self._lock:
-            if run_id in self._runs:
-                return self._runs[run_id]
-        try:
-            run = self._tracking.get_run(run_id)
-        except self._mlflow_error as error:
-            if getattr(error, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
-                raise self._translate(error) from None
-            run = None
-        with self._lock:
-            self._runs[run_id] = run
-        return run
+    # -- what stands behind a version (controller/mlflow_sources.py) ---------------------
 
     def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
-        """Latest metrics of each source run that still exists (a deleted run is absent)."""
-        runs = self._parallel(self._run, run_ids)
-        return {
-            run_id: {str(k): float(v) for k, v in run.data.metrics.items()}
-            for run_id, run in runs.items()
-            if run is not None
-        }
+        return self._sources.run_metrics(run_ids)
 
     def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
-        """Source runs for the plan's evidence, in parallel (bounded); a gone run is absent."""
-        runs = self._parallel(self._run, run_ids)
-        return {run_id: run_facts(run) for run_id, run in runs.items() if run is not None}
-
-    def _model_info(self, model: str, version: int) -> Any:
-        """The version's MLmodel (only that file is read), once per registry."""
-        import mlflow  # noqa: PLC0415
-        from mlflow.models import get_model_info  # noqa: PLC0415
-
-        key = (model, version)
-        with self._lock:
-            if key in self._model_infos:
-                cached = self._model_infos[key]
-                if isinstance(cached, RegistryError):
-                    raise cached
-                return cached
-            # models:/ URIs resolve through MLflow's global URIs, not a client's.
-            mlflow.set_tracking_uri(self.uri)
-            mlflow.set_registry_uri(self.uri)
-        info: Any
-        try:
-            info = get_model_info(f"models:/{model}/{version}")
-        except Exception as error:  # noqa: BLE001 - an artifact store's client fails its own way
-            info = self._translate(error)  # a missing botocore, say: remembered, not retried
-        with self._lock:
-            self._model_infos[key] = info
-        if isinstance(info, RegistryError):
-            raise info
-        return info
+        return self._sources.runs(run_ids)
 
     def read_signature(self, model: str, version: int) -> Signature | None:
-        """The version's signature, as plain data (reads only its MLmodel); None if it has none."""
-        signature = self._model_info(model, version).signature
-        if signature is None:
-            return None
-        inputs, inputs_kind = schema_fields(signature.inputs)
-        outputs, outputs_kind = schema_fields(signature.outputs)
-        return Signature(inputs, outputs, inputs_kind, outputs_kind)
+        return self._sources.signature(model, version)
 
     def describe_signature(self, model: str, version: int) -> SignatureFacts:
-        signature = self._model_info(model, version).signature
-        if signature is None:
-            return SignatureFacts()
-        outputs = signature.outputs
-        return SignatureFacts(
-            clip(str(signature.inputs)), None if outputs is None else clip(str(outputs))
-        )
+        return self._sources.describe_signature(model, version)
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
-        """Load the version and score its input example in a child process; None if it works.
-
-        A child process, so that a model that hangs while loading can be stopped.
-        """
-        command = [sys.executable, "-m", "controller.verify_worker", model, str(version)]
-        env = {**os.environ, "MLFLOW_TRACKING_URI": self.uri, "MLFLOW_REGISTRY_URI": self.uri}
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout_seconds, env=env,
-                check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            return f"did not load and predict within {timeout_seconds:g} s (--verify-timeout)"
-        if done.returncode == 0:
-            return None
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        return lines[-1][:500] if lines else f"verification exited {done.returncode}"
+        return self._sources.verify(model, version, timeout_seconds)
 
     # -- writes -------------------------------------------------------------------------------
 

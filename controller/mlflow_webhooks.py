@@ -8,11 +8,10 @@ they are admin-only. HTTP time is bounded as for the registry adapter.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
 from controller.faults import Diagnosis, diagnose
-from controller.mlflow_registry import _secrets, bound_http_time
+from controller.mlflow_connection import bound_http_time, scrub
 from controller.uris import REMOTE_SCHEMES, check_local_uri, redact_uri, scheme
 from controller.webhook_install import DeliveryTest, WebhookInfo
 
@@ -71,10 +70,9 @@ class MlflowWebhooks:
                 " (the server decides: MLFLOW_WEBHOOK_ALLOWED_SCHEMES, "
                 "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS)"
             )
-        for secret in [*_secrets(), self._secret, urlsplit(self.uri).password or ""]:
-            if secret:
-                detail = detail.replace(secret, "***")
-        return RegistryError(self.display_uri, detail, fault=found.fault)
+        return RegistryError(
+            self.display_uri, scrub(detail, self.uri, self._secret), fault=found.fault
+        )
 
     def _call(self, action: Callable[[], T]) -> T:
         try:

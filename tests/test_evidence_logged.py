@@ -178,7 +178,7 @@ def test_each_run_and_each_model_is_read_once_however_many_aliases_and_gates(
     assert len(plan.evidence) == 3
     assert sorted(calls) == sorted(set(calls))
     assert len(calls) == 2
-    assert set(registry._model_infos) == {(MODEL, 1), (MODEL, 2)}
+    assert set(registry._sources._model_infos) == {(MODEL, 1), (MODEL, 2)}
 
 
 def test_a_saved_plan_with_evidence_applies(

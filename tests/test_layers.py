@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "controller"
-MLFLOW_ADAPTERS = {"mlflow_registry.py", "mlflow_webhooks.py", "verify_worker.py"}
+MLFLOW_ADAPTERS = {
+    *("mlflow_registry.py", "mlflow_connection.py", "mlflow_sources.py"),
+    *("mlflow_webhooks.py", "verify_worker.py"),
+}
 GIT_ADAPTERS = {"history.py"}
 PURE = {
     *("plan.py", "policy.py", "spec.py", "state.py", "yamlsource.py", "errors.py"),

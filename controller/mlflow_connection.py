@@ -1,0 +1,99 @@
+"""Reaching an MLflow registry: its URI, bounded HTTP time, a database probe, errors.
+
+Shared by the registry adapter and the webhook adapter. MLflow is imported lazily:
+`import mlflow` takes seconds, and commands that never reach a registry skip it.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from controller.errors import Fault, RegistryError
+from controller.faults import diagnose
+from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM
+from controller.uris import REMOTE_SCHEMES, redact_uri, scheme
+
+DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
+
+
+def resolve_uri(registry_uri: str | None) -> str:
+    """--registry-uri, else MLflow's own resolution (MLFLOW_REGISTRY_URI, tracking URI, default)."""
+    if registry_uri:
+        return registry_uri
+    import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
+
+    return str(mlflow.get_registry_uri())
+
+
+def bound_http_time(timeout_seconds: float | None) -> None:
+    """Make an unreachable server fail within about `timeout_seconds`, not minutes.
+
+    MLflow's client retries 7 times with exponential backoff and a 120 s timeout
+    per request by default. Variables the user set explicitly are left alone
+    unless --timeout was given.
+    """
+    budget = timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+    retries = 2
+    # Backoff sleeps about 0 + 2 s (+ up to 1 s jitter each); the rest is split over attempts.
+    per_request = max(1, int((budget - 4) / (retries + 1)))
+    settings = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(per_request),
+    }
+    for name, value in settings.items():
+        if timeout_seconds is not None or name not in os.environ:
+            os.environ[name] = value
+    # Keep a connection per parallel writer alive (MLflow's default pool holds 10).
+    os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(MAX_PARALLELISM))
+
+
+def secrets_in_env() -> list[str]:
+    """Values that must never reach any output, whatever MLflow puts in a message."""
+    names = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN")
+    return [v for n in names if len(v := os.environ.get(n, "")) >= 4]
+
+
+def scrub(text: str, uri: str, *extra: str) -> str:
+    """`text` without the credentials of the environment, the URI's password and `extra`."""
+    for secret in [*secrets_in_env(), urlsplit(uri).password or "", *extra]:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def translate_error(uri: str, error: Exception) -> RegistryError:
+    """MLflow's (or a driver's) error as ours: classified, one line, no secret in it."""
+    found = diagnose(str(getattr(error, "error_code", "")), str(error))
+    detail = found.detail
+    if found.fault is Fault.AUTH and scheme(uri) in REMOTE_SCHEMES:
+        detail = (
+            "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+        )
+    elif found.fault is Fault.AUTH:
+        detail = "the database refused the user and password in the URI"
+    return RegistryError(redact_uri(uri), scrub(detail, uri), fault=found.fault)
+
+
+def probe_database(uri: str, timeout_seconds: float) -> None:
+    """Reach a database URI once, within the budget, before MLflow does.
+
+    MLflow's SQL store retries a failed first connection 10 times with backoff
+    (about 100 s, not configurable) and then raises SQLAlchemy's own error.
+    """
+    if scheme(uri).split("+")[0] not in DATABASE_SCHEMES:
+        return
+    import sqlalchemy  # noqa: PLC0415 - mlflow's own dependency, for this check only
+
+    engine = sqlalchemy.create_engine(
+        uri, connect_args={"connect_timeout": max(1, int(timeout_seconds))}
+    )
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise translate_error(uri, error) from None
+    finally:
+        engine.dispose()

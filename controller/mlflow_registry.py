@@ -1,4 +1,4 @@
-"""The MLflow adapter of the Registry seam (the only module that imports mlflow).
+"""The MLflow adapter of the Registry seam (with mlflow_connection.py and mlflow_sources.py).
 
 Two read modes. `bulk`: one `search_registered_models` query finds every model
 this controller manages (by its record tag, 1000 per page), a `name IN (...)`

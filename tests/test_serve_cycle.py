@@ -291,3 +291,17 @@ def test_pull_brings_in_a_merged_change_and_a_failed_pull_fails_the_cycle(
     assert failed.snapshot.last_outcome is CycleOutcome.FAILED
     assert failed.snapshot.last_error.startswith("git pull --ff-only failed")
     assert "s3cret" not in failed.snapshot.last_error
+
+
+def test_the_status_json_holds_every_alias_event_and_count() -> None:
+    from tests.page_samples import realistic  # noqa: PLC0415
+
+    snapshot = realistic()
+    report = json.loads(json.dumps(snapshot.to_json()))  # plain JSON all the way down
+    assert [(a["model"], a["alias"], a["state"]) for a in report["aliases"]] == [
+        (a.model, a.alias, str(a.state)) for a in snapshot.aliases
+    ]
+    assert sum(report["counts"].values()) == len(snapshot.aliases)
+    assert report["last_cycle"]["outcome"] == str(snapshot.last_outcome)
+    assert [e["kind"] for e in report["events"]] == [str(e.kind) for e in snapshot.events]
+    assert report["ready"] is snapshot.ready

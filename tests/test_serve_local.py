@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import socket
 import tracemalloc
@@ -43,6 +44,15 @@ def test_serve_applies_survives_a_bad_commit_and_stops_cleanly(
         assert get(f"{serve.url}/healthz") == (200, "ok\n")
         text = serve.metrics()
         assert metric(text, "aliasctl_alias_in_sync", model="bikes", alias="champion") == 1
+        status, body = get(f"{serve.url}/status.json")
+        assert status == 200
+        report = json.loads(body)
+        assert (report["ready"], report["counts"]["in_sync"]) == (True, 1)
+        assert report["aliases"] == [
+            {"model": "bikes", "alias": "champion", "desired": 2, "live": 2}
+            | {"state": "in_sync", "reason": None}
+        ]
+        assert report["events"][0]["kind"] == "alias_moved"
 
         client_for(sqlite_uri).set_registered_model_alias("bikes", "champion", "1")  # by hand
         wait_for(lambda: live_aliases(sqlite_uri, "bikes") == {"champion": 2}, 60, "the heal")

@@ -8,6 +8,7 @@ by the socket timeout.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,9 @@ def make_server(address: tuple[str, int], endpoints: Endpoints) -> ThreadingHTTP
                     why = snapshot.last_error or "no reconcile has reached the registry yet"
                     body = f"not ready: {why}\n".encode()
                     self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, "text/plain; charset=utf-8")
+            elif path == "/status.json":
+                body = json.dumps(endpoints.snapshot().to_json(), indent=2).encode()
+                self._send(HTTPStatus.OK, body + b"\n", "application/json")
             elif path == "/metrics":
                 body, content_type = endpoints.metrics()
                 self._send(HTTPStatus.OK, body, content_type)

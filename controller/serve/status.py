@@ -122,3 +122,46 @@ class Snapshot:
 
     def count(self, state: AliasState) -> int:
         return sum(1 for a in self.aliases if a.state is state)
+
+    def to_json(self) -> dict[str, object]:
+        """`GET /status.json`: the status page's content for scripts (drift as data)."""
+        return {
+            "format_version": 1,
+            "ready": self.ready,
+            "instance": self.instance,
+            "registry": self.registry,
+            "file": self.file,
+            "commit": self.commit,
+            "drift_mode": self.drift_mode,
+            "interval_seconds": self.interval_seconds,
+            "started_at": _iso(self.started_at),
+            "cycles": self.cycles,
+            "last_cycle": {
+                "at": _iso(self.last_cycle_at),
+                "outcome": None if self.last_outcome is None else str(self.last_outcome),
+                "error": self.last_error or None,
+            },
+            "last_success_at": _iso(self.last_success_at),
+            "counts": {str(state): self.count(state) for state in AliasState},
+            "aliases": [
+                {
+                    "model": a.model,
+                    "alias": a.alias,
+                    "desired": a.desired,
+                    "live": a.live,
+                    "state": str(a.state),
+                    "reason": a.reason or None,
+                }
+                for a in self.aliases
+            ],
+            "last_applied": {
+                model: {"commit": applied.commit, "applied_at": applied.applied_at}
+                for model, applied in sorted(self.last_applied.items())
+            },
+            "problems": list(self.problems),
+            "events": [event.to_json() for event in self.events],
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
@@ -19,23 +18,17 @@ from pydantic import (
 
 from controller.errors import SpecError, SpecIssue
 from controller.soak import check_duration
+from controller.spec_errors import EXPECTED_SHAPE, describe_kind, located_issues
 from controller.timespec import Freeze, Windows, freeze_issues
 from controller.yamlsource import KeyPath, SourceMap, compose, read_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
 # MLflow's own rules for alias names (mlflow/utils/validation.py).
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+$")
 RESERVED_VERSION_ALIAS = re.compile(r"^v\d+$", re.IGNORECASE)
 MAX_ALIAS_LENGTH = 255
-
-EXPECTED_SHAPE = """expected a file shaped like:
-  models:
-    <model name>:
-      aliases:
-        <alias>: <version number>"""
 
 
 def check_alias_name(name: str) -> str:
@@ -163,7 +156,7 @@ def _promote_from(value: object) -> object:
         return PromoteFrom(alias=check_alias_name(value))
     if value is None or isinstance(value, dict | PromoteFrom):
         return value
-    got = _kind(value) if isinstance(value, list) else repr(value)
+    got = describe_kind(value) if isinstance(value, list) else repr(value)
     raise ValueError(
         f"expected an alias name or a mapping like {{alias: challenger, for: 24h}}, got {got}"
     )
@@ -276,7 +269,9 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
     except ValidationError as error:
         # A node already reported as malformed YAML is not reported again as a bad value.
         seen = {issue.location.key for issue in issues}
-        issues += [i for i in _issues(error, source) if i.location.key not in seen]
+        issues += [
+            i for i in located_issues(error, source, _fields_at) if i.location.key not in seen
+        ]
     else:
         issues += _cross_references(spec, source)
     if issues:
@@ -326,21 +321,6 @@ def _removal_conflicts(spec: Spec, source: SourceMap) -> list[SpecIssue]:
     return issues
 
 
-def _issues(error: ValidationError, source: SourceMap) -> list[SpecIssue]:
-    """Located issues; a missing key that a near-miss key stands for is reported once, there."""
-    errors = error.errors()
-    suggested = {
-        (tuple(e["loc"][:-1]), hint)
-        for e in errors
-        if e["type"] == "extra_forbidden" and (hint := _near_miss(tuple(e["loc"])))
-    }
-    return [
-        _issue(e, source)
-        for e in errors
-        if not (e["type"] == "missing" and (tuple(e["loc"][:-1]), e["loc"][-1]) in suggested)
-    ]
-
-
 def _fields_at(parent: KeyPath) -> list[str]:
     """The keys allowed in the mapping at `parent`, where they are fixed."""
     model: type[BaseModel] | None = None
@@ -357,85 +337,6 @@ def _fields_at(parent: KeyPath) -> list[str]:
     elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "promote_from":
         model = PromoteFrom
     return [f.alias or name for name, f in model.model_fields.items()] if model else []
-
-
-def _near_miss(loc: KeyPath) -> str | None:
-    key, fields = loc[-1], _fields_at(loc[:-1])
-    if not isinstance(key, str):
-        return None
-    matches = difflib.get_close_matches(key.lower(), fields, n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
-def _issue(error: Any, source: SourceMap) -> SpecIssue:
-    loc: KeyPath = tuple(error["loc"])
-    kind: str = error["type"]
-    value = error.get("input")
-    if loc and loc[-1] == "[key]":
-        # pydantic reports a bad dict key as (..., key, "[key]").
-        key_path = loc[:-1]
-        return SpecIssue(source.locate(key_path, at_key=True), _reason(error))
-    if kind == "extra_forbidden":
-        hint = _near_miss(loc)
-        message = f"unknown key {loc[-1]!r}" + (f"; did you mean {hint!r}?" if hint else "")
-        return SpecIssue(source.locate(loc, at_key=True), message)
-    if kind == "missing" and loc == ("models",):
-        top = replace(source.locate(()), key="")
-        return SpecIssue(top, f"no top-level 'models' key; {EXPECTED_SHAPE}")
-    if kind == "missing":
-        return SpecIssue(source.locate(loc), f"missing required key {loc[-1]!r}")
-    if loc and _is_version(loc):
-        return SpecIssue(source.locate(loc), _version_reason(value))
-    return SpecIssue(source.locate(loc), _reason(error))
-
-
-def _is_version(loc: KeyPath) -> bool:
-    return len(loc) == 4 and loc[0] == "models" and loc[2] == "aliases"
-
-
-def _version_reason(value: object) -> str:
-    must = "version must be a positive integer"
-    if value is None:
-        return f"{must}, got nothing (null)"
-    if isinstance(value, bool):
-        return f"{must}, got {str(value).lower()} (a boolean)"
-    if isinstance(value, str):
-        return f"{must}, got the string {value!r} (remove the quotes)"
-    if isinstance(value, float):
-        return f"{must}, got {value!r} (a decimal number)"
-    if isinstance(value, int):
-        return f"{must}, got {value}"
-    return f"{must}, got {_kind(value)}"
-
-
-def _kind(value: object) -> str:
-    """`value`'s kind with its article: 'a mapping', 'a list', 'nothing (null)'."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
-_TYPE_REASONS: dict[str, Callable[[object], str]] = {
-    "model_type": lambda v: f"expected a mapping with an 'aliases' key, got {_kind(v)}",
-    "dict_type": lambda v: f"expected a mapping, got {_kind(v)}",
-    "list_type": lambda v: f"expected a list, one '- entry' a line, got {v!r}",
-    "string_type": lambda v: f"expected a string, got {v!r}",
-    "bool_type": lambda v: f"expected true or false, got {v!r}",
-}
-
-
-def _reason(error: Any) -> str:
-    kind: str = error["type"]
-    if kind == "value_error":
-        return str(error["ctx"]["error"])
-    if kind == "model_type" and error["loc"][:1] != ("models",):
-        kind = "dict_type"  # only a model's mapping must hold 'aliases'
-    describe = _TYPE_REASONS.get(kind)
-    return describe(error.get("input")) if describe else str(error["msg"])
 
 
 def json_schema() -> dict[str, Any]:

@@ -14,7 +14,7 @@ MLFLOW_ADAPTERS = {
 }
 GIT_ADAPTERS = {"history.py"}
 PURE = {
-    *("plan.py", "policy.py", "spec.py", "state.py", "yamlsource.py", "errors.py"),
+    *("plan.py", "policy.py", "spec.py", "spec_errors.py", "state.py", "yamlsource.py", "errors.py"),
     *("timespec.py", "windows.py", "soak.py", "signature.py"),
     *("timespec.py", "windows.py", "evidence.py"),
     *("registry.py", "faults.py", "uris.py"),

@@ -14,12 +14,10 @@ MLFLOW_ADAPTERS = {
 }
 GIT_ADAPTERS = {"history.py"}
 PURE = {
-    *("plan.py", "policy.py", "spec.py", "spec_errors.py", "state.py", "yamlsource.py", "errors.py"),
-    *("timespec.py", "windows.py", "soak.py", "signature.py"),
-    *("timespec.py", "windows.py", "evidence.py"),
-    *("registry.py", "faults.py", "uris.py"),
-    *("serve/signing.py", "serve/webhook_event.py", "webhook_install.py"),
-    "serve/page.py",
+    *("plan.py", "policy.py", "state.py", "yamlsource.py", "errors.py"),
+    *("spec.py", "spec_errors.py", "timespec.py", "windows.py", "soak.py"),
+    *("signature.py", "evidence.py", "registry.py", "faults.py", "uris.py"),
+    *("serve/signing.py", "serve/webhook_event.py", "serve/page.py", "webhook_install.py"),
 }
 
 

@@ -17,7 +17,8 @@ PURE = {
     *("plan.py", "policy.py", "state.py", "yamlsource.py", "errors.py"),
     *("spec.py", "spec_errors.py", "timespec.py", "windows.py", "soak.py"),
     *("signature.py", "evidence.py", "registry.py", "faults.py", "uris.py"),
-    *("serve/signing.py", "serve/webhook_event.py", "serve/page.py", "webhook_install.py"),
+    *("serve/signing.py", "serve/webhook_event.py", "serve/page.py", "serve/status.py"),
+    "webhook_install.py",
 }
 
 

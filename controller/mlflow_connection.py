@@ -81,7 +81,8 @@ def probe_database(uri: str, timeout_seconds: float) -> None:
     """Reach a database URI once, within the budget, before MLflow does.
 
     MLflow's SQL store retries a failed first connection 10 times with backoff
-    (about 100 s, not configurable) and then raises SQLAlchemy's own error.
+    (about 100 s, not configurable) and then raises SQLAlchemy's own error; and on a
+    database without its tables it creates them, so an empty one is refused here.
     """
     if scheme(uri).split("+")[0] not in DATABASE_SCHEMES:
         return
@@ -91,9 +92,16 @@ def probe_database(uri: str, timeout_seconds: float) -> None:
         uri, connect_args={"connect_timeout": max(1, int(timeout_seconds))}
     )
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as connection:
+            has_registry = sqlalchemy.inspect(connection).has_table("registered_models")
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise translate_error(uri, error) from None
     finally:
         engine.dispose()
+    if not has_registry:
+        # MLflow would create its schema here: a typo in the database name must not do that.
+        raise RegistryError(
+            redact_uri(uri),
+            "this database holds no MLflow registry (no registered_models table); aliasctl "
+            "never creates one: give the database your MLflow server uses",
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -284,3 +285,25 @@ def test_a_wrong_database_password_is_one_line_and_never_printed(
     assert "Traceback" not in err
     assert "wrong-password-123" not in out + err
     assert str(parts.password) not in out + err
+
+
+def test_an_empty_database_is_refused_and_left_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """A typo in the database name must not give some other database MLflow's schema."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    uri = postgres_server.create_database(name)
+    spec = write_spec(tmp_path / "a.yaml", {"bikes": {"champion": 1}})
+    code, out, err = invoke(capsys, "plan", str(spec), "--registry-uri", str(uri))
+    assert code == 1
+    assert str(urlsplit(uri).password) not in out + err
+    assert err.strip().splitlines() == [
+        f"Error: registry {redact_uri(str(uri))}: this database holds no MLflow registry "
+        "(no registered_models table); aliasctl never creates one: give the database your "
+        "MLflow server uses"
+    ]
+    with postgres_server.connect(name) as connection:
+        tables = connection.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    assert tables == (0,)

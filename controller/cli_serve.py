@@ -56,6 +56,16 @@ def parse_listen(value: str) -> tuple[str, int]:
 )
 @click.option("--pull", is_flag=True, help="`git pull --ff-only` the file's checkout each cycle.")
 @click.option(
+    "--watch",
+    "watch_seconds",
+    type=click.FloatRange(min=0),
+    default=5,
+    show_default=True,
+    metavar="SECONDS",
+    help="Look at the file this often; a new revision (git-sync, an edit) is reconciled at "
+    "once (0: only --interval and webhooks start a cycle).",
+)
+@click.option(
     "--debounce",
     type=click.FloatRange(min=0),
     default=2,
@@ -91,6 +101,7 @@ def serve(
     interval: float,
     drift: str,
     pull: bool,
+    watch_seconds: float,
     debounce: float,
     notify_urls: tuple[str, ...],
     notify_format: str,
@@ -127,6 +138,7 @@ def serve(
         notify_secret=os.environ.get(NOTIFY_SECRET_ENV) or None,
         webhook_secret=os.environ.get(WEBHOOK_SECRET_ENV) or None,
         webhook_max_age_seconds=webhook_max_age,
+        watch_seconds=watch_seconds,
     )
     run(settings, registry, wiring)
     return EXIT_OK

@@ -197,3 +197,22 @@ def test_a_taken_port_is_one_line_and_exit_1(
         )
     assert code == 1
     assert err.strip().splitlines() == [f"Error: --listen 127.0.0.1:{port}: Address already in use"]
+
+
+def test_a_new_revision_of_the_file_is_applied_at_once(tmp_path: Path, sqlite_uri: str) -> None:
+    """git-sync swaps the checkout under a running serve: no interval, no webhook needed."""
+    seed(sqlite_uri, {"bikes": 3})
+    spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 2}})
+    serve = ServeProcess(
+        tmp_path,
+        [str(spec), "--registry-uri", sqlite_uri, "--interval", "3600", "--watch", "0.2"],
+        {"ALIASCTL_WEBHOOK_SECRET": SECRET},
+    )
+    try:
+        wait_for(serve.ready, 60, "the first reconcile")
+        assert live_aliases(sqlite_uri, "bikes") == {"champion": 2}
+        write_spec(spec, {"bikes": {"champion": 3}})  # the merge arrives
+        wait_for(lambda: live_aliases(sqlite_uri, "bikes") == {"champion": 3}, 60, "the apply")
+    finally:
+        assert serve.stop() == 0
+    assert "aliases.yaml changed: reconciling now" in serve.log()

@@ -19,6 +19,7 @@ from controller.serve.loop import Controller
 from controller.serve.metrics import Metrics
 from controller.serve.notify import Notifier
 from controller.serve.page import render_page
+from controller.serve.watch import FileWatch
 from controller.serve.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Wiring:
     notify_secret: str | None = None
     webhook_secret: str | None = None
     webhook_max_age_seconds: float = 300.0
+    watch_seconds: float = 5.0  # 0: only --interval and webhooks start a cycle
 
 
 def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
@@ -107,9 +109,14 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
         settings.drift,
         registry.display_uri,
     )
+    watch = None
+    if wiring.watch_seconds > 0:
+        watch = FileWatch(settings.file, controller.queue.request, wiring.watch_seconds).start()
     try:
         controller.run()
     finally:
+        if watch is not None:
+            watch.stop()
         server.shutdown()
         server.server_close()
         notifier.close(NOTIFY_DRAIN_SECONDS)

@@ -129,6 +129,16 @@ def open_registry(
     return MlflowRegistry(resolve_uri(registry_uri), timeout, ReadMode(read_mode), instance)
 
 
+# `apply` and `serve` alike.
+DRIFT_OPTION = click.option(
+    "--drift",
+    type=click.Choice(["heal", "warn"]),
+    default="heal",
+    show_default=True,
+    help="heal: put aliases moved outside aliasctl back; warn: report them and leave them.",
+)
+
+
 def safety_options(func: F) -> F:
     options = [
         click.option(
@@ -144,13 +154,7 @@ def safety_options(func: F) -> F:
             show_default=True,
             help="More deletes than this in one plan need --allow-delete.",
         ),
-        click.option(
-            "--drift",
-            type=click.Choice(["heal", "warn"]),
-            default="heal",
-            show_default=True,
-            help="heal: put aliases moved outside aliasctl back; warn: report and leave them.",
-        ),
+        DRIFT_OPTION,
         click.option(
             "--verify-timeout",
             type=click.FloatRange(min=1),

@@ -11,6 +11,7 @@ import click
 
 from controller.cli_options import (
     DEFAULT_FILE,
+    DRIFT_OPTION,
     EXIT_OK,
     connection_options,
     lock_options,
@@ -47,13 +48,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     show_default=True,
     help="Seconds between full reconciles; webhooks reconcile their model in between.",
 )
-@click.option(
-    "--drift",
-    type=click.Choice(["heal", "warn"]),
-    default="heal",
-    show_default=True,
-    help="heal: put aliases moved outside aliasctl back; warn: report them and leave them.",
-)
+@DRIFT_OPTION
 @click.option("--pull", is_flag=True, help="`git pull --ff-only` the file's checkout each cycle.")
 @click.option(
     "--watch",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -193,19 +194,15 @@ def reconcile_options(
 ) -> Options:
     from controller.reconcile import DriftMode, Options  # noqa: PLC0415
 
-    return Options(
+    return replace(
+        Options.for_spec(loaded),
         instance=instance,
         drift=DriftMode(drift),
         allow_delete=allow_delete,
         max_deletes=max_deletes,
         verify_timeout=verify_timeout,
-        spec_file=Path(loaded.source.path),
-        policies=dict(loaded.spec.policies),
-        removals=tuple(loaded.spec.removals),
-        freezes=tuple(loaded.spec.freezes),
         now=current_time(),
         break_glass=check_reason(break_glass),
-        show_metrics=tuple(loaded.spec.show_metrics),
     )
 
 

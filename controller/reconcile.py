@@ -12,6 +12,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.errors import ControllerError, RegistryError
@@ -39,12 +40,11 @@ from controller.windows import promotions, verdicts
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
-    from pathlib import Path
 
     from controller.evidence import ChangeEvidence, SignatureFacts
     from controller.registry import Registry
     from controller.signature import Signature
-    from controller.spec import Policy
+    from controller.spec import LoadedSpec, Policy
     from controller.timespec import Freeze
 
 
@@ -76,6 +76,25 @@ class Options:
     # Evidence is for the people reviewing a plan; the controller's own cycles skip its reads.
     evidence: bool = True
 
+    @classmethod
+    def for_spec(cls, loaded: LoadedSpec) -> Options:
+        """The file's own part of the options; callers `replace()` in the rest."""
+        spec = loaded.spec
+        return cls(
+            spec_file=Path(loaded.source.path),
+            policies=dict(spec.policies),
+            removals=tuple(spec.removals),
+            freezes=tuple(spec.freezes),
+            show_metrics=tuple(spec.show_metrics),
+        )
+
+
+def in_scope(declared: Declared, scope: frozenset[str] | None) -> Declared:
+    """The declared models a scoped plan covers (all of them without a scope)."""
+    if scope is None:
+        return declared
+    return {name: aliases for name, aliases in declared.items() if name in scope}
+
 
 def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
     """The plan plus every pre-flight problem; versions are read only for changes."""
@@ -83,7 +102,7 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
     if options.scope is None:
         observed = registry.read_models(declared.keys())
     else:
-        declared = {name: aliases for name, aliases in declared.items() if name in options.scope}
+        declared = in_scope(declared, options.scope)
         observed = registry.read_models(options.scope, exact=True)
     plan = compute_plan(declared, observed, options.instance)
     plan = replace(plan, fingerprint=fingerprint(observed), removals=options.removals)

@@ -29,8 +29,13 @@ def redact_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+BARE_SCHEMES = frozenset({"databricks", "databricks-uc"})
+
+
 def scheme(uri: str) -> str:
     """The URI's scheme; a bare path is MLflow's file store."""
+    if uri in BARE_SCHEMES:  # MLflow takes "databricks-uc" alone for Unity Catalog
+        return uri
     found = urlsplit(uri).scheme
     # A Windows drive letter ("C:\\mlruns") parses as a one-letter scheme.
     return "file" if not found or len(found) == 1 else found

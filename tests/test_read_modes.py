@@ -7,8 +7,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from controller.registry import INVENTORY_TAG_PREFIX
+from controller.registry import (
+    INVENTORY_TAG_PREFIX,
+    ReadMode,
+    effective_read_mode,
+    state_model_name,
+)
 from controller.state import MAX_TAG_VALUE, RECORD_TAG, Record
+from controller.uris import is_file_store
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 
 if TYPE_CHECKING:
@@ -101,3 +107,19 @@ def test_per_model_reads_over_rest(
         assert live_aliases(mlflow_server.uri, model) == {"champion": 2}
     assert inventory(mlflow_server.uri, f"aliasctl.inventory.{unique}") == set(models)
     assert per_model(capsys, "plan", str(spec), *uri, "--detailed-exitcode")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("uri", "mode", "lock"),
+    [
+        ("databricks-uc", ReadMode.PER_MODEL, "main.a.aliasctl_lock_ci"),
+        ("databricks-uc://profile", ReadMode.PER_MODEL, "main.a.aliasctl_lock_ci"),
+        ("databricks", ReadMode.BULK, "aliasctl.lock.ci"),
+        ("http://127.0.0.1:5000", ReadMode.BULK, "aliasctl.lock.ci"),
+    ],
+)
+def test_unity_catalog_is_known_by_its_bare_name_too(uri: str, mode: ReadMode, lock: str) -> None:
+    """`databricks-uc` alone is how MLflow's docs name Unity Catalog: not a file-store path."""
+    assert effective_read_mode(ReadMode.AUTO, uri) is mode
+    assert state_model_name("lock", "ci", "main.a.bikes", uri) == lock
+    assert not is_file_store(uri)

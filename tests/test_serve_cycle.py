@@ -305,3 +305,26 @@ def test_the_status_json_holds_every_alias_event_and_count() -> None:
     assert report["last_cycle"]["outcome"] == str(snapshot.last_outcome)
     assert [e["kind"] for e in report["events"]] == [str(e.kind) for e in snapshot.events]
     assert report["ready"] is snapshot.ready
+
+
+def test_a_scoped_cycle_takes_the_same_lock_as_apply_on_unity_catalog(tmp_path: Path) -> None:
+    """The lock sits beside the file's first model: a webhook for another schema's model
+    must still wait for it, not lock a model of its own beside that schema."""
+    file = tmp_path / "aliases.yaml"
+    file.write_text(
+        "models:\n  main.a.bikes:\n    aliases:\n      champion: 1\n"
+        "  main.b.taxis:\n    aliases:\n      champion: 1\n"
+    )
+    fake = FakeRegistry.with_models({"main.a.bikes": 1, "main.b.taxis": 1})
+    fake.display_uri = "databricks-uc"
+    name = lock_name(fake, "default", ["main.a.bikes", "main.b.taxis"])
+    assert name == "main.a.aliasctl_lock_default"
+    fake.state_models[name] = {  # CI's apply holds it
+        TOKEN_TAG: "ci-token",
+        HOLDER_TAG: json.dumps({"host": "ci-runner", "user": "ci", "pid": "1"}),
+        EXPIRES_TAG: "32503680000",
+    }
+    quick = Settings(file, "default", DriftMode.HEAL, 300, lock_timeout=0)
+    report = run_cycle(quick, fake, empty(file), frozenset({"main.b.taxis"}), NOW)
+    assert report.lock_busy
+    assert fake.aliases["main.b.taxis"] == {}

@@ -20,7 +20,7 @@ from controller.errors import ControllerError, LockError
 from controller.history import pull_fast_forward
 from controller.lock import held, lock_name
 from controller.provenance import make_stamp
-from controller.reconcile import DriftMode, Options, prepare_plan
+from controller.reconcile import DriftMode, Options, in_scope, prepare_plan
 from controller.serve.status import (
     AliasState,
     AliasStatus,
@@ -96,27 +96,23 @@ def _reconcile(
     now: datetime,
     stopping: Callable[[], bool],
 ) -> CycleReport:
-    spec = loaded.spec
-    options = Options(
+    options = replace(
+        Options.for_spec(loaded),
         instance=settings.instance,
         drift=settings.drift,
-        spec_file=settings.file,
-        policies=dict(spec.policies),
-        removals=tuple(spec.removals),
-        freezes=tuple(spec.freezes),
         now=now,
         evidence=False,  # for reviewers of a plan; the controller reads none
         scope=scope,
     )
-    declared = spec.declared()
-    if scope is not None:
-        declared = {name: aliases for name, aliases in declared.items() if name in scope}
+    everything = loaded.spec.declared()
+    declared = in_scope(everything, scope)
     stamp = make_stamp(settings.file, os.environ, now)
     plan = prepare_plan(declared, registry, options)
     result: ApplyResult | None = None
     lock_problem = ""
     if _has_work(_movable(plan)):
-        name = lock_name(registry, settings.instance, declared or spec.declared())
+        # Named from the whole file, as `apply` names it: a scoped cycle takes the same lock.
+        name = lock_name(registry, settings.instance, everything)
         try:
             with held(
                 registry,

@@ -162,15 +162,17 @@ class RegistryLock:
         """Take the lock, waiting up to `timeout_seconds`; LockError names the holder."""
         deadline = time.monotonic() + timeout_seconds
         description = "aliasctl registry lock: an apply holds it while this model exists"
+        retried = False
         while True:
             if self._create(self.name, self._tags(), description):
                 break
             tags = self.registry.model_tags(self.name)
-            if tags is None:
-                continue  # released between our two calls: try again at once
-            holder = Holder.from_tags(tags)
+            if tags is None and not retried:
+                retried = True
+                continue  # released between our two calls: try again at once (once)
+            holder = Holder.from_tags(tags or {})
             reason = holder.why_free(self.clock())
-            if reason is not None and self._take_over(holder):
+            if tags is not None and reason is not None and self._take_over(holder):
                 self.took_over_because = reason
                 break
             remaining = deadline - time.monotonic()

@@ -203,6 +203,8 @@ class MlflowRegistry:
         return self._observed(found)
 
     def forget_cached_reads(self) -> None:
+        with self._lock:  # inventories too: another apply may have added to them since
+            self._inventory.clear()
         self._sources.forget()
 
     def search_models(self, filter_string: str | None) -> Observed:

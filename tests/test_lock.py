@@ -265,3 +265,31 @@ def test_a_lock_whose_process_on_this_host_is_gone_is_taken_over_at_once() -> No
     assert lock.took_over is not None
     assert lock.took_over_because == "its process on this host is gone"
     lock.release()
+
+
+class _Unreadable(FakeRegistry):
+    """A lock model that cannot be created, yet is never found either."""
+
+    def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
+        return False
+
+    def model_tags(self, name: str) -> dict[str, str] | None:
+        return None
+
+
+def test_a_lock_that_is_neither_creatable_nor_readable_times_out_instead_of_spinning() -> None:
+    registry = _Unreadable()
+    lock = RegistryLock(registry, "aliasctl.lock.default")
+    done: list[BaseException] = []
+
+    def acquire() -> None:
+        try:
+            lock.acquire(0.5)
+        except LockError as error:
+            done.append(error)
+
+    waiter = threading.Thread(target=acquire, daemon=True)
+    waiter.start()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert len(done) == 1

@@ -123,3 +123,21 @@ def test_unity_catalog_is_known_by_its_bare_name_too(uri: str, mode: ReadMode, l
     assert effective_read_mode(ReadMode.AUTO, uri) is mode
     assert state_model_name("lock", "ci", "main.a.bikes", uri) == lock
     assert not is_file_store(uri)
+
+
+def test_a_long_lived_adapter_sees_what_another_apply_added_to_the_inventory(
+    sqlite_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`serve` keeps one adapter for its life: its cycles must not trust an old inventory."""
+    from controller.mlflow_registry import MlflowRegistry  # noqa: PLC0415
+
+    seed(sqlite_uri, {"main.prod.bikes": 2, "main.prod.fraud": 2})
+    spec = write_spec(tmp_path / "aliases.yaml", {"main.prod.bikes": {"champion": 1}})
+    assert per_model(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)[0] == 0
+    serving = MlflowRegistry(sqlite_uri, read_mode=ReadMode.PER_MODEL)
+    assert set(serving.read_models(["main.prod.bikes"]).models) == {"main.prod.bikes"}
+    both = {"main.prod.bikes": {"champion": 1}, "main.prod.fraud": {"champion": 1}}
+    write_spec(spec, both)
+    assert per_model(capsys, "apply", str(spec), "--registry-uri", sqlite_uri)[0] == 0
+    serving.forget_cached_reads()  # what each serve cycle does first
+    assert set(serving.read_models(["main.prod.bikes"]).models) == set(both)

@@ -90,7 +90,7 @@ def import_command(
     if not merge and out is not None and out.exists():
         raise click.UsageError(f"{out} exists: pass --merge to add to it")
     registry = open_registry(registry_uri, timeout, read_mode, instance)
-    observed = registry.read_models(models)
+    observed = registry.read_models(models, exact=True)  # only what was named
     searched = all_models or filter_string is not None
     if searched:
         found = registry.search_models(None if all_models else filter_string)

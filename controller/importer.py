@@ -56,7 +56,7 @@ def select(
         if STATE_MODEL.search(name):
             continue  # aliasctl's own lock and inventory
         if name not in named and not searched:
-            continue  # read along (managed by this instance) but not asked for
+            continue  # not asked for
         if model.record is not None and model.record.instance != instance:
             notes.append(
                 f"{name}: managed by aliasctl instance {model.record.instance!r}, left out "

@@ -122,7 +122,14 @@ def plan(
     loaded = load_spec(file)
     registry = open_registry(registry_uri, timeout, read_mode, instance)
     options = reconcile_options(
-        loaded, instance, allow_delete, max_deletes, drift, verify_timeout, break_glass
+        loaded,
+        instance,
+        allow_delete,
+        max_deletes,
+        drift,
+        verify_timeout,
+        break_glass,
+        evidence=True,  # the plan is what a reviewer reads
     )
     the_plan = prepare_plan(loaded.spec.declared(), registry, options)
     click.echo(render_plan(the_plan, registry.display_uri, output))
@@ -240,7 +247,8 @@ def drift_command(
 
     loaded = load_spec(file)
     registry = open_registry(registry_uri, timeout, read_mode, instance)
-    the_plan = prepare_plan(loaded.spec.declared(), registry, Options(instance=instance))
+    options = Options(instance=instance, evidence=False)
+    the_plan = prepare_plan(loaded.spec.declared(), registry, options)
     click.echo(render_drift(the_plan, registry.display_uri, output))
     return EXIT_CHANGES if the_plan.drift else EXIT_OK
 

@@ -191,7 +191,10 @@ def reconcile_options(
     drift: str,
     verify_timeout: float,
     break_glass: str | None = None,
+    *,
+    evidence: bool = False,
 ) -> Options:
+    """The reconcile options of a command; `evidence` only where a plan is shown to people."""
     from controller.reconcile import DriftMode, Options  # noqa: PLC0415
 
     return replace(
@@ -203,6 +206,7 @@ def reconcile_options(
         verify_timeout=verify_timeout,
         now=current_time(),
         break_glass=check_reason(break_glass),
+        evidence=evidence,
     )
 
 

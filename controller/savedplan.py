@@ -134,6 +134,7 @@ def apply_options(
         removals=tuple(loaded.spec.removals),
         freezes=tuple(loaded.spec.freezes),
         now=now,
+        evidence=False,  # reviewed with the plan; apply checks what it writes, not this
     )
 
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from controller.cli_options import (
-    DEFAULT_FILE,
     DRIFT_OPTION,
     EXIT_OK,
     connection_options,
+    file_argument,
     lock_options,
     open_registry,
 )
+from controller.cli_webhook import SECRET_ENV
 
-WEBHOOK_SECRET_ENV = "ALIASCTL_WEBHOOK_SECRET"  # noqa: S105 - the variable's name
+if TYPE_CHECKING:
+    from pathlib import Path
+
 NOTIFY_SECRET_ENV = "ALIASCTL_NOTIFY_SECRET"  # noqa: S105 - the variable's name
 
 
@@ -30,9 +33,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 @click.command()
-@click.argument(
-    "file", type=click.Path(path_type=Path), default=DEFAULT_FILE, required=False
-)  # fmt: skip
+@file_argument
 @connection_options
 @click.option(
     "--listen",
@@ -131,7 +132,7 @@ def serve(
         notify_urls=notify_urls,
         notify_format="slack" if notify_format == "slack" else "json",
         notify_secret=os.environ.get(NOTIFY_SECRET_ENV) or None,
-        webhook_secret=os.environ.get(WEBHOOK_SECRET_ENV) or None,
+        webhook_secret=os.environ.get(SECRET_ENV) or None,
         webhook_max_age_seconds=webhook_max_age,
         watch_seconds=watch_seconds,
     )

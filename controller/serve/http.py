@@ -17,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
+    from controller.serve.signing import HeaderLookup
     from controller.serve.status import Snapshot
 
 log = logging.getLogger("aliasctl.serve.http")
@@ -36,7 +37,7 @@ class Endpoints:
     metrics: Callable[[], tuple[bytes, str]]  # body, content type
     page: Callable[[Snapshot, datetime], str]
     # (headers, raw body) -> (HTTP status, one-line answer)
-    webhook: Callable[[Mapping[str, str], bytes], tuple[int, str]]
+    webhook: Callable[[HeaderLookup, bytes], tuple[int, str]]
 
 
 def make_server(address: tuple[str, int], endpoints: Endpoints) -> ThreadingHTTPServer:
@@ -86,8 +87,7 @@ def make_server(address: tuple[str, int], endpoints: Endpoints) -> ThreadingHTTP
                 self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"too large\n", "text/plain")
                 return
             body = self.rfile.read(length)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, answer = endpoints.webhook(headers, body)
+            status, answer = endpoints.webhook(self.headers, body)  # case-insensitive
             self._send(HTTPStatus(status), f"{answer}\n".encode(), "text/plain; charset=utf-8")
 
         def _send(

@@ -22,21 +22,12 @@ from controller.serve.signing import (
 from controller.serve.webhook_event import parse_event
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from controller.serve.loop import WorkQueue
+    from controller.serve.signing import HeaderLookup
 
 log = logging.getLogger("aliasctl.serve.webhooks")
-
-
-class _Lowercase:
-    """Header lookup over the lowercased names the HTTP layer hands over."""
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self._headers = headers
-
-    def get(self, name: str, /) -> str | None:
-        return self._headers.get(name.lower())
 
 
 class WebhookReceiver:
@@ -56,19 +47,17 @@ class WebhookReceiver:
         self._clock = clock
         self._seen = ReplayGuard(window_seconds=2 * max_age_seconds)
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:  # noqa: PLR0911
+    def handle(self, headers: HeaderLookup, body: bytes) -> tuple[int, str]:  # noqa: PLR0911
         """The HTTP status and a one-line answer; refusals never reconcile anything."""
         if not self._secret:
             return self._answer("bad_signature", HTTPStatus.UNAUTHORIZED, "no webhook secret set")
         now = self._clock()
-        checked = verify_headers(
-            self._secret, _Lowercase(headers), body, now, MLFLOW_HEADERS, self._max_age
-        )
+        checked = verify_headers(self._secret, headers, body, now, MLFLOW_HEADERS, self._max_age)
         if checked.outcome in {Outcome.STALE, Outcome.FUTURE}:
             return self._answer("stale", HTTPStatus.UNAUTHORIZED, checked.reason)
         if not checked.ok:
             return self._answer("bad_signature", HTTPStatus.UNAUTHORIZED, checked.reason)
-        delivery_id = headers.get(MLFLOW_HEADERS.delivery_id.lower(), "")
+        delivery_id = headers.get(MLFLOW_HEADERS.delivery_id) or ""
         if not self._seen.admit(delivery_id, now):
             # 200: MLflow must not retry it; the first delivery already queued the model.
             return self._answer("replayed", HTTPStatus.OK, "already received")

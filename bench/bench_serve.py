@@ -218,7 +218,6 @@ class Bench:
             self.settings,
             self.registry,
             debounce_seconds=self.args.debounce,
-            display_uri=self.uri,
             on_cycle=on_cycle,
             on_events=on_events,
         )

@@ -57,6 +57,10 @@ class Drift:
     recorded: int | None
     live: int | None
 
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.alias}"
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -107,9 +107,9 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
     plan = compute_plan(declared, observed, options.instance)
     plan = replace(plan, fingerprint=fingerprint(observed), removals=options.removals)
     if options.drift is DriftMode.WARN:
-        drifted = {(d.model, d.alias) for d in plan.drift}
-        kept = tuple(c for c in plan.changes if (c.model, c.alias) not in drifted)
-        held = tuple(c for c in plan.changes if (c.model, c.alias) in drifted)
+        drifted = {d.key for d in plan.drift}
+        kept = tuple(c for c in plan.changes if c.key not in drifted)
+        held = tuple(c for c in plan.changes if c.key in drifted)
         plan = replace(plan, changes=kept, held_back=held)
     problems = list(plan.problems)
     timing = _window_problems(plan, options)

@@ -253,7 +253,6 @@ def test_the_controller_backs_off_after_failures_and_resets_on_success(tmp_path:
         settings(file),
         fake,
         debounce_seconds=1,
-        display_uri=fake.display_uri,
         wall_clock=lambda: NOW,
     )
     delays = []

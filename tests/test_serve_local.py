@@ -107,9 +107,7 @@ def test_memory_stays_flat_over_a_thousand_cycles(
     fake = FakeRegistry.with_models({"bikes": 3})
     settings = Settings(spec, "default", DriftMode.HEAL, 300)
     now = datetime(2026, 11, 26, tzinfo=UTC)
-    controller = Controller(
-        settings, fake, debounce_seconds=0, display_uri="fake://", wall_clock=lambda: now
-    )
+    controller = Controller(settings, fake, debounce_seconds=0, wall_clock=lambda: now)
 
     def cycles(count: int) -> None:
         for _ in range(count):

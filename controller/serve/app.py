@@ -67,7 +67,6 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
         settings,
         registry,
         debounce_seconds=wiring.debounce_seconds,
-        display_uri=registry.display_uri,
         on_cycle=metrics.observe_cycle,
         on_events=on_events,
     )

@@ -196,8 +196,9 @@ def _newly_failed(previous: Snapshot, error: str) -> bool:
     return previous.last_outcome is not CycleOutcome.FAILED or previous.last_error != error
 
 
-def _heals(plan: Plan) -> set[tuple[str, str]]:
-    return {(d.model, d.alias) for d in plan.drift}
+def _heals(plan: Plan) -> set[str]:
+    """The keys of drifted aliases: their changes put them back."""
+    return {d.key for d in plan.drift}
 
 
 def _movable(plan: Plan) -> Plan:
@@ -205,7 +206,7 @@ def _movable(plan: Plan) -> Plan:
     if not plan.problems:
         return plan
     heals = _heals(plan)
-    kept = tuple(c for c in plan.changes if (c.model, c.alias) in heals and c.after is not None)
+    kept = tuple(c for c in plan.changes if c.key in heals and c.after is not None)
     held_back = tuple(c for c in plan.changes if c not in kept) + plan.held_back
     return replace(plan, changes=kept, held_back=held_back, stale_records=(), released=())
 
@@ -233,7 +234,7 @@ def alias_statuses(
     done = {r.change.key for r in result.applied} if result else set()
     failed = {r.change.key: r.error or "" for r in result.failed} if result else {}
     attempted = {r.change.key for r in result.results} if result else set()
-    heals = {f"{m}@{a}" for m, a in _heals(plan)}
+    heals = _heals(plan)
     outstanding = {c.key: c for c in (*plan.changes, *plan.held_back) if c.key not in done}
     statuses = []
     for model, aliases in declared.items():
@@ -297,11 +298,9 @@ def cycle_events(
     before = {a.key: a for a in previous.aliases}
     done = {r.change.key: r.change for r in result.applied} if result else {}
     events = []
-    heals = set()
+    heals = _heals(plan)
     for drift in plan.drift:
-        key = f"{drift.model}@{drift.alias}"
-        heals.add(key)
-        known = before.get(key)
+        known = before.get(drift.key)
         if known is None or known.state is not AliasState.DRIFTED or known.live != drift.live:
             events.append(
                 Event(
@@ -315,7 +314,7 @@ def cycle_events(
                     "moved outside aliasctl",
                 )
             )
-        if key in done:
+        if drift.key in done:
             wanted = declared.get(drift.model, {}).get(drift.alias)
             events.append(
                 Event(

@@ -104,7 +104,6 @@ class Controller:
         registry: Registry,
         *,
         debounce_seconds: float,
-        display_uri: str,
         on_cycle: Callable[[Snapshot, float], None] = lambda _s, _d: None,
         on_events: Callable[[Iterable[Event]], None] = lambda _e: None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -118,7 +117,7 @@ class Controller:
         self._failures_in_row = 0
         self._snapshot = Snapshot(
             file=str(settings.file),
-            registry=display_uri,
+            registry=registry.display_uri,
             instance=settings.instance,
             drift_mode=str(settings.drift),
             interval_seconds=settings.interval_seconds,

@@ -15,6 +15,10 @@ from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM
 from controller.uris import REMOTE_SCHEMES, redact_uri, scheme
 
 DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
+AUTH_FAILED = (
+    "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
+    "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+)
 
 
 def resolve_uri(registry_uri: str | None) -> str:
@@ -68,10 +72,7 @@ def translate_error(uri: str, error: Exception) -> RegistryError:
     found = diagnose(str(getattr(error, "error_code", "")), str(error))
     detail = found.detail
     if found.fault is Fault.AUTH and scheme(uri) in REMOTE_SCHEMES:
-        detail = (
-            "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
-            "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
-        )
+        detail = AUTH_FAILED
     elif found.fault is Fault.AUTH:
         detail = "the database refused the user and password in the URI"
     return RegistryError(redact_uri(uri), scrub(detail, uri), fault=found.fault)

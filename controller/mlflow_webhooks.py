@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.errors import Fault, RegistryError
 from controller.faults import Diagnosis, diagnose
-from controller.mlflow_connection import bound_http_time, scrub
+from controller.mlflow_connection import AUTH_FAILED, bound_http_time, scrub
 from controller.uris import REMOTE_SCHEMES, check_local_uri, redact_uri, scheme
 from controller.webhook_install import DeliveryTest, WebhookInfo
 
@@ -27,16 +27,16 @@ ANSWERED = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREAD
 class MlflowWebhooks:
     def __init__(self, uri: str, timeout_seconds: float | None = None, secret: str = ""):
         """`secret` is only kept to scrub it from any message MLflow might echo."""
+        self.uri = uri
+        self._secret = secret
+        if scheme(uri).startswith("databricks"):  # refused before paying for `import mlflow`
+            raise RegistryError(self.display_uri, f"Databricks has no MLflow webhooks ({NEEDS})")
         bound_http_time(timeout_seconds)
         check_local_uri(uri)
         from mlflow.exceptions import MlflowException  # noqa: PLC0415 - slow import
         from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
-        self.uri = uri
-        self._secret = secret
         self._mlflow_error: type[Exception] = MlflowException
-        if scheme(uri).startswith("databricks"):
-            raise RegistryError(self.display_uri, f"Databricks has no MLflow webhooks ({NEEDS})")
         try:
             self._client: Any = MlflowClient(tracking_uri=uri, registry_uri=uri)
         except MlflowException as error:
@@ -57,10 +57,7 @@ class MlflowWebhooks:
             found = Diagnosis(Fault.REFUSED, (lines[0] if lines else code)[:500])
         detail = found.detail
         if found.fault is Fault.AUTH and scheme(self.uri) in REMOTE_SCHEMES:
-            detail = (
-                "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
-            )
+            detail = AUTH_FAILED
         elif found.fault is Fault.PERMISSION:
             detail = "permission denied: webhooks are admin-only on a basic-auth server"
         elif found.status == 404 and code != "RESOURCE_DOES_NOT_EXIST":

@@ -37,7 +37,7 @@ from controller.cli_options import (
 from controller.cli_serve import serve
 from controller.cli_webhook import webhook
 from controller.errors import ControllerError, PreflightError
-from controller.spec import json_schema, load_spec
+from controller.spec import json_schema, load_spec, split_target
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -333,7 +333,7 @@ def _looks_like_file(argument: str) -> bool:
 
 
 def _split_target(target: str) -> tuple[str, str | None]:
-    model, _, alias = target.rpartition("@") if "@" in target else (target, "", "")
+    model, alias = split_target(target)
     if not model:
         raise click.BadParameter(f"{target!r}: expected MODEL or MODEL@ALIAS")
     return model, alias or None

@@ -196,5 +196,5 @@ def versions_to_read(changes: Iterable[Change]) -> set[tuple[str, int]]:
     }
 
 
-def clip(text: str) -> str:
-    return text if len(text) <= MAX_SCHEMA_CHARS else text[: MAX_SCHEMA_CHARS - 1] + "…"
+def clip(text: str, limit: int = MAX_SCHEMA_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from controller.spec import split_target
@@ -101,9 +102,12 @@ class Plan:
         return {(c.model, c.after) for c in self.changes if c.after is not None}
 
     def evidence_for(self, change: Change) -> ChangeEvidence | None:
-        return next(
-            (e for e in self.evidence if (e.model, e.alias) == (change.model, change.alias)), None
-        )
+        return self._evidence_by_key.get(change.key)
+
+    @cached_property
+    def _evidence_by_key(self) -> dict[str, ChangeEvidence]:
+        """Looked up once per change when rendering: a dict, not a scan of the list."""
+        return {f"{e.model}@{e.alias}": e for e in self.evidence}
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

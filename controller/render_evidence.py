@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from controller.evidence import clip
+
 if TYPE_CHECKING:
     from controller.evidence import ChangeEvidence, MetricRow, VersionEvidence
 
@@ -23,10 +25,6 @@ def _num(value: float | None) -> str:
 
 def _short(text: str | None, length: int = 7) -> str | None:
     return None if text is None else text[:length]
-
-
-def _cut(text: str, length: int = 60) -> str:
-    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -94,7 +92,7 @@ def _origin(version: VersionEvidence) -> str:
         if run.source_commit:
             parts.append(f"commit {_short(run.source_commit)}")
         if run.datasets:
-            parts.append("data " + ", ".join(_cut(d, 40) for d in run.datasets))
+            parts.append("data " + ", ".join(clip(d, 40) for d in run.datasets))
     else:
         parts.append("no source run")
     if version.user or version.created_at:
@@ -126,9 +124,9 @@ def _signature_text(evidence: ChangeEvidence) -> str:
         return "no signature"
     changed = evidence.signature_changed
     if changed is None:
-        return f"signature {_cut(after.inputs or '-')} -> {_cut(after.outputs or '-', 30)}"
+        return f"signature {clip(after.inputs or '-', 60)} -> {clip(after.outputs or '-', 30)}"
     if changed:
-        return f"signature CHANGED: inputs now {_cut(after.inputs or '-')}"
+        return f"signature CHANGED: inputs now {clip(after.inputs or '-', 60)}"
     return "signature unchanged"
 
 

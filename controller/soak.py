@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from controller.spec_errors import describe_kind
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -124,7 +126,7 @@ def check_duration(value: object) -> str:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, got {str(value).lower()}: {_DURATION_HINT}")
     if not isinstance(value, int | float | str):
-        raise ValueError(f"expected a duration, got {_kind(value)}: {_DURATION_HINT}")
+        raise ValueError(f"expected a duration, got {describe_kind(value)}: {_DURATION_HINT}")
     if not isinstance(value, str):
         raise ValueError(f"{value!r} has no unit: {_DURATION_HINT}")
     match = _DURATION.fullmatch(value)
@@ -149,11 +151,3 @@ def duration(text: str) -> timedelta:
     if match is None:  # check_duration already refused it
         raise ValueError(f"not a duration: {text!r}")
     return int(match.group(1)) * DURATION_UNITS[match.group(2)]
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return "a mapping"
-    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"

@@ -18,6 +18,7 @@ PURE = {
     *("spec.py", "spec_errors.py", "timespec.py", "windows.py", "soak.py"),
     *("signature.py", "evidence.py", "registry.py", "faults.py", "uris.py"),
     *("serve/signing.py", "serve/webhook_event.py", "serve/page.py", "serve/status.py"),
+    "serve/page_style.py",
     "webhook_install.py",
 }
 

@@ -16,7 +16,6 @@ write), and transient failures are retried within the --timeout budget.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.errors import Fault, RegistryError
 from controller.faults import RetryPolicy, retry_transient
+from controller.inventory import Inventory
 from controller.mlflow_connection import (
     bound_http_time,
     probe_database,
@@ -34,7 +34,6 @@ from controller.mlflow_entities import version_info
 from controller.mlflow_sources import SourceReads
 from controller.registry import (
     DEFAULT_TIMEOUT_SECONDS,
-    INVENTORY_TAG_PREFIX,
     MODELS_PER_PAGE,
     NEEDS_EDIT,
     NEEDS_MANAGE,
@@ -44,7 +43,6 @@ from controller.registry import (
     ReadMode,
     effective_read_mode,
     in_filters,
-    state_model_name,
 )
 from controller.state import (
     DEFAULT_INSTANCE,
@@ -98,7 +96,14 @@ class MlflowRegistry:
         self._lock = threading.Lock()
         self._name_in_works = True  # until an MLflow 2.x server says otherwise
         self._part_tags: dict[str, set[str]] = {}  # record part tags seen on each model
-        self._inventory: dict[str, set[str]] = {}  # inventory model -> models it lists
+        self._inventory = Inventory(
+            instance,
+            uri,
+            tags_of=self.model_tags,
+            create=self.create_model,
+            set_tag=self._set_tag,
+            delete_tag=self._delete_tag,
+        )
         probe_database(uri, timeout_seconds or DEFAULT_TIMEOUT_SECONDS)
         if is_file_store(uri):
             # MLflow's file-store registry builds a default client inside; without
@@ -196,15 +201,14 @@ class MlflowRegistry:
                 return self._observed(self._get_models(set(names)))
             return self._observed(self._find_by_name(set(names)))
         if self.read_mode is ReadMode.PER_MODEL:
-            found = self._get_models(set(names) | self._inventory_models(names))
+            found = self._get_models(set(names) | self._inventory.models(names))
         else:
             found = {m.name: m for m in self._search_models(TAG_FILTER)}
             found |= self._find_by_name(set(names) - found.keys())
         return self._observed(found)
 
     def forget_cached_reads(self) -> None:
-        with self._lock:  # inventories too: another apply may have added to them since
-            self._inventory.clear()
+        self._inventory.forget()  # another apply may have listed models since
         self._sources.forget()
 
     def search_models(self, filter_string: str | None) -> Observed:
@@ -317,10 +321,10 @@ class MlflowRegistry:
                 self._delete_tag(model, key, what)
             self._part_tags[model] = set()
             if self.read_mode is ReadMode.PER_MODEL:
-                self._inventory_remove(model)
+                self._inventory.remove(model)
             return
         if self.read_mode is ReadMode.PER_MODEL:
-            self._inventory_add(model)
+            self._inventory.add(model)
         tags = record.to_tags()
         for key in sorted(tags, key=lambda k: k == RECORD_TAG):  # the head last
             self._set_tag(model, key, tags[key], what)
@@ -339,53 +343,6 @@ class MlflowRegistry:
         except RegistryError as error:
             if error.fault is not Fault.NOT_FOUND:
                 raise
-
-    # -- the inventory (per-model reads) --------------------------------------------------------
-
-    def _inventory_name(self, model: str) -> str:
-        return state_model_name("inventory", self.instance, model, self.uri)
-
-    def _inventory_models(self, declared: Iterable[str]) -> set[str]:
-        """Models this instance manages, as listed by its inventory model(s)."""
-        inventories = {self._inventory_name(m) for m in declared} or {self._inventory_name("")}
-        names: set[str] = set()
-        for inventory in sorted(inventories):
-            names |= self._inventory_of(inventory)
-        return names
-
-    def _inventory_of(self, inventory: str) -> set[str]:
-        with self._lock:
-            if inventory in self._inventory:
-                return self._inventory[inventory]
-        tags = self.model_tags(inventory)  # None: no inventory yet (created on first write)
-        listed = {v for k, v in (tags or {}).items() if k.startswith(INVENTORY_TAG_PREFIX)}
-        with self._lock:
-            self._inventory[inventory] = listed
-        return listed
-
-    @staticmethod
-    def _inventory_key(model: str) -> str:
-        return INVENTORY_TAG_PREFIX + hashlib.sha256(model.encode()).hexdigest()[:24]
-
-    def _inventory_add(self, model: str) -> None:
-        """List a model before its first record is written (so it is never lost)."""
-        inventory = self._inventory_name(model)
-        if model in self._inventory_of(inventory):
-            return
-        if not self._inventory[inventory]:
-            self.create_model(inventory, {}, "aliasctl: the models this instance manages")
-        what = f"listing {model} in {inventory}"
-        self._set_tag(inventory, self._inventory_key(model), model, what)
-        with self._lock:
-            self._inventory[inventory].add(model)
-
-    def _inventory_remove(self, model: str) -> None:
-        inventory = self._inventory_name(model)
-        if model not in self._inventory_of(inventory):
-            return
-        self._delete_tag(inventory, self._inventory_key(model), f"unlisting {model}")
-        with self._lock:
-            self._inventory[inventory].discard(model)
 
     # -- lock primitives ----------------------------------------------------------------------
 

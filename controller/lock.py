@@ -164,9 +164,11 @@ class RegistryLock:
         description = "aliasctl registry lock: an apply holds it while this model exists"
         retried = False
         while True:
-            if self._create(self.name, self._tags(), description):
+            if self.registry.create_model(self.name, self._tags(), description):
                 break
-            tags = self.registry.model_tags(self.name)
+            tags = self.registry.model_tags(self.name)  # one read: who holds it, maybe us
+            if tags is not None and tags.get(TOKEN_TAG) == self.token:
+                break  # our own create, whose answer was lost and retried
             if tags is None and not retried:
                 retried = True
                 continue  # released between our two calls: try again at once (once)

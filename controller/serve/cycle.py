@@ -151,44 +151,52 @@ def _reconcile(
         outcome = CycleOutcome.BLOCKED
     else:
         outcome = CycleOutcome.SUCCESS
-    if outcome is CycleOutcome.FAILED and _newly_failed(previous, error):
-        events.append(Event(EventKind.CYCLE_FAILED, now, commit=stamp.commit, reason=error))
-    elif outcome is not CycleOutcome.FAILED and previous.last_outcome is CycleOutcome.FAILED:
-        was = f"after: {previous.last_error}" if previous.last_error else ""
-        events.append(Event(EventKind.CYCLE_RECOVERED, now, commit=stamp.commit, reason=was))
     applied = {m: Applied(r.commit, r.applied_at) for m, r in plan.last_applied.items()}
     if result is not None:
         for model in {r.change.model for r in result.applied}:
             applied[model] = Applied(stamp.commit, stamp.applied_at)
-    snapshot = replace(
+    seen = replace(
         previous,
         aliases=_merge(previous.aliases, statuses, scope),
         last_applied=_merge_applied(previous.last_applied, applied, scope),
         problems=_merge_problems(previous.problems, problems, scope),
-        events=_recent(events, previous.events),
         commit=stamp.commit,
+    )
+    return _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
+
+
+def _failed(previous: Snapshot, error: str, now: datetime) -> CycleReport:
+    """A cycle that never reached a plan: the last known state stays, with the error."""
+    return _conclude(previous, previous, now, CycleOutcome.FAILED, error, [])
+
+
+def _conclude(
+    previous: Snapshot,
+    seen: Snapshot,
+    now: datetime,
+    outcome: CycleOutcome,
+    error: str,
+    events: list[Event],
+    *,
+    lock_busy: bool = False,
+) -> CycleReport:
+    """Close a cycle: a new failure or a recovery is an event (once), then the bookkeeping."""
+    failed = outcome is CycleOutcome.FAILED
+    if failed and _newly_failed(previous, error):
+        events.append(Event(EventKind.CYCLE_FAILED, now, commit=seen.commit, reason=error))
+    elif not failed and previous.last_outcome is CycleOutcome.FAILED:
+        was = f"after: {previous.last_error}" if previous.last_error else ""
+        events.append(Event(EventKind.CYCLE_RECOVERED, now, commit=seen.commit, reason=was))
+    snapshot = replace(
+        seen,
+        events=_recent(events, previous.events),
         cycles=previous.cycles + 1,
         last_cycle_at=now,
         last_outcome=outcome,
         last_error=error,
-        last_success_at=now if outcome is not CycleOutcome.FAILED else previous.last_success_at,
+        last_success_at=previous.last_success_at if failed else now,
     )
-    return CycleReport(snapshot, tuple(events), lock_busy=bool(lock_problem))
-
-
-def _failed(previous: Snapshot, error: str, now: datetime) -> CycleReport:
-    events = []
-    if _newly_failed(previous, error):
-        events.append(Event(EventKind.CYCLE_FAILED, now, commit=previous.commit, reason=error))
-    snapshot = replace(
-        previous,
-        events=_recent(events, previous.events),
-        cycles=previous.cycles + 1,
-        last_cycle_at=now,
-        last_outcome=CycleOutcome.FAILED,
-        last_error=error,
-    )
-    return CycleReport(snapshot, tuple(events))
+    return CycleReport(snapshot, tuple(events), lock_busy=lock_busy)
 
 
 def _newly_failed(previous: Snapshot, error: str) -> bool:

@@ -131,9 +131,9 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         target_problems = check_targets(plan, versions)
         problems += target_problems
         if not target_problems:
-            gate_problems, rollbacks = _gate_problems(plan, versions, registry, options)
-            problems += gate_problems
             gated = gated_changes(plan, options.policies)
+            gate_problems, rollbacks = _gate_problems(gated, plan, versions, registry, options)
+            problems += gate_problems
             notes = [n for g in gated for n in gate_notes(g.change, g.policy)]
             plan = replace(plan, notes=(*notes, *rollbacks))
         if options.evidence:
@@ -145,9 +145,7 @@ def _gather_evidence(
     plan: Plan, versions: list[VersionInfo], registry: Registry, options: Options
 ) -> tuple[ChangeEvidence, ...]:
     """What a reviewer weighs for each create and update: one read per distinct run and MLmodel."""
-    found = {(v.model, v.version) for v in versions}
-    shown = [(c.model, v) for c in plan.changes if c.after is not None for v in (c.before, c.after)]
-    wanted = {(m, v) for m, v in shown if v is not None and (m, v) in found}
+    wanted = versions_to_read(plan.changes) & {(v.model, v.version) for v in versions}
     pairs = sorted(wanted)
     run_ids = {v.run_id for v in versions if v.run_id and (v.model, v.version) in wanted}
     runs = registry.read_runs(run_ids)
@@ -195,10 +193,13 @@ def fingerprint(observed: Observed) -> str:
 
 
 def _gate_problems(
-    plan: Plan, versions: list[VersionInfo], registry: Registry, options: Options
+    gated: list[Gated],
+    plan: Plan,
+    versions: list[VersionInfo],
+    registry: Registry,
+    options: Options,
 ) -> tuple[list[str], list[str]]:
     """Every gate's problems, and the notes of rollbacks that skipped relative gates."""
-    gated = gated_changes(plan, options.policies)
     if not gated:
         return [], []
     # `versions` holds the targets and the versions they replace (one bulk read, made for

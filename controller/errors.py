@@ -67,6 +67,7 @@ class Fault(StrEnum):
     AUTH = "auth"  # 401: the credentials are wrong or missing
     PERMISSION = "permission"  # 403: the credentials lack a permission
     NOT_FOUND = "not_found"
+    EXISTS = "exists"  # a create that met an existing object (the lock's race is decided so)
     REFUSED = "refused"  # any other answer: a bad request, a conflict, a server bug
 
 

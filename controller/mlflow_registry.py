@@ -355,7 +355,7 @@ class MlflowRegistry:
                 lambda: create(name, tags=dict(tags), description=description),
             )
         except RegistryError as error:
-            if "ALREADY_EXISTS" in error.detail or "already exists" in error.detail:
+            if error.fault is Fault.EXISTS:
                 return False
             raise
         return True

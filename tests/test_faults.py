@@ -214,3 +214,11 @@ def test_a_permission_error_is_named_and_never_retried(
     assert f"permission denied: deleting alias {model}@shadow needs MANAGE" in out
     assert deletes == 1  # refused once, never retried
     assert live_aliases(mlflow_server.uri, model) == {"champion": 1, "shadow": 1}
+
+
+def test_an_existing_object_is_its_own_fault_never_retried() -> None:
+    """The lock's create race is decided by this; a message naming the database's
+    IntegrityError must not make it look transient and retried for the whole budget."""
+    text = "RESOURCE_ALREADY_EXISTS: (sqlite3.IntegrityError) UNIQUE constraint failed"
+    found = diagnose("RESOURCE_ALREADY_EXISTS", text)
+    assert found.fault is Fault.EXISTS

@@ -28,7 +28,7 @@ from controller.plan import (
     pending_record,
     settled_aliases,
 )
-from controller.state import Record
+from controller.state import DEFAULT_INSTANCE, Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -144,7 +144,7 @@ def apply_plan(
     declared: Declared,
     registry: Registry,
     *,
-    instance: str = "default",
+    instance: str = DEFAULT_INSTANCE,
     stamp: Stamp | None = None,
     parallelism: int = DEFAULT_PARALLELISM,
     must_stop: Callable[[], str | None] = lambda: None,

@@ -187,7 +187,7 @@ def apply(
     from controller.apply import apply_plan  # noqa: PLC0415
     from controller.lock import held, lock_name  # noqa: PLC0415
     from controller.provenance import make_stamp  # noqa: PLC0415
-    from controller.reconcile import prepare_plan  # noqa: PLC0415
+    from controller.reconcile import DriftMode, prepare_plan  # noqa: PLC0415
     from controller.render import plan_json, render_apply  # noqa: PLC0415
 
     saved = savedplan.load(file) if savedplan.is_saved_plan(file) else None
@@ -227,7 +227,7 @@ def apply(
     click.echo(render_apply(the_plan, result, registry.display_uri, output))
     if not result.ok:
         return EXIT_ERROR
-    return EXIT_CHANGES if options.drift == "warn" and the_plan.drift else EXIT_OK
+    return EXIT_CHANGES if options.drift is DriftMode.WARN and the_plan.drift else EXIT_OK
 
 
 @cli.command("drift")

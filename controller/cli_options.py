@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from controller.lock import DEFAULT_LEASE_SECONDS
 from controller.policy import DEFAULT_MAX_DELETES, DEFAULT_VERIFY_TIMEOUT
 from controller.state import DEFAULT_INSTANCE
 
@@ -71,8 +72,7 @@ def server_options(func: F) -> F:
 
 def connection_options(func: F) -> F:
     options = [
-        REGISTRY_URI_OPTION,
-        TIMEOUT_OPTION,
+        server_options,
         click.option(
             "--instance",
             default=DEFAULT_INSTANCE,
@@ -109,7 +109,7 @@ def lock_options(timeout_default: float, timeout_help: str) -> Callable[[F], F]:
             click.option(
                 "--lock-lease",
                 type=click.FloatRange(min=5),
-                default=60,
+                default=DEFAULT_LEASE_SECONDS,
                 show_default=True,
                 help="Seconds the lock stays ours without renewal: if this process dies, "
                 "another may take the lock over this long after its last renewal.",

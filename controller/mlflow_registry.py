@@ -142,8 +142,19 @@ class MlflowRegistry:
         except (self._mlflow_error, OSError) as error:
             raise self._translate(error) from None
 
-    def _write(self, what: str, needs: str, action: Callable[[], object]) -> None:
-        """One idempotent write: transient faults retried, a refusal named with its permission."""
+    def _write(
+        self,
+        what: str,
+        needs: str,
+        action: Callable[[], object],
+        *,
+        done_if: Fault | None = None,
+    ) -> bool:
+        """One idempotent write: transient faults retried, a refusal named with its permission.
+
+        False when the registry answers `done_if`: what the write wanted is so already
+        (a delete of what is gone, a create of what exists).
+        """
 
         def counted(error: RegistryError) -> None:
             with self._lock:
@@ -153,6 +164,8 @@ class MlflowRegistry:
         try:
             retry_transient(lambda: self._call(action), self._policy, counted)
         except RegistryError as error:
+            if done_if is not None and error.fault is done_if:
+                return False
             if error.fault is Fault.PERMISSION:
                 raise RegistryError(
                     error.uri,
@@ -160,6 +173,7 @@ class MlflowRegistry:
                     fault=Fault.PERMISSION,
                 ) from None
             raise
+        return True
 
     def _or_none(self, action: Callable[[], T]) -> T | None:
         try:
@@ -338,27 +352,18 @@ class MlflowRegistry:
 
     def _delete_tag(self, model: str, key: str, what: str) -> None:
         delete_tag = self._client.delete_registered_model_tag
-        try:
-            self._write(what, NEEDS_EDIT, lambda: delete_tag(model, key))
-        except RegistryError as error:
-            if error.fault is not Fault.NOT_FOUND:
-                raise
+        self._write(what, NEEDS_EDIT, lambda: delete_tag(model, key), done_if=Fault.NOT_FOUND)
 
     # -- lock primitives ----------------------------------------------------------------------
 
     def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
         create = self._client.create_registered_model
-        try:
-            self._write(
-                f"creating registered model {name}",
-                NEEDS_EDIT,
-                lambda: create(name, tags=dict(tags), description=description),
-            )
-        except RegistryError as error:
-            if error.fault is Fault.EXISTS:
-                return False
-            raise
-        return True
+        return self._write(
+            f"creating registered model {name}",
+            NEEDS_EDIT,
+            lambda: create(name, tags=dict(tags), description=description),
+            done_if=Fault.EXISTS,
+        )
 
     def model_tags(self, name: str) -> dict[str, str] | None:
         model = self._or_none(lambda: self._client.get_registered_model(name))
@@ -369,8 +374,5 @@ class MlflowRegistry:
 
     def delete_model(self, name: str) -> None:
         delete = self._client.delete_registered_model
-        try:
-            self._write(f"deleting registered model {name}", NEEDS_MANAGE, lambda: delete(name))
-        except RegistryError as error:
-            if error.fault is not Fault.NOT_FOUND:
-                raise
+        what = f"deleting registered model {name}"
+        self._write(what, NEEDS_MANAGE, lambda: delete(name), done_if=Fault.NOT_FOUND)

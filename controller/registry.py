@@ -127,16 +127,16 @@ def _quote(name: str) -> str:
     return "'" + name + "'"
 
 
-def in_filters(names: Iterable[str], prefix: str = "name IN ") -> Iterator[str]:
+def in_filters(names: Iterable[str]) -> Iterator[str]:
     """`name IN ('a','b',...)` filters, each short enough to travel in a URL."""
     batch: list[str] = []
     length = 0
     for name in sorted(set(names)):
         quoted = _quote(name)
         if batch and length + len(quoted) + 1 > MAX_FILTER_CHARS:
-            yield prefix + "(" + ",".join(batch) + ")"
+            yield "name IN (" + ",".join(batch) + ")"
             batch, length = [], 0
         batch.append(quoted)
         length += len(quoted) + 1
     if batch:
-        yield prefix + "(" + ",".join(batch) + ")"
+        yield "name IN (" + ",".join(batch) + ")"

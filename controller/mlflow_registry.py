@@ -111,7 +111,6 @@ class MlflowRegistry:
             mlflow.set_tracking_uri(uri)
         try:
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            self._tracking: Any = client
             # mlflow's registry client is untyped; this adapter is the only place that sees it.
             self._client: Any = client._get_registry_client()  # type: ignore[no-untyped-call]
             self._sources = SourceReads(uri, client, self._translate, self._parallel)

@@ -126,8 +126,7 @@ def is_rollback(change: Change, evidence: Evidence) -> bool:
 
 def needs_current(policy: Policy) -> bool:
     """Whether the policy compares with the version the alias points at now."""
-    relative = any(parse_bound(b).relative for b in policy.require_metrics.values())
-    return relative or policy.require_compatible_signature
+    return bool(relative_bounds(policy)) or policy.require_compatible_signature
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,24 @@ def change_json(change: Change) -> dict[str, Any]:
     }
 
 
+def _drift_json(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {"model": d.model, "alias": d.alias, "recorded": d.recorded, "live": d.live}
+        for d in plan.drift
+    ]
+
+
+def _last_applied_json(plan: Plan) -> dict[str, dict[str, str | None]]:
+    return {
+        model: {
+            "commit": record.commit,
+            "applied_at": record.applied_at,
+            "break_glass": record.source.get("break_glass"),
+        }
+        for model, record in sorted(plan.last_applied.items())
+    }
+
+
 def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
@@ -61,21 +79,11 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
         "changes": [_change_with_evidence(plan, c) for c in plan.changes],
         "problems": list(plan.problems),
         "notes": list(plan.notes),
-        "drift": [
-            {"model": d.model, "alias": d.alias, "recorded": d.recorded, "live": d.live}
-            for d in plan.drift
-        ],
+        "drift": _drift_json(plan),
         "unmanaged": [
             {"model": u.model, "alias": u.alias, "version": u.version} for u in plan.unmanaged
         ],
-        "last_applied": {
-            model: {
-                "commit": record.commit,
-                "applied_at": record.applied_at,
-                "break_glass": record.source.get("break_glass"),
-            }
-            for model, record in sorted(plan.last_applied.items())
-        },
+        "last_applied": _last_applied_json(plan),
         "removals": {
             "declared": [c.key for c in plan.changes if plan.declared_removal(c)],
             "unmatched": list(plan.unmatched_removals()),
@@ -285,7 +293,7 @@ def apply_json(plan: Plan, result: ApplyResult, registry: str) -> dict[str, Any]
         "unconverged": [change_json(c) for c in result.unconverged],
         "stopped": result.stopped or None,
         "retries": result.retries,
-        "drift": plan_json(plan, registry)["drift"],
+        "drift": _drift_json(plan),
         "break_glass": break_glass_json(plan),
     }
 
@@ -358,15 +366,14 @@ def render_apply(plan: Plan, result: ApplyResult, registry: str, output: str) ->
 
 
 def drift_json(plan: Plan, registry: str) -> dict[str, Any]:
-    body = plan_json(plan, registry)
     return {
         "format_version": FORMAT_VERSION,
         "registry": registry,
         "has_drift": bool(plan.drift),
-        "drift": body["drift"],
+        "drift": _drift_json(plan),
         "pending_changes": len(plan.changes),
-        "problems": body["problems"],
-        "last_applied": body["last_applied"],
+        "problems": list(plan.problems),
+        "last_applied": _last_applied_json(plan),
     }
 
 

@@ -163,13 +163,13 @@ def test_each_run_and_each_model_is_read_once_however_many_aliases_and_gates(
 ) -> None:
     registry = MlflowRegistry(bikes_uri)
     calls: list[str] = []
-    get_run = registry._tracking.get_run
+    get_run = registry._sources._tracking.get_run
 
     def counted(run_id: str) -> object:
         calls.append(run_id)
         return get_run(run_id)
 
-    registry._tracking.get_run = counted
+    registry._sources._tracking.get_run = counted
     declared = {MODEL: {"champion": 2, "challenger": 2, "shadow": 1}}
     gate = Policy(require_metrics={"rmse": "<= 1"}, require_signature=True)
     options = Options(policies={"champion": gate, "challenger": gate})

@@ -67,6 +67,11 @@ def unlock(
     help="Add what the registry has and the file (--out, default aliases.yaml) lacks; "
     "change no existing line; report conflicts (exit 2 when any).",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Succeed when --all or --filter finds no model with an alias (else exit 1).",
+)
 @connection_options
 def import_command(
     models: tuple[str, ...],
@@ -74,6 +79,7 @@ def import_command(
     filter_string: str | None,
     out: Path | None,
     merge: bool,
+    allow_empty: bool,
     registry_uri: str | None,
     timeout: float | None,
     instance: str,
@@ -98,6 +104,15 @@ def import_command(
     chosen = importer.select(observed, set(models), instance, searched=searched)
     for note in chosen.notes:
         click.echo(f"note: {note}", err=True)
+    if searched and not chosen.models and not allow_empty:
+        # An empty registry is rare; a search that silently answers nothing is not
+        # (an old server, a filter that matches nothing): never write an empty file quietly.
+        asked = "--all" if all_models else f"--filter {filter_string!r}"
+        raise click.ClickException(
+            f"{asked} found no model with an alias in {registry.display_uri} "
+            f"({len(found.models)} model{'' if len(found.models) == 1 else 's'} searched); "
+            "pass --allow-empty if that is right"
+        )
     aliases = sum(len(a) for a in chosen.models.values())
     if loaded is None:
         moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

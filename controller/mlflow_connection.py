@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
 from controller.faults import diagnose
-from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM
+from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM, ServerVersion
 from controller.uris import REMOTE_SCHEMES, redact_uri, scheme
 
 DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
@@ -28,6 +28,13 @@ def resolve_uri(registry_uri: str | None) -> str:
     import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
 
     return str(mlflow.get_registry_uri())
+
+
+def installed_mlflow_version() -> ServerVersion | None:
+    """The MLflow this process runs: what answers for a local (database or file) store."""
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return ServerVersion.parse(version("mlflow"))
 
 
 def bound_http_time(timeout_seconds: float | None) -> None:

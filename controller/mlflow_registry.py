@@ -9,6 +9,13 @@ registries without filtered search (Unity Catalog), each declared model is read
 on its own, in parallel, and models that left the file are found through an
 inventory model that the controller keeps in the registry.
 
+Searches go to the registry's store, not through MLflow's client: an MLflow 3 client adds
+`tag.mlflow.prompt.is_prompt != 'true'` to every search (to hide prompts), and servers
+before 2.21, which have no prompts, read that as "the tag exists and is not 'true'" and
+answer nothing. Stores that hold prompts (2.21 on) leave them out of searches that do not
+ask for them; one that answers with a prompt anyway has it dropped here. An empty search
+that a model read by name contradicts is an error, never "no changes".
+
 Writes go through MLflow's registry client directly (the public MlflowClient
 first GETs each model to rule out prompts, doubling the requests of every
 write), and transient failures are retried within the --timeout budget.
@@ -27,6 +34,7 @@ from controller.faults import RetryPolicy, retry_transient
 from controller.inventory import Inventory
 from controller.mlflow_connection import (
     bound_http_time,
+    installed_mlflow_version,
     probe_database,
     translate_error,
 )
@@ -37,10 +45,12 @@ from controller.registry import (
     MODELS_PER_PAGE,
     NEEDS_EDIT,
     NEEDS_MANAGE,
+    PROMPT_TAG,
     READ_PARALLELISM,
     TAG_FILTER,
     VERSIONS_PER_PAGE,
     ReadMode,
+    ServerVersion,
     effective_read_mode,
     in_filters,
 )
@@ -71,6 +81,12 @@ def _is_in_refusal(error: RegistryError) -> bool:
     return "comparison with a list" in error.detail
 
 
+def _is_prompt(model: Any) -> bool:
+    # The entity's public `tags` hides the prompt tag; its raw tags keep it.
+    tags = getattr(model, "_tags", None) or model.tags or {}
+    return str(tags.get(PROMPT_TAG, "")).lower() == "true"
+
+
 class MlflowRegistry:
     """The real adapter: any MLflow registry URI (sqlite:///, postgresql://, http(s)://, ...)."""
 
@@ -95,6 +111,8 @@ class MlflowRegistry:
         self._retries = 0
         self._lock = threading.Lock()
         self._name_in_works = True  # until an MLflow 2.x server says otherwise
+        self._server_version: ServerVersion | None = None
+        self._version_asked = False
         self._part_tags: dict[str, set[str]] = {}  # record part tags seen on each model
         self._inventory = Inventory(
             instance,
@@ -128,6 +146,32 @@ class MlflowRegistry:
     @property
     def retries(self) -> int:
         return self._retries
+
+    @property
+    def server_version(self) -> ServerVersion | None:
+        """Asked once: `GET /version` of a server, the installed MLflow for a local store."""
+        if not self._version_asked:
+            self._version_asked = True
+            if self.is_remote:
+                self._server_version = self._ask_version()
+            else:  # a database or file store is read by this process's own MLflow
+                self._server_version = installed_mlflow_version()
+            log.debug("the registry runs MLflow %s", self._server_version or "(unknown)")
+        return self._server_version
+
+    def _ask_version(self) -> ServerVersion | None:
+        from mlflow.utils.rest_utils import http_request  # noqa: PLC0415
+
+        store = self._client.store
+        if not hasattr(store, "get_host_creds"):
+            return None  # a plugin's store that is not REST: nothing to ask
+        try:
+            creds = store.get_host_creds()
+            answer = http_request(creds, "/version", "GET", max_retries=0)  # type: ignore[no-untyped-call]
+        except (self._mlflow_error, OSError) as error:
+            log.debug("no answer from /version: %s", self._translate(error).detail)
+            return None
+        return ServerVersion.parse(answer.text) if answer.status_code == 200 else None
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -206,7 +250,12 @@ class MlflowRegistry:
                 return
 
     def _search_models(self, filter_string: str | None) -> Iterator[Any]:
-        return self._pages(self._client.search_registered_models, filter_string, MODELS_PER_PAGE)
+        """Every model the filter finds, prompts left out (see the module's docstring)."""
+        # The store, not the client: the client's prompt filter empties answers before 2.21.
+        search = self._client.store.search_registered_models
+        for model in self._pages(search, filter_string, MODELS_PER_PAGE):
+            if not _is_prompt(model):
+                yield model
 
     def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
         if exact:  # a webhook names its model: read just that, never the whole registry
@@ -217,8 +266,35 @@ class MlflowRegistry:
             found = self._get_models(set(names) | self._inventory.models(names))
         else:
             found = {m.name: m for m in self._search_models(TAG_FILTER)}
-            found |= self._find_by_name(set(names) - found.keys())
+            by_name = self._find_by_name(set(names) - found.keys())
+            self._check_search(found, by_name)
+            found |= by_name
         return self._observed(found)
+
+    def _check_search(self, searched: Mapping[str, Any], by_name: Mapping[str, Any]) -> None:
+        """Refuse a record search that a read by name contradicts.
+
+        A model read by name that carries aliasctl's record tag, where the search for that
+        tag did not return it, means the search cannot be trusted (a server misreading the
+        filter, a partial answer): models that left the file would be left unpruned and
+        their drift unreported, in silence.
+        """
+        missed = sorted(n for n, m in by_name.items() if RECORD_TAG in (m.tags or {}))
+        if not searched and by_name and not missed:
+            # Nothing managed, or a search that answers nothing at all: a name search for
+            # a model known to exist tells the two apart (one request, on empty answers only).
+            probe = sorted(by_name)[0]
+            if "'" not in probe and not any(self._search_models(f"name = '{probe}'")):
+                missed = [probe]
+        if missed:
+            version = self.server_version
+            raise RegistryError(
+                self.display_uri,
+                f"the registry's search did not return {', '.join(missed[:3])}, which "
+                f"exist{'s' if len(missed) == 1 else ''} (MLflow "
+                f"{version or 'version unknown'}): its searches cannot be trusted, so the "
+                "models aliasctl manages cannot all be found; nothing was planned",
+            )
 
     def forget_cached_reads(self) -> None:
         self._inventory.forget()  # another apply may have listed models since

@@ -7,6 +7,8 @@ the CLI, the lock and the adapter all need them without importing MLflow.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,10 +31,41 @@ DEFAULT_TIMEOUT_SECONDS = 30
 MAX_PARALLELISM = 64
 READ_PARALLELISM = 16
 TAG_FILTER = f"tags.`{RECORD_TAG}` LIKE '%'"
+PROMPT_TAG = "mlflow.prompt.is_prompt"  # marks a prompt among registered models (MLflow >= 2.21)
 INVENTORY_TAG_PREFIX = "aliasctl.model."
 # The permission MLflow's basic-auth asks of each write (READ < USE < EDIT < MANAGE).
 NEEDS_EDIT = "EDIT"
 NEEDS_MANAGE = "MANAGE"
+
+
+@dataclass(frozen=True, order=True)
+class ServerVersion:
+    """An MLflow server's version, as its `/version` endpoint (or the local package) says."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> ServerVersion | None:
+        """`2.16.2`, `3.0.1rc0`, `3.10.0.dev0`: None for anything that is not a version."""
+        found = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", text)
+        if found is None:
+            return None
+        major, minor, patch = found.groups()
+        return cls(int(major), int(minor), int(patch or 0))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+# Registry webhooks (model_version_alias.created/deleted) came with MLflow 3.3.
+WEBHOOKS_SINCE = ServerVersion(3, 3)
+# Prompts live in the registry from 2.21; MLflow 3 clients hide them with a filter
+# that older servers misread (controller/mlflow_registry.py says how it is avoided).
+PROMPTS_SINCE = ServerVersion(2, 21)
+# Registry searches accept `name IN (...)` from MLflow 3.0 (2.x servers refuse it).
+NAME_IN_SINCE = ServerVersion(3, 0)
 
 
 class ReadMode(StrEnum):
@@ -71,6 +104,11 @@ class Registry(Protocol):
     @property
     def retries(self) -> int:
         """Transient write failures retried so far."""
+        ...
+
+    @property
+    def server_version(self) -> ServerVersion | None:
+        """The MLflow version that answers (asked once); None where it cannot be told."""
         ...
 
     def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:

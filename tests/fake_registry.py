@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Self
 
 from controller.errors import Fault, RegistryError
 from controller.evidence import RunFacts, SignatureFacts
+from controller.registry import ServerVersion
 from controller.signature import Signature
 from controller.state import Observed, ObservedModel, Record, VersionInfo
 
@@ -40,6 +41,7 @@ class FakeRegistry:
     metric_reads: int = 0
     signature_reads: int = 0
     retries: int = 0
+    server_version: ServerVersion | None = None
     # Registered models without versions or aliases: the lock's and the inventory's.
     state_models: dict[str, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -39,6 +39,7 @@ class FaultProxy:
         seed: int = 7,
         refuse: dict[tuple[str, str], int] | None = None,
         write_delay: float = 0.0,
+        blank: tuple[str, ...] = (),
     ):
         self.upstream = urlsplit(upstream)
         self.fault_rate = fault_rate
@@ -46,6 +47,9 @@ class FaultProxy:
         self.refuse = refuse or {}
         # A slow registry: each write waits this long before it is forwarded.
         self.write_delay = write_delay
+        # Path fragments whose successful answers arrive empty (`{}`): an MLflow-compatible
+        # service whose searches find nothing, as servers before 2.21 did for MLflow 3 clients.
+        self.blank = blank
         self.first_alias_write = threading.Event()
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -109,6 +113,8 @@ class FaultProxy:
                 if decision == "cut":
                     self.close_connection = True  # the write happened; the answer never comes
                     return
+                if response.status == 200 and any(f in self.path for f in proxy.blank):
+                    payload = b"{}"
                 self.send_response(response.status)
                 for key, value in response.getheaders():
                     if key.lower() not in HOP_BY_HOP:

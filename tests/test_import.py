@@ -148,6 +148,45 @@ def test_bad_requests_are_one_clear_line(
     assert out == ""
 
 
+def test_a_search_that_finds_no_alias_fails_unless_allowed(
+    sqlite_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(sqlite_uri, {"bare": 2})  # a model, but no alias anywhere
+    out = tmp_path / "aliases.yaml"
+    code, text, err = invoke(
+        capsys, "import", "--all", "--out", str(out), "--registry-uri", sqlite_uri
+    )
+    assert code == 1
+    assert "--all found no model with an alias" in err
+    assert "(1 model searched); pass --allow-empty if that is right" in err
+    assert "Traceback" not in err
+    assert not out.exists()  # no empty file written quietly
+
+    code, _, err = invoke(
+        capsys, "import", "--filter", "name LIKE 'nothing-%'", "--registry-uri", sqlite_uri
+    )
+    assert code == 1
+    assert "--filter \"name LIKE 'nothing-%'\" found no model with an alias" in err
+
+    code, text, err = invoke(
+        capsys, "import", "--all", "--allow-empty", "--registry-uri", sqlite_uri
+    )
+    assert code == 0, err
+    assert "models: {}" in text
+    assert "Imported 0 models, 0 aliases." in err
+
+
+def test_prompts_are_never_imported(registry: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Prompts are registered models too (MLflow >= 2.21), with aliases of their own.
+    client = client_for(registry)
+    client.register_prompt("greeting", "Hello {{name}}")
+    client.set_prompt_alias("greeting", "champion", 1)
+    code, out, err = invoke(capsys, "import", "--all", "--registry-uri", registry)
+    assert code == 0, err
+    assert "bikes:" in out
+    assert "greeting" not in out
+
+
 def test_import_never_overwrites_a_file(
     registry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

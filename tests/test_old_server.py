@@ -12,9 +12,11 @@ import urllib.request
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from controller.state import RECORD_TAG, Record
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
+from tests.fault_proxy import FaultProxy
 from tests.gitrepo import commit_spec
 from tests.old_server import OLD_MLFLOW_VERSION
 
@@ -179,3 +181,60 @@ def test_apply_stamps_the_commit_in_the_record(
     code, out, err = run(capsys, old_mlflow_server, "plan", str(repo.path("aliases.yaml")))
     assert code == 0, out + err
     assert f"{commit[:7]} at " in out
+
+
+def test_import_all_finds_hand_set_aliases(
+    old_mlflow_server: MlflowServer, unique: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bikes = f"{unique}-bikes"
+    seed(old_mlflow_server.uri, {bikes: 2}, {bikes: {"champion": 2, "shadow": 1}})
+    code, out, err = run(capsys, old_mlflow_server, "import", "--all")
+    assert code == 0, out + err
+    # The server is shared: other tests' models are there too; ours must be among them.
+    assert yaml.safe_load(out)["models"][bikes] == {"aliases": {"champion": 2, "shadow": 1}}
+
+
+def test_a_record_search_that_answers_nothing_is_an_error_not_no_changes(
+    old_mlflow_server: MlflowServer,
+    unique: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bikes, gone = f"{unique}-bikes", f"{unique}-gone"
+    seed(old_mlflow_server.uri, {bikes: 2, gone: 2})
+    spec = write_spec(tmp_path / "aliases.yaml", {bikes: {"champion": 1}, gone: {"champion": 2}})
+    assert run(capsys, old_mlflow_server, "apply", str(spec))[0] == 0
+    write_spec(spec, {bikes: {"champion": 1}})  # `gone` leaves the file: its alias is pruned
+
+    # Searches that answer nothing, as servers before 2.21 answered MLflow 3 clients.
+    with FaultProxy(old_mlflow_server.uri, blank=("registered-models/search",)) as proxy:
+        capsys.readouterr()
+        code, out, err = invoke(
+            capsys, "apply", str(spec), "--allow-delete", "--registry-uri", proxy.uri
+        )
+    assert code == 1, out + err
+    assert f"the registry's search did not return {bikes}, which exists (MLflow 2." in err
+    assert "its searches cannot be trusted" in err
+    assert "Traceback" not in err
+    assert live_aliases(old_mlflow_server.uri, gone) == {"champion": 2}  # nothing written
+
+
+def test_an_empty_search_is_checked_against_a_model_read_by_name(
+    old_mlflow_server: MlflowServer,
+    unique: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bikes = f"{unique}-bikes"
+    seed(old_mlflow_server.uri, {bikes: 2})  # nothing managed yet: no record to cross-check
+    spec = write_spec(tmp_path / "aliases.yaml", {bikes: {"champion": 1}})
+    with FaultProxy(old_mlflow_server.uri, blank=("registered-models/search",)) as proxy:
+        capsys.readouterr()
+        code, out, err = invoke(capsys, "plan", str(spec), "--registry-uri", proxy.uri)
+    assert code == 1, out + err
+    assert f"the registry's search did not return {bikes}, which exists" in err
+
+    # The real server answers: the same plan goes through.
+    code, out, err = run(capsys, old_mlflow_server, "plan", str(spec))
+    assert code == 0, out + err
+    assert f"+ {bikes}@champion" in out

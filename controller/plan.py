@@ -63,6 +63,16 @@ class Drift:
         return f"{self.model}@{self.alias}"
 
 
+def heal_keys(changes: Iterable[Change], drift: Iterable[Drift]) -> frozenset[str]:
+    """The changes that only put a hand-moved alias back to what aliasctl last set.
+
+    Only these are exempt from gates, windows and freezes. A change on a drifted alias
+    to anything else (the file has moved on meanwhile) is a promotion, whoever noticed.
+    """
+    restored = {(d.model, d.alias, d.recorded) for d in drift}
+    return frozenset(c.key for c in changes if (c.model, c.alias, c.after) in restored)
+
+
 @dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...]
@@ -96,6 +106,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    @cached_property
+    def heals(self) -> frozenset[str]:
+        """Keys of the changes that restore what aliasctl last set (see `heal_keys`)."""
+        return heal_keys(self.changes, self.drift)
 
     def targets(self) -> set[tuple[str, int]]:
         """(model, version) pairs the plan points aliases at: the only versions to check."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from controller.plan import heal_keys
 from controller.timespec import Window, parse_local, parse_window, zone
 
 if TYPE_CHECKING:
@@ -31,13 +32,10 @@ class Verdict:
 
 
 def promotions(changes: Iterable[Change], drift: Iterable[Drift]) -> list[Change]:
-    """Changes that move production: all but those putting a hand-moved alias back.
-
-    A heal points the alias at what aliasctl last set, which the file still says;
-    were the file to say something else too, the change is a promotion after all.
-    """
-    healed = {(d.model, d.alias, d.recorded) for d in drift}
-    return [c for c in changes if (c.model, c.alias, c.after) not in healed]
+    """Changes that move production: all but those putting a hand-moved alias back."""
+    changes = tuple(changes)
+    healed = heal_keys(changes, drift)
+    return [c for c in changes if c.key not in healed]
 
 
 def verdicts(

@@ -127,6 +127,27 @@ def test_a_blocked_promotion_never_stops_drift_from_being_healed(tmp_path: Path)
     assert fake.records["taxis"].aliases["champion"] == 1  # the record does not claim it
 
 
+def test_a_hand_move_never_carries_a_held_back_promotion_past_a_freeze(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 3})
+    first = run_cycle(settings(file), fake, empty(file), None, NOW).snapshot
+    file.write_text(
+        SPEC.replace("champion: 1", "champion: 3")
+        + "freezes:\n  - name: year-end\n    from: 2026-11-20T00:00\n    to: 2026-12-01T00:00\n"
+    )
+    held = run_cycle(settings(file), fake, first, None, NOW)
+    assert fake.aliases["taxis"]["champion"] == 1  # the promotion waits for the freeze
+    fake.aliases["taxis"]["champion"] = 2  # then someone moves it by hand
+
+    report = run_cycle(settings(file), fake, held.snapshot, None, NOW)
+    # Moving it to 3 would be the promotion, not a heal: it still waits for the freeze.
+    assert fake.aliases["taxis"]["champion"] == 2
+    assert states(report.snapshot)["taxis@champion"] == (AliasState.BLOCKED, 2)
+    assert kinds(report.events) == [("drift_found", "taxis@champion")]
+    assert fake.records["taxis"].aliases["champion"] == 1
+
+
 def test_an_invalid_file_fails_the_cycle_once_and_recovery_follows(tmp_path: Path) -> None:
     file = tmp_path / "aliases.yaml"
     file.write_text(SPEC)

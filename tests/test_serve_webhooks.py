@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 SECRET = "e2e-webhook-secret"
 NOTIFY_SECRET = "e2e-notify-secret"
+FREEZE_FOREVER = (
+    "freezes:\n  - name: change-freeze\n    from: 2026-01-01T00:00\n    to: 2099-01-01T00:00\n"
+)
 
 
 def verified_events(receiver: Receiver, model: str) -> list[dict[str, object]]:
@@ -132,6 +135,88 @@ def test_an_alias_moved_by_hand_is_healed_through_the_webhook(
     assert "Traceback" not in serve.log()
     assert SECRET not in serve.log()
     assert NOTIFY_SECRET not in serve.log()
+
+
+@pytest.mark.server
+@pytest.mark.xdist_group(WEBHOOK_GROUP)
+def test_a_hand_move_during_a_freeze_is_not_healed_into_the_held_back_promotion(
+    tmp_path: Path,
+    webhook_server: MlflowServer,
+    unique: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri = webhook_server.uri
+    model = f"{unique}-bikes"
+    seed(uri, {model: 3})
+    spec = write_spec(tmp_path / "aliases.yaml", {model: {"champion": 1}})
+    assert invoke(capsys, "apply", str(spec), "--registry-uri", uri, "--instance", unique)[0] == 0
+    # The promotion to 3 is merged while a freeze is on: it waits.
+    write_spec(spec, {model: {"champion": 3}})
+    with spec.open("a") as file:
+        file.write(FREEZE_FOREVER)
+    client = client_for(uri)
+    serve = ServeProcess(
+        tmp_path,
+        [
+            *(str(spec), "--registry-uri", uri, "--instance", unique),
+            *("--interval", "3600", "--debounce", "0.2"),
+        ],
+        {"ALIASCTL_WEBHOOK_SECRET": SECRET},
+    )
+    hook_id = None
+    try:
+        wait_for(serve.ready, 120, "the first reconcile")
+        assert live_aliases(uri, model) == {"champion": 1}
+        monkeypatch.setenv("ALIASCTL_WEBHOOK_SECRET", SECRET)
+        url = f"{serve.url}/webhooks/mlflow"
+        code, _, err = invoke(
+            capsys, "webhook", "install", "--url", url, "--name", unique, "--registry-uri", uri
+        )
+        assert code == 0, err
+        hook_id = next(w.webhook_id for w in client.list_webhooks() if w.name == unique)
+
+        def reconciles() -> float:
+            text = serve.metrics()
+            return sum(
+                metric(text, "aliasctl_reconciles_total", result=result) or 0
+                for result in ("success", "blocked", "failed")
+            )
+
+        def webhook_live() -> bool:
+            before = reconciles()
+            client.set_registered_model_alias(model, "probe", "1")  # unmanaged: a probe
+            try:
+                wait_for(lambda: reconciles() > before, 2, "a webhook-driven reconcile")
+            except AssertionError:
+                return False
+            return True
+
+        wait_for(webhook_live, 60, "the webhook to deliver")
+        client.set_registered_model_alias(model, "champion", "2")  # by hand, during the freeze
+
+        def champion_status() -> dict[str, object] | None:
+            status, body = get(f"{serve.url}/status.json")
+            assert status == 200, body
+            (champion,) = [a for a in json.loads(body)["aliases"] if a["model"] == model]
+            return champion if champion["live"] == 2 else None
+
+        champion = wait_for(champion_status, 30, "a cycle that saw the hand move")
+        # That cycle did not "heal" the alias into the frozen promotion.
+        assert champion["state"] == "blocked"
+        assert live_aliases(uri, model)["champion"] == 2
+    finally:
+        if hook_id is not None:
+            client.delete_webhook(hook_id)
+        code = serve.stop()
+    assert code == 0, serve.log()
+    assert "Traceback" not in serve.log()
+
+    # apply judges the same case the same way: the move to 3 is a promotion, frozen.
+    code, out, err = invoke(capsys, "apply", str(spec), "--registry-uri", uri, "--instance", unique)
+    assert code == 1, out + err
+    assert "freeze" in err
+    assert live_aliases(uri, model) == {"champion": 2, "probe": 1}
 
 
 @pytest.mark.server

@@ -19,6 +19,7 @@ from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan
 from controller.errors import ControllerError, LockError
 from controller.history import pull_fast_forward
 from controller.lock import held, lock_name
+from controller.plan import heal_keys
 from controller.provenance import make_stamp
 from controller.reconcile import DriftMode, Options, in_scope, prepare_plan
 from controller.serve.status import (
@@ -204,17 +205,15 @@ def _newly_failed(previous: Snapshot, error: str) -> bool:
     return previous.last_outcome is not CycleOutcome.FAILED or previous.last_error != error
 
 
-def _heals(plan: Plan) -> set[str]:
-    """The keys of drifted aliases: their changes put them back."""
-    return {d.key for d in plan.drift}
-
-
 def _movable(plan: Plan) -> Plan:
-    """What may be applied: everything, or when the plan has problems, only drift heals."""
+    """What may be applied: everything, or when the plan has problems, only drift heals.
+
+    A heal restores what aliasctl last set; a drifted alias whose file version has moved on
+    is a promotion held back with the rest (never carried past a freeze or gate by a heal).
+    """
     if not plan.problems:
         return plan
-    heals = _heals(plan)
-    kept = tuple(c for c in plan.changes if c.key in heals and c.after is not None)
+    kept = tuple(c for c in plan.changes if c.key in plan.heals and c.after is not None)
     held_back = tuple(c for c in plan.changes if c not in kept) + plan.held_back
     return replace(plan, changes=kept, held_back=held_back, stale_records=(), released=())
 
@@ -242,8 +241,9 @@ def alias_statuses(
     done = {r.change.key for r in result.applied} if result else set()
     failed = {r.change.key: r.error or "" for r in result.failed} if result else {}
     attempted = {r.change.key for r in result.results} if result else set()
-    heals = _heals(plan)
     outstanding = {c.key: c for c in (*plan.changes, *plan.held_back) if c.key not in done}
+    # Heals held back too (--drift warn): such an alias is drifted, not blocked.
+    heals = heal_keys(outstanding.values(), plan.drift)
     statuses = []
     for model, aliases in declared.items():
         model_problem = _problem_of(plan.problems, model)
@@ -269,7 +269,7 @@ def alias_statuses(
 def _outstanding(
     change: Change,
     key: str,
-    heals: set[str],
+    heals: frozenset[str],
     failed: Mapping[str, str],
     attempted: set[str],
     plan: Plan,
@@ -306,7 +306,7 @@ def cycle_events(
     before = {a.key: a for a in previous.aliases}
     done = {r.change.key: r.change for r in result.applied} if result else {}
     events = []
-    heals = _heals(plan)
+    heals = plan.heals
     for drift in plan.drift:
         known = before.get(drift.key)
         if known is None or known.state is not AliasState.DRIFTED or known.live != drift.live:
@@ -322,7 +322,7 @@ def cycle_events(
                     "moved outside aliasctl",
                 )
             )
-        if drift.key in done:
+        if drift.key in done and drift.key in heals:
             wanted = declared.get(drift.model, {}).get(drift.alias)
             events.append(
                 Event(

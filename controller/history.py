@@ -117,11 +117,14 @@ def read_timeline(file: Path, rev: str = "HEAD") -> Timeline:
 
 def entry_at_revision(file: Path, timeline: Timeline, rev: str) -> Entry | None:
     """The newest revision of the file that `rev` contains (the file as of that commit)."""
+    if rev.startswith("-"):
+        # git would read it as an option (`--output=FILE` writes a file): never pass it on.
+        raise GitError(f"{rev!r} is not a revision: a revision never starts with '-'")
     repo, _ = open_repo(file)
     import git  # noqa: PLC0415
 
     try:
-        ancestors = set(repo.git.rev_list(rev, "--").split())
+        ancestors = set(repo.git.rev_list("--end-of-options", rev, "--").split())
     except git.GitCommandError:
         raise GitError(f"{rev!r} is neither a git revision nor an ISO date/time") from None
     current = None

@@ -351,6 +351,20 @@ def test_at_something_neither_a_date_nor_a_revision_is_one_clear_error(
     assert err == "Error: 'last-tuesday' is neither a git revision nor an ISO date/time\n"
 
 
+@pytest.mark.parametrize("rev", ["--output=written-by-git", "-p"])
+def test_at_a_value_git_would_read_as_an_option_is_refused(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str], rev: str
+) -> None:
+    three_days(repo)
+
+    code, out, err = aliasctl(capsys, "history", str(repo.path(FILE)), "--at", rev)
+
+    assert (code, out) == (1, "")
+    assert err == f"Error: {rev!r} is not a revision: a revision never starts with '-'\n"
+    assert not repo.path("written-by-git").exists()
+    assert not (repo.path(FILE).parent / "written-by-git").exists()
+
+
 def four_revisions(repo: GitRepo) -> None:
     commit_spec(repo, {"bikes": {"champion": 1}, "cars": {"champion": 5}}, "Declare")
     commit_spec(repo, {"bikes": {"champion": 2}, "cars": {"champion": 5}}, "Bikes 2")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.errors import RegistryError
@@ -120,20 +122,56 @@ class SourceReads:
         )
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
-        """Load the version and score its input example in a child process; None if it works.
+        """Load the version and score its input example in a sandboxed child; None if it works.
 
-        A child process, so that a model that hangs while loading can be stopped.
+        Loading a model runs its code (pickles, a model's own Python). So this process, which
+        holds the registry's credentials, fetches the artifacts; the child that loads them gets
+        a scratch folder, an environment with no credentials (no MLflow, cloud or CI
+        variables), no registry to reach, and bounds on time and memory.
         """
-        command = [sys.executable, "-m", "controller.verify_worker", model, str(version)]
-        env = {**os.environ, "MLFLOW_TRACKING_URI": self._uri, "MLFLOW_REGISTRY_URI": self._uri}
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout_seconds, env=env,
-                check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            return f"did not load and predict within {timeout_seconds:g} s (--verify-timeout)"
+        from mlflow.artifacts import download_artifacts  # noqa: PLC0415
+
+        uri = f"models:/{model}/{version}"
+        with tempfile.TemporaryDirectory(prefix="aliasctl-verify-") as scratch:
+            try:
+                # Where the version's files are (its run's artifacts, a server's proxy, a
+                # bucket), resolved by this registry, not by whatever MLflow's globals say.
+                where = self._tracking.get_model_version_download_uri(model, str(version))
+                local = download_artifacts(
+                    artifact_uri=where, dst_path=str(Path(scratch, "model")), tracking_uri=self._uri
+                )
+            except (self._mlflow_error, OSError) as error:
+                return f"failed to fetch {uri}: {self._translate(error).detail}"[:500]
+            command = [
+                *(sys.executable, "-I", "-m", "controller.verify_worker"),
+                *(local, uri, str(VERIFY_MEMORY_BYTES)),
+            ]
+            try:
+                done = subprocess.run(
+                    command, capture_output=True, text=True, timeout=timeout_seconds,
+                    env=sandbox_env(scratch), cwd=scratch, check=False,
+                )  # fmt: skip
+            except subprocess.TimeoutExpired:
+                return f"did not load and predict within {timeout_seconds:g} s (--verify-timeout)"
         if done.returncode == 0:
             return None
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         return lines[-1][:500] if lines else f"verification exited {done.returncode}"
+
+
+# What loading a model may see of this process's environment: where programs are, the
+# locale and the time zone. Everything else (MLflow's, the clouds', the CI's variables:
+# credentials among them) stays out; HOME and TMPDIR point into the scratch folder.
+SANDBOX_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+VERIFY_MEMORY_BYTES = 4 << 30  # address space of the child; a model past it fails, not the host
+
+
+def sandbox_env(scratch: str) -> dict[str, str]:
+    kept = {name: os.environ[name] for name in SANDBOX_KEEP if name in os.environ}
+    return {
+        **kept,
+        "HOME": scratch,
+        "TMPDIR": scratch,
+        "MLFLOW_TRACKING_URI": f"file:{scratch}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",  # the child has nothing to report to anyone
+    }

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller.importer import select
 from controller.plan import compute_plan
 from controller.spec import load_spec
+from controller.stages import DEFAULT_MAPPING
 from controller.state import Observed, ObservedModel
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fault_proxy import FaultProxy
@@ -125,6 +127,37 @@ def test_the_note_names_only_stages_loaders_read_from() -> None:
         "b: versions still carry stages (Staging: 4); loaders using models:/b/Staging "
         "do not follow aliases",
     )
+
+
+KEPT = "m@champion: the alias is at 2, the Production stage at 3 (the alias kept)"
+
+
+@pytest.mark.parametrize(
+    ("aliases", "stages", "written", "from_stage", "conflicts"),
+    [
+        # Only a stage: the alias is made from it.
+        ({}, {"Production": 3}, {"champion": 3}, {"champion": "Production"}, []),
+        # The alias is there already at that version: adopted, nothing to create or report.
+        ({"champion": 3}, {"Production": 3}, {"champion": 3}, {}, []),
+        # The alias is elsewhere: kept, reported.
+        ({"champion": 2}, {"Production": 3}, {"champion": 2}, {}, [KEPT]),
+        # Unmapped stages and other aliases pass through untouched.
+        ({"shadow": 1}, {"Archived": 1, "Staging": 4},
+         {"shadow": 1, "challenger": 4}, {"challenger": "Staging"}, []),
+    ],
+)  # fmt: skip
+def test_select_from_stages(
+    aliases: dict[str, int],
+    stages: dict[str, int],
+    written: dict[str, int],
+    from_stage: dict[str, str],
+    conflicts: list[str],
+) -> None:
+    observed = Observed({"m": ObservedModel("m", aliases, stages=stages)})
+    chosen = select(observed, (), "default", searched=True, stage_map=DEFAULT_MAPPING)
+    assert chosen.models == {"m": written}
+    assert chosen.from_stage == {("m", a): s for a, s in from_stage.items()}
+    assert list(chosen.conflicts) == conflicts
 
 
 def test_stage_alias_replaces_the_default_mapping(

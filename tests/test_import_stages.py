@@ -1,4 +1,4 @@
-"""`aliasctl import --from-stages` and the plan's stage note, on real registries with stages set."""
+"""`aliasctl import --from-stages` and the plan's stage note: real registries with stages set."""
 
 from __future__ import annotations
 

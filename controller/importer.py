@@ -5,6 +5,11 @@ apply adopts the aliases (records ownership) and moves none. `--merge` adds what
 existing file does not declare yet by inserting lines, as rollback edits a number:
 every existing byte stays, and a value the file and the registry disagree on is
 reported, never overwritten.
+
+`--from-stages` also writes, for each model, an alias for the latest version in each
+mapped stage (MLflow's "Migrating from Stages"): those aliases do not exist yet, so
+the first apply creates them. An alias that exists already is written as it is: where
+the stage says another version, that is a conflict for a person, not an overwrite.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ from typing import TYPE_CHECKING
 
 from controller.errors import ControllerError
 from controller.spec import STATE_MODEL, parse_spec
+from controller.stages import describe
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
     from controller.spec import LoadedSpec
-    from controller.state import Observed
+    from controller.state import Observed, ObservedModel
     from controller.yamlsource import KeyPath, SourceMap
 
 Live = dict[str, dict[str, int]]
+# (model, alias) -> the stage an alias is made from (it does not exist in the registry yet).
+Origins = dict[tuple[str, str], str]
 SCHEMA_LINE = "# yaml-language-server: $schema=./aliases.schema.json"
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
 # Plain words YAML (1.1 or 1.2) reads as something other than a string.
@@ -41,17 +49,27 @@ class Selection:
 
     models: Live
     notes: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    from_stage: Origins = field(default_factory=dict)
 
 
 def select(
-    observed: Observed, named: Collection[str], instance: str, *, searched: bool
+    observed: Observed,
+    named: Collection[str],
+    instance: str,
+    *,
+    searched: bool,
+    stage_map: Mapping[str, str] | None = None,
 ) -> Selection:
-    """The models to write: every named one, and every searched one that has aliases."""
+    """The models to write: every named one, and every searched one that has aliases
+    (or, with a `stage_map`, a version in a mapped stage)."""
     missing = sorted(set(named) - observed.models.keys())
     if missing:
         raise AdoptionError(f"registered model does not exist: {', '.join(missing)}")
     models: Live = {}
     notes: list[str] = []
+    conflicts: list[str] = []
+    from_stage: Origins = {}
     for name, model in sorted(observed.models.items()):
         if STATE_MODEL.search(name):
             continue  # aliasctl's own lock and inventory
@@ -63,10 +81,44 @@ def select(
                 f"(import it with --instance {model.record.instance})"
             )
             continue
-        if not model.aliases and name not in named:
+        aliases, origins, clashes = _with_stages(model, stage_map or {})
+        if not aliases and name not in named:
             continue
-        models[name] = dict(sorted(model.aliases.items()))
-    return Selection(models, tuple(notes))
+        if stage_map and not any(s in model.stages for s in stage_map) and name in named:
+            notes.append(
+                f"{name}: no version in {' or '.join(stage_map)}; written with its aliases only"
+            )
+        models[name] = dict(sorted(aliases.items()))
+        from_stage |= origins
+        conflicts += clashes
+    return Selection(models, tuple(notes), tuple(conflicts), from_stage)
+
+
+def _with_stages(
+    model: ObservedModel, stage_map: Mapping[str, str]
+) -> tuple[dict[str, int], Origins, list[str]]:
+    """The model's aliases plus one per mapped stage it has a version in, where none exists.
+
+    An existing alias is never replaced: where its stage says another version, a person
+    decides (a loader may already follow the alias), so it is a conflict.
+    """
+    aliases = dict(model.aliases)
+    origins: Origins = {}
+    conflicts = []
+    for stage, alias in stage_map.items():
+        version = model.stages.get(stage)
+        have = model.aliases.get(alias)
+        if version is None or have == version:
+            continue
+        if have is None:
+            aliases[alias] = version
+            origins[model.name, alias] = stage
+        else:
+            conflicts.append(
+                f"{model.name}@{alias}: the alias is at {have}, the {stage} stage at {version} "
+                "(the alias kept)"
+            )
+    return aliases, origins, conflicts
 
 
 def key(text: str) -> str:
@@ -76,20 +128,38 @@ def key(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
 
 
-def render(models: Mapping[str, Mapping[str, int]], registry: str, moment: str) -> str:
-    lines = [
-        SCHEMA_LINE,
-        f"# Imported by `aliasctl import` from {registry} at {moment}.",
-        "# Every alias below is at its live version: the first apply adopts them, moving none.",
-        "models:",
-    ]
-    if not models:
-        lines[-1] = "models: {}"
+def render(
+    models: Mapping[str, Mapping[str, int]],
+    registry: str,
+    moment: str,
+    from_stage: Mapping[tuple[str, str], str] | None = None,
+    stage_map: Mapping[str, str] | None = None,
+) -> str:
+    lines = [SCHEMA_LINE, f"# Imported by `aliasctl import` from {registry} at {moment}."]
+    if stage_map:
+        lines += [
+            f"# From stages ({describe(stage_map)}): an alias marked with its stage does not",
+            "# exist yet and the first apply creates it; the others are at their live version",
+            "# and are adopted, moving none.",
+        ]
+    else:
+        lines.append(
+            "# Every alias below is at its live version: the first apply adopts them, moving none."
+        )
+    lines.append("models:" if models else "models: {}")
     for name, aliases in models.items():
         lines.append(f"  {key(name)}:")
         lines.append("    aliases:" + ("" if aliases else " {}"))
-        lines += [f"      {key(alias)}: {version}" for alias, version in aliases.items()]
+        lines += [
+            f"      {key(alias)}: {version}" + _stage_comment(from_stage, name, alias)
+            for alias, version in aliases.items()
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _stage_comment(from_stage: Mapping[tuple[str, str], str] | None, model: str, alias: str) -> str:
+    stage = (from_stage or {}).get((model, alias))
+    return "" if stage is None else f"  # from stage {stage}"
 
 
 @dataclass
@@ -104,8 +174,16 @@ class Merge:
         return self.added_models + [f"{m}@{a}" for m, a in self.added_aliases]
 
 
-def merge(loaded: LoadedSpec, live: Mapping[str, Mapping[str, int]]) -> Merge:
-    """Insert what `live` has and the file lacks; report what both have but disagree on."""
+def merge(
+    loaded: LoadedSpec,
+    live: Mapping[str, Mapping[str, int]],
+    from_stage: Mapping[tuple[str, str], str] | None = None,
+) -> Merge:
+    """Insert what `live` has and the file lacks; report what both have but disagree on.
+
+    `from_stage` names the aliases made from a stage (not in the registry yet).
+    """
+    origin = from_stage or {}
     source = loaded.source
     text = source.text
     newline = "\r\n" if "\r\n" in text else "\n"
@@ -119,8 +197,10 @@ def merge(loaded: LoadedSpec, live: Mapping[str, Mapping[str, int]]) -> Merge:
         for alias, version in aliases.items():
             have = declared[model].get(alias)
             if have is not None and have != version:
+                stage = origin.get((model, alias))
+                theirs = "the registry" if stage is None else f"the registry's {stage} stage"
                 result.conflicts.append(
-                    f"{model}@{alias}: the file says {have}, the registry {version} (kept)"
+                    f"{model}@{alias}: the file says {have}, {theirs} {version} (kept)"
                 )
         extra = {a: v for a, v in aliases.items() if a not in declared[model]}
         if extra:
@@ -129,7 +209,10 @@ def merge(loaded: LoadedSpec, live: Mapping[str, Mapping[str, int]]) -> Merge:
                 result.conflicts.append(_by_hand(source, ("models", model, "aliases"), model))
                 continue
             offset, indent = where
-            body = "".join(f"{newline}{indent}{key(a)}: {v}" for a, v in extra.items())
+            body = "".join(
+                f"{newline}{indent}{key(a)}: {v}{_stage_comment(origin, model, a)}"
+                for a, v in extra.items()
+            )
             inserts.append((offset, body))
             result.added_aliases += [(model, a) for a in extra]
     if new_models:
@@ -144,7 +227,8 @@ def merge(loaded: LoadedSpec, live: Mapping[str, Mapping[str, int]]) -> Merge:
                 body += f"{newline}{indent}{key(model)}:"
                 body += f"{newline}{indent}{step}aliases:" + ("" if aliases else " {}")
                 body += "".join(
-                    f"{newline}{indent}{step}{step}{key(a)}: {v}" for a, v in aliases.items()
+                    f"{newline}{indent}{step}{step}{key(a)}: {v}" + _stage_comment(origin, model, a)
+                    for a, v in aliases.items()
                 )
             inserts.append((offset, body))
             result.added_models += list(new_models)

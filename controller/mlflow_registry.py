@@ -38,7 +38,7 @@ from controller.mlflow_connection import (
     probe_database,
     translate_error,
 )
-from controller.mlflow_entities import version_info
+from controller.mlflow_entities import latest_stages, version_info
 from controller.mlflow_sources import SourceReads
 from controller.registry import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -316,7 +316,10 @@ class MlflowRegistry:
             tags = dict(model.tags or {})
             self._part_tags[name] = record_part_tags(tags)
             models[name] = ObservedModel(
-                name, normalize_aliases(model.aliases or {}), Record.from_tags(tags)
+                name,
+                normalize_aliases(model.aliases or {}),
+                Record.from_tags(tags),
+                stages=latest_stages(model),
             )
         return Observed(models)
 

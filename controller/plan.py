@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from controller.spec import split_target
+from controller.stages import stage_note
 from controller.state import Observed, ObservedModel, Record, VersionInfo
 
 if TYPE_CHECKING:
@@ -164,6 +165,7 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
     stale: list[str] = []
     released: list[str] = []
     last_applied: dict[str, Record] = {}
+    notes: list[str] = []
 
     for name in sorted(declared):
         model = observed.models.get(name)
@@ -192,6 +194,8 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         drift += _drift(model, managed, wanted)
         if _record_stale(record, wanted) and not model_changes:
             stale.append(name)
+        if (note := stage_note(name, model.stages)) is not None:
+            notes.append(note)
 
     for name in sorted(observed.models.keys() - declared.keys()):
         model = observed.models[name]
@@ -211,6 +215,7 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         stale_records=tuple(stale),
         released=tuple(released),
         last_applied=last_applied,
+        notes=tuple(notes),
     )
 
 

@@ -135,7 +135,7 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
             gate_problems, rollbacks = _gate_problems(gated, plan, versions, registry, options)
             problems += gate_problems
             notes = [n for g in gated for n in gate_notes(g.change, g.policy)]
-            plan = replace(plan, notes=(*notes, *rollbacks))
+            plan = replace(plan, notes=(*plan.notes, *notes, *rollbacks))
         if options.evidence:
             plan = replace(plan, evidence=_gather_evidence(plan, versions, registry, options))
     return replace(plan, problems=tuple(problems))

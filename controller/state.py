@@ -127,6 +127,8 @@ class ObservedModel:
     name: str
     aliases: Mapping[str, int]
     record: Record | None = None
+    # Stage -> the latest version in it (deprecated stages; "None" left out), from the same read.
+    stages: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

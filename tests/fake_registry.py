@@ -21,6 +21,8 @@ class FakeRegistry:
     versions: dict[str, dict[int, str]] = field(default_factory=dict)
     aliases: dict[str, dict[str, int]] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
+    # model -> stage -> the latest version in it, as a registered model's read carries it.
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
     # Writes fail once this many have succeeded (None: never), with this fault.
     fail_after_writes: int | None = None
     fault: Fault = Fault.UNREACHABLE
@@ -61,12 +63,11 @@ class FakeRegistry:
     def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
         self.reads += 1
         wanted = set(names) if exact else set(names) | set(self.records)
-        return Observed(
-            {
-                m: ObservedModel(m, dict(self.aliases[m]), self.records.get(m))
-                for m in wanted
-                if m in self.versions
-            }
+        return Observed({m: self._model(m) for m in wanted if m in self.versions})
+
+    def _model(self, name: str) -> ObservedModel:
+        return ObservedModel(
+            name, dict(self.aliases[name]), self.records.get(name), dict(self.stages.get(name, {}))
         )
 
     def forget_cached_reads(self) -> None:
@@ -74,9 +75,7 @@ class FakeRegistry:
 
     def search_models(self, filter_string: str | None) -> Observed:
         self.reads += 1
-        return Observed(
-            {m: ObservedModel(m, dict(self.aliases[m]), self.records.get(m)) for m in self.versions}
-        )
+        return Observed({m: self._model(m) for m in self.versions})
 
     def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]:
         self.reads += 1

@@ -19,7 +19,7 @@ PURE = {
     *("signature.py", "evidence.py", "registry.py", "faults.py", "uris.py"),
     *("serve/signing.py", "serve/webhook_event.py", "serve/page.py", "serve/status.py"),
     "serve/page_style.py",
-    *("webhook_install.py", "inventory.py"),
+    *("webhook_install.py", "inventory.py", "stages.py"),
 }
 
 

@@ -8,6 +8,13 @@ may take over a lease that ran out, and that takeover is atomic too: it creates
 a marker model named after the expired holder's token, so of several takers
 exactly one wins. Expiry compares wall clocks (keep them in sync, as with any
 lease), with the whole lease as margin.
+
+The holder fences itself: it counts its lease from the moment it last sent a renewal
+that succeeded, on its own monotonic clock, and once that is a whole lease ago it stops
+writing (it may have been taken over), says so at warning level, and never deletes a
+lock it cannot be sure is still its own. A process found gone is taken over at once only
+when its identity is unambiguous: same host name, same boot and same pid namespace
+(containers share host names and reuse pids); otherwise its lease decides.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.errors import ControllerError, LockError
@@ -37,6 +45,7 @@ HOLDER_TAG = "aliasctl.lock.holder"
 EXPIRES_TAG = "aliasctl.lock.expires"
 TOOK_OVER_TAG = "aliasctl.lock.took_over_from"
 DEFAULT_LEASE_SECONDS = 60.0
+IDENTITY = ("host", "user", "pid", "since", "run_url", "boot", "pidns")
 log = logging.getLogger("aliasctl.lock")
 POLL_SECONDS = 1.0
 
@@ -52,6 +61,8 @@ class Holder:
     pid: str = "?"
     since: str = "?"
     run_url: str = ""
+    boot: str = ""  # the kernel's boot id: a pid means nothing across reboots
+    pidns: str = ""  # the pid namespace: containers on one host share names, not pids
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> Holder:
@@ -66,7 +77,7 @@ class Holder:
         return cls(
             token=tags.get(TOKEN_TAG, ""),
             expires=expires,
-            **{k: str(about[k]) for k in ("host", "user", "pid", "since", "run_url") if k in about},
+            **{k: str(about[k]) for k in IDENTITY if k in about},
         )
 
     def describe(self) -> str:
@@ -78,11 +89,16 @@ class Holder:
         return now >= self.expires
 
     def gone(self) -> bool:
-        """Its process is known dead: it ran on this host and no process has its pid now.
+        """Its process is known dead: it ran here (this host, boot and pid namespace) and no
+        process has its pid now.
 
         An apply killed on a laptop, or one that could not release while the registry
-        was down, is re-run at once instead of after its lease.
+        was down, is re-run at once instead of after its lease. Two containers share a
+        host name and each has its own pid 7, so without all three the lease decides.
         """
+        here = _machine_identity()
+        if not (self.boot and self.pidns) or (self.boot, self.pidns) != here:
+            return False
         if self.host != socket.gethostname() or not self.pid.isdigit():
             return False
         try:
@@ -106,14 +122,26 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _machine_identity() -> tuple[str, str]:
+    """(boot id, pid namespace) of this process; empty where the system does not say."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        pidns = str(Path("/proc/self/ns/pid").readlink())
+    except OSError:
+        return "", ""
+    return boot, pidns
+
+
 def _about_me(env: Mapping[str, str], now: float) -> dict[str, str]:
     from controller.provenance import ci_context  # noqa: PLC0415 - git only when locking
 
+    boot, pidns = _machine_identity()
     about = {
         "host": socket.gethostname(),
         "user": getpass.getuser(),
         "pid": str(os.getpid()),
         "since": _iso(now),
+        **({"boot": boot, "pidns": pidns} if boot and pidns else {}),
     }
     run_url = ci_context(env).get("run_url")
     if run_url:
@@ -132,11 +160,16 @@ class RegistryLock:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
         env: Mapping[str, str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.registry = registry
         self.name = name
         self.lease = lease_seconds
         self.clock = clock
+        self.monotonic = monotonic
+        # When the lease we last confirmed began, on our own clock (see `lost`).
+        self._confirmed_at = monotonic()
+        self._renew_error = ""
         self.env = os.environ if env is None else env
         self.token = uuid.uuid4().hex
         self.took_over: Holder | None = None
@@ -164,6 +197,8 @@ class RegistryLock:
         description = "aliasctl registry lock: an apply holds it while this model exists"
         retried = False
         while True:
+            # The lease starts before the request that claims it is sent: never later.
+            self._confirmed_at = self.monotonic()
             if self.registry.create_model(self.name, self._tags(), description):
                 break
             tags = self.registry.model_tags(self.name)  # one read: who holds it, maybe us
@@ -226,31 +261,66 @@ class RegistryLock:
             try:
                 self.renew()
             except ControllerError as error:  # retried next round; the lease is the bound
-                log.debug("lock renewal failed: %s", error)
+                self._renew_error = str(error)
+                log.warning("renewing the registry lock %s failed: %s", self.name, error)
+            if self._lost.is_set() or self._lapsed():
+                log.warning("%s", self.lost())
+                return
 
     def renew(self) -> None:
+        sent = self.monotonic()
         tags = self.registry.model_tags(self.name)
         if tags is None or tags.get(TOKEN_TAG) != self.token:
             self._lost.set()
             return
         self.registry.set_model_tag(self.name, EXPIRES_TAG, f"{self.clock() + self.lease:.3f}")
+        self._confirmed_at = sent
+        self._renew_error = ""
+
+    def _remaining(self) -> float:
+        """Seconds of our last confirmed lease left, on our own monotonic clock."""
+        return self.lease - (self.monotonic() - self._confirmed_at)
+
+    def _lapsed(self) -> bool:
+        return self._remaining() <= 0
 
     def lost(self) -> str | None:
-        """Why writes must stop, once someone else took the lock (None while it is ours)."""
+        """Why writes must stop: someone else took the lock, or our lease may have run out."""
         if self._lost.is_set():
             return (
                 f"lost the registry lock {self.name} (its lease ran out and another apply took it)"
             )
+        if self._lapsed():
+            why = f" (last error: {self._renew_error})" if self._renew_error else ""
+            return (
+                f"the lease of the registry lock {self.name} ran out: no renewal succeeded for "
+                f"{self.lease:g} s{why}; another apply may hold it now"
+            )
         return None
 
     def release(self) -> None:
-        """Delete the lock model if it is still ours; never someone else's."""
+        """Delete the lock model if it is surely still ours; never someone else's.
+
+        MLflow has no compare-and-delete, so the check and the delete are two requests.
+        A waiter takes over only once the lease has run out, so with half a lease left
+        between them nobody can step in; with less, renew first (which re-checks the
+        token), and a lease that ran out or cannot be renewed is left to expire.
+        """
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=5)
-        tags = self.registry.model_tags(self.name)
-        if tags is not None and tags.get(TOKEN_TAG) == self.token:
-            self.registry.delete_model(self.name)
+        # Past the lease, a renewal could land on a taker's lock: leave it to expire then.
+        if 0 < self._remaining() < self.lease / 2 and not self._lost.is_set():
+            try:
+                self.renew()
+            except ControllerError as error:
+                self._renew_error = str(error)
+        if self._lost.is_set() or self._remaining() < self.lease / 2:
+            log.warning("left the registry lock %s to expire: %s", self.name, self.lost())
+        else:
+            tags = self.registry.model_tags(self.name)
+            if tags is not None and tags.get(TOKEN_TAG) == self.token:
+                self.registry.delete_model(self.name)
         if self.took_over is not None:
             self.registry.delete_model(self._marker(self.took_over.token))
 

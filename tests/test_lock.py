@@ -14,8 +14,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from controller.apply import apply_plan
-from controller.errors import LockError
-from controller.lock import EXPIRES_TAG, HOLDER_TAG, TOKEN_TAG, RegistryLock, break_lock
+from controller.errors import Fault, LockError, RegistryError
+from controller.lock import (
+    EXPIRES_TAG,
+    HOLDER_TAG,
+    TOKEN_TAG,
+    RegistryLock,
+    _machine_identity,
+    break_lock,
+)
 from controller.reconcile import prepare_plan
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fake_registry import FakeRegistry
@@ -254,10 +261,15 @@ def test_a_lock_whose_process_on_this_host_is_gone_is_taken_over_at_once() -> No
     registry = FakeRegistry()
     dead = subprocess.Popen(["true"])
     dead.wait()
+    boot, pidns = _machine_identity()
     holder = {"host": socket.gethostname(), "user": "bot", "pid": str(dead.pid), "since": "x"}
     registry.create_model(
         LOCK,
-        {TOKEN_TAG: "old", EXPIRES_TAG: str(time.time() + 3600), HOLDER_TAG: json.dumps(holder)},
+        {
+            TOKEN_TAG: "old",
+            EXPIRES_TAG: str(time.time() + 3600),
+            HOLDER_TAG: json.dumps({**holder, "boot": boot, "pidns": pidns}),
+        },
         "",
     )
     lock = RegistryLock(registry, LOCK)
@@ -265,6 +277,77 @@ def test_a_lock_whose_process_on_this_host_is_gone_is_taken_over_at_once() -> No
     assert lock.took_over is not None
     assert lock.took_over_because == "its process on this host is gone"
     lock.release()
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        {"pidns": "pid:[1]"},  # another container with the same host name
+        {"boot": "another-boot"},  # the same host, rebooted since
+        {"boot": None, "pidns": None},  # a holder that did not say (an older aliasctl)
+    ],
+)
+def test_a_holder_whose_pid_is_ambiguous_keeps_its_lease(elsewhere: dict[str, str | None]) -> None:
+    registry = FakeRegistry()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    boot, pidns = _machine_identity()
+    about = {"host": socket.gethostname(), "user": "bot", "pid": str(dead.pid), "since": "x"}
+    about |= {k: v for k, v in {"boot": boot, "pidns": pidns, **elsewhere}.items() if v}
+    tags = {TOKEN_TAG: "old", EXPIRES_TAG: str(time.time() + 3600), HOLDER_TAG: json.dumps(about)}
+    registry.create_model(LOCK, tags, "")
+    with pytest.raises(LockError, match="is held by bot@"):
+        RegistryLock(registry, LOCK).acquire(timeout_seconds=0)
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == "old"
+
+
+class _FailingRenewals(FakeRegistry):
+    """The registry stops answering the holder's renewals (a partition, an outage)."""
+
+    down = False
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        if self.down:
+            raise RegistryError(self.display_uri, "connection refused", fault=Fault.UNREACHABLE)
+        super().set_model_tag(name, key, value)
+
+
+def test_a_holder_whose_renewals_fail_stops_writing_once_its_lease_is_over() -> None:
+    registry = _FailingRenewals.with_models({f"m{i}": 2 for i in range(5)})
+    declared = {f"m{i}": {"champion": 2} for i in range(5)}
+    ticks = Clock(0.0)
+    lock = RegistryLock(registry, LOCK, lease_seconds=60, monotonic=ticks)
+    lock.acquire()
+    lock._stop.set()  # renewals driven by hand here
+    registry.down = True
+    ticks.now = 40
+    with pytest.raises(RegistryError):
+        lock.renew()
+    assert lock.lost() is None  # 20 s of the lease are left: writes may go on
+    ticks.now = 60  # a whole lease since the last renewal that succeeded
+
+    assert lock.lost() == (
+        f"the lease of the registry lock {LOCK} ran out: no renewal succeeded for 60 s; "
+        "another apply may hold it now"
+    )
+    result = apply_plan(prepare_plan(declared, registry), declared, registry, must_stop=lock.lost)
+    assert not result.ok
+    assert "ran out" in result.stopped
+    assert not any(aliases for aliases in registry.aliases.values())
+    registry.down = False
+    lock.release()  # it cannot be sure the lock is still its own: it leaves it to expire
+    assert registry.model_tags(LOCK) is not None
+
+
+def test_release_renews_first_when_little_of_the_lease_is_left() -> None:
+    registry = FakeRegistry()
+    ticks = Clock(0.0)
+    lock = RegistryLock(registry, LOCK, lease_seconds=60, monotonic=ticks)
+    lock.acquire()
+    lock._stop.set()
+    ticks.now = 50  # 10 s left: a takeover could come between the check and the delete
+    lock.release()
+    assert registry.model_tags(LOCK) is None  # renewed, then safely deleted
 
 
 class _Unreadable(FakeRegistry):

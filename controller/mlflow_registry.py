@@ -315,12 +315,8 @@ class MlflowRegistry:
         for name, model in found.items():
             tags = dict(model.tags or {})
             self._part_tags[name] = record_part_tags(tags)
-            models[name] = ObservedModel(
-                name,
-                normalize_aliases(model.aliases or {}),
-                Record.from_tags(tags),
-                stages=latest_stages(model),
-            )
+            aliases = normalize_aliases(model.aliases or {})
+            models[name] = ObservedModel.read(name, aliases, tags, latest_stages(model))
         return Observed(models)
 
     def _find_by_name(self, names: set[str]) -> dict[str, Any]:

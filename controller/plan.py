@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from controller.spec import split_target
 from controller.stages import stage_note
-from controller.state import Observed, ObservedModel, Record, VersionInfo
+from controller.state import RECORD_TAG, Observed, ObservedModel, Record, VersionInfo
 
 if TYPE_CHECKING:
     from controller.evidence import ChangeEvidence
@@ -172,6 +172,9 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         if model is None:
             problems.append(f"{name}: registered model does not exist")
             continue
+        if model.record_unreadable:
+            problems.append(_unreadable(name))
+            continue
         record = model.record
         if record is not None and record.instance != instance:
             problems.append(
@@ -199,6 +202,9 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
 
     for name in sorted(observed.models.keys() - declared.keys()):
         model = observed.models[name]
+        if model.record_unreadable:  # it may be ours: its aliases cannot be released blindly
+            problems.append(_unreadable(name))
+            continue
         record = model.record
         if record is None or record.instance != instance:
             continue
@@ -216,6 +222,14 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         released=tuple(released),
         last_applied=last_applied,
         notes=tuple(notes),
+    )
+
+
+def _unreadable(name: str) -> str:
+    return (
+        f"{name}: aliasctl's record (tag {RECORD_TAG}) cannot be read, so which of its aliases "
+        f"aliasctl owns is unknown; restore the tag, or delete it and its {RECORD_TAG}.* parts "
+        "so that the next apply adopts what the file declares"
     )
 
 

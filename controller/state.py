@@ -127,8 +127,24 @@ class ObservedModel:
     name: str
     aliases: Mapping[str, int]
     record: Record | None = None
+    # The record tag is there but cannot be read (torn, corrupt, edited by hand): what
+    # aliasctl owns on this model is unknown, which is never the same as "nothing".
+    record_unreadable: bool = False
     # Stage -> the latest version in it (deprecated stages; "None" left out), from the same read.
     stages: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls,
+        name: str,
+        aliases: Mapping[str, int],
+        tags: Mapping[str, str],
+        stages: Mapping[str, int] | None = None,
+    ) -> ObservedModel:
+        """A model as read from the registry: its record from its tags, or why not."""
+        record = Record.from_tags(tags)
+        unreadable = record is None and RECORD_TAG in tags
+        return cls(name, aliases, record, unreadable, stages or {})
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,10 @@ class FakeRegistry:
 
     def _model(self, name: str) -> ObservedModel:
         return ObservedModel(
-            name, dict(self.aliases[name]), self.records.get(name), dict(self.stages.get(name, {}))
+            name,
+            dict(self.aliases[name]),
+            self.records.get(name),
+            stages=dict(self.stages.get(name, {})),
         )
 
     def forget_cached_reads(self) -> None:

@@ -136,3 +136,26 @@ def test_preflight_finds_missing_models_and_versions_in_sqlite(sqlite_uri: str) 
         "fraud@champion: version 1 does not exist",
     )
     assert plan.count(Action.CREATE) == 3
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["declared", "left-the-file"])
+def test_an_unreadable_record_is_a_problem_not_a_stranger(sqlite_uri: str, declared: bool) -> None:
+    seed(sqlite_uri, {"bikes": 2, "taxis": 1})
+    registry = MlflowRegistry(sqlite_uri)
+    first: Declared = {"bikes": {"champion": 2, "shadow": 1}, "taxis": {"champion": 1}}
+    assert apply_plan(prepare_plan(first, registry), first, registry).ok
+    # The record is mangled (a hand edit, a bug): which aliases are aliasctl's is unknown.
+    client_for(sqlite_uri).set_registered_model_tag("bikes", RECORD_TAG, '{"aliases": [')
+
+    later: Declared = {"taxis": {"champion": 1}}
+    if declared:
+        later["bikes"] = {"champion": 2}
+    plan = prepare_plan(later, MlflowRegistry(sqlite_uri))
+
+    assert plan.problems == (
+        "bikes: aliasctl's record (tag aliasctl.managed) cannot be read, so which of its "
+        "aliases aliasctl owns is unknown; restore the tag, or delete it and its "
+        "aliasctl.managed.* parts so that the next apply adopts what the file declares",
+    )
+    assert not [c for c in plan.changes if c.model == "bikes"]  # nothing released blindly
+    assert live_aliases(sqlite_uri, "bikes") == {"champion": 2, "shadow": 1}

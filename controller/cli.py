@@ -37,6 +37,7 @@ from controller.cli_options import (
 from controller.cli_serve import serve
 from controller.cli_webhook import webhook
 from controller.errors import ControllerError, PreflightError
+from controller.secrets import RedactingStream
 from controller.spec import json_schema, load_spec, split_target
 
 if TYPE_CHECKING:
@@ -376,6 +377,17 @@ def main(argv: list[str] | None = None, *, now: datetime | None = None) -> None:
     `now` fixes the clock for windows and freezes: for tests only (see cli_options.current_time).
     """
     args, debug = _take_debug(sys.argv[1:] if argv is None else argv)
+    # The one choke point of everything printed, by us, by log handlers or by MLflow.
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+    try:
+        code = _run(args, debug, now)
+    finally:
+        sys.stdout, sys.stderr = streams
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _run(args: list[str], debug: bool, now: datetime | None) -> object:
     if debug:
         _log_to_stderr()
     try:
@@ -397,4 +409,4 @@ def main(argv: list[str] | None = None, *, now: datetime | None = None) -> None:
         hint = "" if debug else " (rerun with --debug for details)"
         _error(f"internal error: {type(error).__name__}: {error}{hint}")
         code = EXIT_ERROR
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    return code

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from controller.errors import Fault, RegistryError
 from controller.faults import diagnose
 from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM, ServerVersion
+from controller.secrets import redact
 from controller.uris import REMOTE_SCHEMES, redact_uri, scheme
 
 DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
@@ -60,18 +61,9 @@ def bound_http_time(timeout_seconds: float | None) -> None:
     os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", str(MAX_PARALLELISM))
 
 
-def secrets_in_env() -> list[str]:
-    """Values that must never reach any output, whatever MLflow puts in a message."""
-    names = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN")
-    return [v for n in names if len(v := os.environ.get(n, "")) >= 4]
-
-
 def scrub(text: str, uri: str, *extra: str) -> str:
-    """`text` without the credentials of the environment, the URI's password and `extra`."""
-    for secret in [*secrets_in_env(), urlsplit(uri).password or "", *extra]:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """`text` without any credential: the environment's, the URI's password and `extra`."""
+    return redact(text, [urlsplit(uri).password or "", *extra])
 
 
 def translate_error(uri: str, error: Exception) -> RegistryError:

@@ -28,6 +28,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
 from controller.faults import RetryPolicy, retry_transient
@@ -54,6 +55,7 @@ from controller.registry import (
     effective_read_mode,
     in_filters,
 )
+from controller.secrets import remember
 from controller.state import (
     DEFAULT_INSTANCE,
     RECORD_TAG,
@@ -103,6 +105,7 @@ class MlflowRegistry:
         from mlflow.exceptions import MlflowException  # noqa: PLC0415
         from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
+        remember(urlsplit(uri).password)  # a password in --registry-uri is a secret too
         self.uri = uri
         self.instance = instance
         self.read_mode = effective_read_mode(read_mode, uri)

@@ -147,7 +147,7 @@ def test_an_unreadable_record_is_a_problem_not_a_stranger(sqlite_uri: str, decla
     # The record is mangled (a hand edit, a bug): which aliases are aliasctl's is unknown.
     client_for(sqlite_uri).set_registered_model_tag("bikes", RECORD_TAG, '{"aliases": [')
 
-    later: Declared = {"taxis": {"champion": 1}}
+    later: dict[str, dict[str, int]] = {"taxis": {"champion": 1}}
     if declared:
         later["bikes"] = {"champion": 2}
     plan = prepare_plan(later, MlflowRegistry(sqlite_uri))

@@ -16,6 +16,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
+from controller.secrets import redact
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -40,6 +42,11 @@ class Endpoints:
     webhook: Callable[[HeaderLookup, bytes], tuple[int, str]]
 
 
+def _redacted(text: str) -> bytes:
+    """Every body leaves through here: errors shown on the page may quote a credential."""
+    return redact(text).encode()
+
+
 def make_server(address: tuple[str, int], endpoints: Endpoints) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         server_version = "aliasctl"
@@ -56,16 +63,16 @@ def make_server(address: tuple[str, int], endpoints: Endpoints) -> ThreadingHTTP
                     self._send(HTTPStatus.OK, b"ready\n", "text/plain; charset=utf-8")
                 else:
                     why = snapshot.last_error or "no reconcile has reached the registry yet"
-                    body = f"not ready: {why}\n".encode()
+                    body = _redacted(f"not ready: {why}\n")
                     self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, "text/plain; charset=utf-8")
             elif path == "/status.json":
-                body = json.dumps(endpoints.snapshot().to_json(), indent=2).encode()
+                body = _redacted(json.dumps(endpoints.snapshot().to_json(), indent=2))
                 self._send(HTTPStatus.OK, body + b"\n", "application/json")
             elif path == "/metrics":
                 body, content_type = endpoints.metrics()
-                self._send(HTTPStatus.OK, body, content_type)
+                self._send(HTTPStatus.OK, _redacted(body.decode()), content_type)
             elif path == "/":
-                html = endpoints.page(endpoints.snapshot(), datetime.now(UTC)).encode()
+                html = _redacted(endpoints.page(endpoints.snapshot(), datetime.now(UTC)))
                 if "gzip" in self.headers.get("Accept-Encoding", "") and len(html) > GZIP_ABOVE:
                     # 10,000 aliases: 4 MB of HTML, 80 KB gzipped (bench/bench_page.py).
                     self._send(HTTPStatus.OK, gzip.compress(html, 6), HTML, encoding="gzip")

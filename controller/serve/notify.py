@@ -28,6 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Literal
 
 from controller.errors import ControllerError
+from controller.secrets import redact
 from controller.serve.signing import ALIASCTL_HEADERS
 from controller.serve.status import EventKind
 
@@ -146,6 +147,8 @@ class _Sink:
     def _deliver(self, event: Event) -> bool:
         n = self._n
         body = slack_body(event) if n.fmt == "slack" else json_body(event)
+        # A failure's text may quote a credential; JSON escapes nothing that hides it.
+        body = redact(body.decode()).encode()
         delivery_id = str(uuid.uuid4())
         problem, made = "", 0
         while made < n.attempts:

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
     from tests.logged_models import LoggedRegistry
 
-# The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html.
-pytest_plugins = ["tests.browser"]
+# The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html;
+# xdist_group honoured under pytest 9.2 (tests/xdist_groups.py).
+pytest_plugins = ["tests.browser", "tests.xdist_groups"]
 
 # Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -7,6 +7,8 @@ and its tests spread over all workers, each starting its own copy of the group's
 (pytest-dev/pytest-xdist#1386, fix proposed in #1388). This writes the suffix where pytest
 9.2 reads it. It does nothing where the suffix is already there (an xdist with the fix, or
 an older pytest) and outside xdist's workers; remove it once a fixed xdist is locked.
+The controller re-parses the id, so a parametrized test's summary line reads
+`test[p]@group]` (pytest puts the params' `]` back at the end): cosmetic.
 """
 
 from __future__ import annotations

@@ -6,10 +6,21 @@ PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
-# An MLflow 2.x server for tests/test_old_server.py, in a venv of its own (2.22 needs
-# SQLAlchemy < 2.1 beside it). The stamp names the version, so a bump rebuilds it.
-OLD_MLFLOW_VERSION := 2.22.5
-OLD_MLFLOW := .venv-mlflow2/.mlflow-$(OLD_MLFLOW_VERSION)
+# Older MLflow servers for the tests that take the old_mlflow_server fixture
+# (tests/old_server.py), each in a venv of its own, .venv-mlflow-<version>. `make test` runs
+# one before 2.21 (which reads the MLflow 3 client's prompt filter wrongly) and the last 2.x;
+# `make test-servers` runs those tests against every version teams run (SageMaker's managed
+# MLflow offers 2.13, 2.16 and 3.0).
+OLD_MLFLOW_VERSIONS := 2.16.2 2.22.5
+OLD_MLFLOW_ALL := 2.13.3 2.16.2 2.20.4 2.22.5 3.0.1
+# What each needs beside it to install and start on Python 3.11 with today's PyPI: all of them
+# import pool classes SQLAlchemy 2.1 removed; 2.13 imports pkg_resources, gone from setuptools 81.
+MLFLOW_PINS_2.13.3 := sqlalchemy<2.1 setuptools<81
+MLFLOW_PINS_2.16.2 := sqlalchemy<2.1
+MLFLOW_PINS_2.20.4 := sqlalchemy<2.1
+MLFLOW_PINS_2.22.5 := sqlalchemy<2.1
+MLFLOW_PINS_3.0.1 := sqlalchemy<2.1
+old_mlflow_venvs = $(foreach v,$(1),.venv-mlflow-$(v)/.stamp)
 # Debian's Chromium for the status page's browser test (tests/browser.py drives it with the
 # playwright wheel; playwright's own browser download does not work on every machine). Fonts
 # are named because recommends are skipped (they pull in a desktop's worth of packages).
@@ -17,12 +28,14 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help install old-mlflow browser demo test lint types workflows pytest bench bench-scale schema clean
+.PHONY: help install old-mlflow browser demo test test-servers lint types workflows pytest bench bench-scale \
+	schema clean FORCE
 
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, refuse a worse version,"
 	@echo "              roll back during a freeze with --break-glass (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
+	@echo "make test-servers - the old-server tests against every MLflow server version in OLD_MLFLOW_ALL"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
 	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page; serve"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
@@ -42,13 +55,23 @@ help:
 
 install: .venv/.synced-compiled
 
-$(OLD_MLFLOW): | $(UV)
-	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-mlflow2
-	$(UV) pip install --quiet --python .venv-mlflow2/bin/python \
-		'mlflow==$(OLD_MLFLOW_VERSION)' 'sqlalchemy<2.1'
+# One venv per server version, its bytecode compiled at install like .venv's (see above): a
+# server then starts in seconds on its first run too, with PYTHONDONTWRITEBYTECODE set or not.
+.venv-mlflow-%/.stamp: .venv-mlflow-%/.pins | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(@D)
+	$(UV) pip install --quiet --compile-bytecode --python $(@D)/bin/python \
+		'mlflow==$*' $(foreach pin,$(MLFLOW_PINS_$*),'$(pin)')
 	@touch $@
 
-old-mlflow: $(OLD_MLFLOW)
+# The requirements as a file, rewritten only when they change: a changed pin rebuilds the venv.
+.venv-mlflow-%/.pins: FORCE
+	@mkdir -p $(@D)
+	@echo 'mlflow==$* $(MLFLOW_PINS_$*)' | cmp -s - $@ || echo 'mlflow==$* $(MLFLOW_PINS_$*)' > $@
+
+.PRECIOUS: .venv-mlflow-%/.pins
+FORCE:
+
+old-mlflow: $(call old_mlflow_venvs,$(OLD_MLFLOW_VERSIONS))
 
 # A file target: once the browser is there, `make` does not look at apt again.
 $(CHROMIUM):
@@ -75,7 +98,11 @@ workflows: install
 	$(RUN) zizmor --offline --min-severity=low .github
 
 pytest: install old-mlflow browser
-	$(RUN) pytest -n 2 --dist loadgroup
+	ALIASCTL_OLD_MLFLOW_VERSIONS='$(OLD_MLFLOW_VERSIONS)' $(RUN) pytest -n 2 --dist loadgroup
+
+# Each version's server is started by one worker (xdist_group per version) and shared by its tests.
+test-servers: install $(call old_mlflow_venvs,$(OLD_MLFLOW_ALL))
+	ALIASCTL_OLD_MLFLOW_VERSIONS='$(OLD_MLFLOW_ALL)' $(RUN) pytest -n 2 --dist loadgroup -m old_mlflow
 
 bench: install
 	$(RUN) python bench/bench_reconcile.py
@@ -92,5 +119,5 @@ schema: install
 	$(RUN) aliasctl schema > aliases.schema.json
 
 clean:
-	rm -rf .venv .venv-mlflow2 .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns \
+	rm -rf .venv .venv-mlflow* .tools .mypy_cache .ruff_cache .pytest_cache mlflow.db mlruns \
 		.demo bench/.cache test-artifacts

@@ -14,7 +14,7 @@ from controller.cli import main
 from tests.auth_server import AuthServer
 from tests.gitrepo import GitRepo, isolate_git
 from tests.mlflow_server import MlflowServer
-from tests.old_server import old_server
+from tests.old_server import OldMlflowServer, version_params
 from tests.postgres import PostgresServer
 from tests.webhook_server import new_webhook_server
 
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
     from tests.logged_models import LoggedRegistry
 
-# The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html.
-pytest_plugins = ["tests.browser"]
+# The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html;
+# xdist_group honoured under pytest 9.2 (tests/xdist_groups.py).
+pytest_plugins = ["tests.browser", "tests.xdist_groups"]
 
 # Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -158,10 +159,15 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     yield from running(server)
 
 
-@pytest.fixture(scope="session")
-def old_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """An MLflow 2.x server on its own fresh SQLite; tests using it share xdist_group("old")."""
-    server = old_server(tmp_path_factory.mktemp("old-server"))
+@pytest.fixture(scope="session", params=version_params())
+def old_mlflow_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OldMlflowServer]:
+    """An older MLflow server on its own fresh SQLite, once per version in
+    ALIASCTL_OLD_MLFLOW_VERSIONS (tests/old_server.py); the tests on one version share
+    xdist_group("old-<version>")."""
+    version: str = request.param
+    server = OldMlflowServer(tmp_path_factory.mktemp(f"old-server-{version}"), version)
     yield from running(server)
 
 

@@ -1,13 +1,16 @@
-"""The reconcile contract against an MLflow 2.x server (issue 13), through the CLI only.
+"""The reconcile contract against older MLflow servers (issues 13 and 17), through the CLI only.
 
-The server runs MLflow 2.22.5 (the last 2.x) from its own venv on a database it created
-itself. Seeding and checking use our 3.x client over REST, which a 2.x server accepts
-for everything done here (models, versions, aliases, tags, `name = '...'` searches).
+Every test runs once per server version in ALIASCTL_OLD_MLFLOW_VERSIONS (tests/old_server.py;
+`make test` runs 2.16.2 and 2.22.5, `make test-servers` every version in the Makefile's
+OLD_MLFLOW_ALL), each server from its own venv on a database it created itself. Seeding and
+checking use our 3.x client over REST, which these servers accept for everything done here
+(models, versions, aliases, tags, `name = '...'` searches).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -18,15 +21,17 @@ from controller.state import RECORD_TAG, Record
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fault_proxy import FaultProxy
 from tests.gitrepo import commit_spec
-from tests.old_server import OLD_MLFLOW_VERSION
+from tests.old_server import DEFAULT_VERSIONS, ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.gitrepo import GitRepo
     from tests.mlflow_server import MlflowServer
+    from tests.old_server import OldMlflowServer
 
-pytestmark = [pytest.mark.server, pytest.mark.xdist_group("old")]
+# The xdist group is per version: the old_mlflow_server fixture's params carry it.
+pytestmark = [pytest.mark.server]
 
 
 @pytest.fixture(autouse=True)
@@ -48,9 +53,26 @@ def record_of(server: MlflowServer, model: str) -> Record | None:
     return None if raw is None else Record.decode(raw)
 
 
-def test_the_server_is_mlflow_2(old_mlflow_server: MlflowServer) -> None:
+def test_the_server_is_the_version_under_test(old_mlflow_server: OldMlflowServer) -> None:
+    """The server that answers is the MLflow the test's id names, not another venv's."""
     with urllib.request.urlopen(f"{old_mlflow_server.uri}/version", timeout=10) as answer:  # noqa: S310
-        assert answer.read().decode().strip() == OLD_MLFLOW_VERSION
+        assert answer.read().decode().strip() == old_mlflow_server.version
+
+
+def test_a_bare_pytest_tests_what_make_test_tests() -> None:
+    """DEFAULT_VERSIONS is the Makefile's OLD_MLFLOW_VERSIONS, and every version the Makefile
+    knows has its pins (an empty MLFLOW_PINS_<version> line is a decision, a missing one is not)."""
+    makefile = (ROOT / "Makefile").read_text()
+
+    def listed(name: str) -> list[str]:
+        found = re.search(rf"^{name} := (.*)$", makefile, re.MULTILINE)
+        assert found, name
+        return found.group(1).split()
+
+    assert tuple(listed("OLD_MLFLOW_VERSIONS")) == DEFAULT_VERSIONS
+    assert set(DEFAULT_VERSIONS) <= set(listed("OLD_MLFLOW_ALL"))
+    for version in listed("OLD_MLFLOW_ALL"):
+        assert re.search(rf"^MLFLOW_PINS_{re.escape(version)} :=", makefile, re.MULTILINE), version
 
 
 def test_plan_and_apply_converge(

@@ -309,8 +309,7 @@ def test_the_adapter_reads_stages_with_the_models(registry: str) -> None:
     assert searched["retired"].stages == {"Archived": 1}
 
 
-@pytest.mark.server
-@pytest.mark.xdist_group("old")
+@pytest.mark.server  # its server's xdist group comes with the fixture's version
 def test_from_stages_round_trips_on_an_mlflow_2_server(
     old_mlflow_server: MlflowServer,
     unique: str,

@@ -12,22 +12,41 @@ from urllib.parse import urlsplit
 from controller.errors import Fault, RegistryError
 from controller.faults import diagnose
 from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM, ServerVersion
-from controller.uris import REMOTE_SCHEMES, redact_uri, scheme
+from controller.uris import ARN_SCHEME, REMOTE_SCHEMES, check_plugin_uri, redact_uri, scheme
 
 DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
 AUTH_FAILED = (
     "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
     "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
 )
+# SageMaker signs requests with SigV4 from botocore's credential chain, not MLflow's variables.
+AWS_AUTH_FAILED = (
+    "authentication failed (401): check the AWS credentials botocore finds (AWS_PROFILE, "
+    "AWS_ACCESS_KEY_ID, a role) and SAGEMAKER_MLFLOW_ASSUME_ROLE_ARN if set"
+)
+# Never printed, whatever a library puts in a message: MLflow's and the clouds' credentials.
+SECRET_VARIABLES = (
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "DATABRICKS_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 
 
 def resolve_uri(registry_uri: str | None) -> str:
-    """--registry-uri, else MLflow's own resolution (MLFLOW_REGISTRY_URI, tracking URI, default)."""
-    if registry_uri:
-        return registry_uri
-    import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
+    """--registry-uri, else MLflow's own resolution (MLFLOW_REGISTRY_URI, tracking URI, default).
 
-    return str(mlflow.get_registry_uri())
+    An `arn:` URI is checked here, before MLflow opens a store: well formed, plugin installed.
+    """
+    if registry_uri:
+        uri = registry_uri
+    else:
+        import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
+
+        uri = str(mlflow.get_registry_uri())
+    check_plugin_uri(uri)
+    return uri
 
 
 def installed_mlflow_version() -> ServerVersion | None:
@@ -62,8 +81,7 @@ def bound_http_time(timeout_seconds: float | None) -> None:
 
 def secrets_in_env() -> list[str]:
     """Values that must never reach any output, whatever MLflow puts in a message."""
-    names = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN")
-    return [v for n in names if len(v := os.environ.get(n, "")) >= 4]
+    return [v for n in SECRET_VARIABLES if len(v := os.environ.get(n, "")) >= 4]
 
 
 def scrub(text: str, uri: str, *extra: str) -> str:
@@ -78,7 +96,9 @@ def translate_error(uri: str, error: Exception) -> RegistryError:
     """MLflow's (or a driver's) error as ours: classified, one line, no secret in it."""
     found = diagnose(str(getattr(error, "error_code", "")), str(error))
     detail = found.detail
-    if found.fault is Fault.AUTH and scheme(uri) in REMOTE_SCHEMES:
+    if found.fault is Fault.AUTH and scheme(uri) == ARN_SCHEME:
+        detail = AWS_AUTH_FAILED
+    elif found.fault is Fault.AUTH and scheme(uri) in REMOTE_SCHEMES:
         detail = AUTH_FAILED
     elif found.fault is Fault.AUTH:
         detail = "the database refused the user and password in the URI"

@@ -6,7 +6,9 @@ Shared by the registry adapter and the webhook adapter. MLflow is imported lazil
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
@@ -14,6 +16,7 @@ from controller.faults import diagnose
 from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM, ServerVersion
 from controller.uris import ARN_SCHEME, REMOTE_SCHEMES, check_plugin_uri, redact_uri, scheme
 
+log = logging.getLogger("aliasctl.registry")
 DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
 AUTH_FAILED = (
     "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
@@ -54,6 +57,25 @@ def installed_mlflow_version() -> ServerVersion | None:
     from importlib.metadata import version  # noqa: PLC0415
 
     return ServerVersion.parse(version("mlflow"))
+
+
+def ask_server_version(uri: str, store: Any) -> ServerVersion | None:
+    """`GET /version` of the server behind a REST store, once, without retries.
+
+    None where it cannot be told: a store that is not REST, no answer, not a version.
+    """
+    if not hasattr(store, "get_host_creds"):
+        return None  # a plugin's store that is not REST: nothing to ask
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415 - slow import
+    from mlflow.utils.rest_utils import http_request  # noqa: PLC0415
+
+    try:
+        creds = store.get_host_creds()
+        answer = http_request(creds, "/version", "GET", max_retries=0)  # type: ignore[no-untyped-call]
+    except (MlflowException, OSError) as error:
+        log.debug("no answer from /version: %s", translate_error(uri, error).detail)
+        return None
+    return ServerVersion.parse(answer.text) if answer.status_code == 200 else None
 
 
 def bound_http_time(timeout_seconds: float | None) -> None:

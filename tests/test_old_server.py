@@ -238,3 +238,27 @@ def test_an_empty_search_is_checked_against_a_model_read_by_name(
     code, out, err = run(capsys, old_mlflow_server, "plan", str(spec))
     assert code == 0, out + err
     assert f"+ {bikes}@champion" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["install", "--url", "http://127.0.0.1:9/webhooks/mlflow"], ["test"]],
+    ids=["install", "test"],
+)
+def test_webhook_commands_refuse_an_old_server_before_any_webhook_request(
+    old_mlflow_server: MlflowServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    monkeypatch.setenv("ALIASCTL_WEBHOOK_SECRET", "an-old-server-never-sees-this-secret")
+    with FaultProxy(old_mlflow_server.uri) as proxy:  # counts every request it forwards
+        capsys.readouterr()
+        code, out, err = invoke(capsys, "webhook", *command, "--registry-uri", proxy.uri)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"Error: registry {proxy.uri}: webhooks need MLflow 3.3 or later, and this server "
+        f"runs MLflow {OLD_MLFLOW_VERSION}: `aliasctl serve` polls it every --interval instead\n"
+    )
+    asked = sorted(key for key in proxy.counts if " /" in key)
+    assert asked == ["GET /version"]  # nothing under /api/2.0/mlflow/webhooks

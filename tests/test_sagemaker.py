@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller.errors import RegistryError
+from controller.mlflow_webhooks import MlflowWebhooks
 from tests.conftest import write_spec
 
 if TYPE_CHECKING:
@@ -117,3 +119,14 @@ def test_plans_show_the_arn_with_the_account_masked(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 2}})
     _, _, err = aliasctl(tmp_path, "plan", spec.name, "--registry-uri", TRACKING_SERVER)
     assert err == f"Error: registry {SHOWN}: {MISSING}\n"
+
+
+def test_webhooks_on_sagemaker_are_refused_before_mlflow_is_reached() -> None:
+    """With the plugin installed the URI passes; the webhook adapter still says there are none."""
+    with pytest.raises(RegistryError) as refused:
+        MlflowWebhooks(APP)
+    assert str(refused.value) == (
+        "registry arn:aws:sagemaker:us-east-1:********9012:mlflow-app/app-3xample0id: "
+        "SageMaker's managed MLflow has no webhooks (no IAM action for them): "
+        "`aliasctl serve` polls it every --interval instead"
+    )

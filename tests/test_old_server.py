@@ -19,6 +19,7 @@ from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fault_proxy import FaultProxy
 from tests.gitrepo import commit_spec
 from tests.old_server import OLD_MLFLOW_VERSION
+from tests.serve_process import ServeProcess, get, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -262,3 +263,52 @@ def test_webhook_commands_refuse_an_old_server_before_any_webhook_request(
     )
     asked = sorted(key for key in proxy.counts if " /" in key)
     assert asked == ["GET /version"]  # nothing under /api/2.0/mlflow/webhooks
+
+
+def test_serve_says_it_polls_an_old_server_and_heals_a_hand_move(
+    old_mlflow_server: MlflowServer, unique: str, tmp_path: Path
+) -> None:
+    uri = old_mlflow_server.uri
+    model = f"{unique}-bikes"
+    seed(uri, {model: 3})
+    spec = write_spec(tmp_path / "aliases.yaml", {model: {"champion": 2}})
+    serve = ServeProcess(
+        tmp_path,
+        [str(spec), "--registry-uri", uri, "--instance", unique, "--interval", "2"],
+        {"ALIASCTL_WEBHOOK_SECRET": "a-secret-no-old-server-can-use"},
+    )
+    polling = (
+        f"webhooks: not available on MLflow {OLD_MLFLOW_VERSION} (they need 3.3 or later): "
+        "polling every 2 s"
+    )
+    try:
+        wait_for(lambda: polling in serve.log(), 30, "the webhooks line")
+        wait_for(serve.ready, 120, "the first reconcile")
+        assert live_aliases(uri, model) == {"champion": 2}
+        status, body = get(f"{serve.url}/status.json")
+        assert status == 200
+        assert json.loads(body)["webhooks"] == {
+            "state": "unavailable",
+            "server_version": OLD_MLFLOW_VERSION,
+            "needs": "3.3",
+            "secret_set": True,
+            "interval_seconds": 2,
+            "summary": polling.removeprefix("webhooks: "),
+        }
+        assert polling.removeprefix("webhooks: ") in get(f"{serve.url}/")[1]
+
+        client_for(uri).set_registered_model_alias(model, "champion", "1")  # by hand, in the UI
+        wait_for(lambda: live_aliases(uri, model) == {"champion": 2}, 60, "the heal by polling")
+
+        def healed() -> list[str] | None:
+            events = json.loads(get(f"{serve.url}/status.json")[1])["events"]
+            kinds = [e["kind"] for e in events if e["model"] == model]
+            return kinds if "drift_healed" in kinds else None
+
+        assert wait_for(healed, 30, "the heal's event")[:2] == ["drift_healed", "drift_found"]
+    finally:
+        code = serve.stop()
+    log = serve.log()
+    assert code == 0, log
+    assert log.count("webhooks:") == 1, log  # said once, at start
+    assert "Traceback" not in log

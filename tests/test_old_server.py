@@ -312,3 +312,28 @@ def test_serve_says_it_polls_an_old_server_and_heals_a_hand_move(
     assert code == 0, log
     assert log.count("webhooks:") == 1, log  # said once, at start
     assert "Traceback" not in log
+
+
+def test_serve_says_so_when_the_server_does_not_tell_its_version(
+    old_mlflow_server: MlflowServer, unique: str, tmp_path: Path
+) -> None:
+    """A proxy in front that hides /version (as some gateways do): unknown, and polling."""
+    spec = write_spec(tmp_path / "aliases.yaml", {f"{unique}-bikes": {}})
+    with FaultProxy(old_mlflow_server.uri, refuse={("GET", "/version"): 404}) as proxy:
+        serve = ServeProcess(
+            tmp_path,
+            [str(spec), "--registry-uri", proxy.uri, "--instance", unique, "--interval", "60"],
+            {"ALIASCTL_WEBHOOK_SECRET": ""},
+        )
+        unknown = (
+            "webhooks: unknown (the server did not say its MLflow version): polling every "
+            "60 s (ALIASCTL_WEBHOOK_SECRET is not set, so every delivery is refused)"
+        )
+        try:
+            wait_for(lambda: unknown in serve.log(), 30, "the webhooks line")
+            report = json.loads(get(f"{serve.url}/status.json")[1])["webhooks"]
+            assert (report["state"], report["server_version"]) == ("unknown", None)
+        finally:
+            code = serve.stop()
+        assert proxy.counts["GET /version"] == 1  # asked once, not per cycle
+    assert code == 0, serve.log()

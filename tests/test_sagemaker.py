@@ -36,12 +36,21 @@ AWS_SECRETS = {
 }
 
 
+# Earlier tests in this process may have pointed MLflow somewhere (mlflow.set_tracking_uri
+# sets the variable): each test here says where the registry is.
+WHERE = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "ALIASCTL_REGISTRY_URI")
+
+
+def inherited() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in WHERE}
+
+
 def aliasctl(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """aliasctl as a process of its own (the CLI's real exit, stderr and environment)."""
     done = subprocess.run(
         [sys.executable, "-m", "controller", "--debug", *args],
         cwd=cwd,
-        env={**os.environ, **AWS_SECRETS, "ALIASCTL_WEBHOOK_SECRET": "w" * 32, **(env or {})},
+        env={**inherited(), **AWS_SECRETS, "ALIASCTL_WEBHOOK_SECRET": "w" * 32, **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from controller.registry import ServerVersion
+from controller.serve.app import Wiring, _webhooks
 from controller.serve.webhook_support import Availability, webhook_support
 from tests.page_samples import fresh
+
+if TYPE_CHECKING:
+    from controller.registry import Registry
 
 OLD = ServerVersion(2, 22, 5)
 NEW = ServerVersion(3, 17, 2)
@@ -101,3 +106,35 @@ def test_the_status_json_says_it() -> None:
         "summary": "not available on MLflow 2.22.5 (they need 3.3 or later): polling every 15 s",
     }
     assert json.loads(json.dumps(fresh().to_json()))["webhooks"] is None  # not told yet
+
+
+class _Registry:
+    """What `serve` reads of a registry at start; asking a version that is not there fails
+    the test (on SageMaker it would be a signed AWS request, for nothing)."""
+
+    def __init__(self, display_uri: str, version: ServerVersion | None) -> None:
+        self.display_uri = display_uri
+        self.is_remote = True
+        self._version = version
+
+    @property
+    def server_version(self) -> ServerVersion | None:
+        if self._version is None:
+            raise AssertionError(f"asked the version of {self.display_uri}")
+        return self._version
+
+
+@pytest.mark.parametrize(
+    ("uri", "version"),
+    [
+        ("arn:aws:sagemaker:eu-west-1:********9012:mlflow-app/app-1", None),
+        ("databricks-uc", None),
+        ("http://mlflow.example:5000", OLD),
+    ],
+)
+def test_serve_asks_the_version_only_of_an_mlflow_server_over_http(
+    uri: str, version: ServerVersion | None
+) -> None:
+    wiring = Wiring(listen=("127.0.0.1", 0), debounce_seconds=0, webhook_secret="s")
+    found = _webhooks(cast("Registry", _Registry(uri, version)), wiring, 15)
+    assert found.availability is Availability.UNAVAILABLE

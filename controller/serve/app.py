@@ -52,13 +52,14 @@ class Wiring:
 
 def _webhooks(registry: Registry, wiring: Wiring, interval_seconds: float) -> WebhookSupport:
     """Whether the server sends webhooks: one `GET /version` (cached by the registry), asked
-    only of a server (a database read directly may have any server in front of it)."""
+    only of an MLflow server over HTTP. A database read directly may have any server in
+    front of it; Databricks and SageMaker have none whatever their version (and a plugin's
+    signing must not stop `serve` before its first cycle)."""
     kind = scheme(registry.display_uri)
-    asks = registry.is_remote and not kind.startswith("databricks")
     return webhook_support(
         kind,
         registry.is_remote,
-        registry.server_version if asks else None,
+        registry.server_version if kind in {"http", "https"} else None,
         secret_set=bool(wiring.webhook_secret),
         interval_seconds=interval_seconds,
     )

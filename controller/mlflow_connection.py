@@ -6,29 +6,43 @@ Shared by the registry adapter and the webhook adapter. MLflow is imported lazil
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 from controller.errors import Fault, RegistryError
 from controller.faults import diagnose
 from controller.registry import DEFAULT_TIMEOUT_SECONDS, MAX_PARALLELISM, ServerVersion
 from controller.secrets import redact
-from controller.uris import REMOTE_SCHEMES, redact_uri, scheme
+from controller.uris import ARN_SCHEME, REMOTE_SCHEMES, check_plugin_uri, redact_uri, scheme
 
+log = logging.getLogger("aliasctl.registry")
 DATABASE_SCHEMES = frozenset({"postgresql", "mysql"})  # their drivers take connect_timeout
 AUTH_FAILED = (
     "authentication failed (401): check MLFLOW_TRACKING_USERNAME and "
     "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
 )
+# SageMaker signs requests with SigV4 from botocore's credential chain, not MLflow's variables.
+AWS_AUTH_FAILED = (
+    "authentication failed (401): check the AWS credentials botocore finds (AWS_PROFILE, "
+    "AWS_ACCESS_KEY_ID, a role) and SAGEMAKER_MLFLOW_ASSUME_ROLE_ARN if set"
+)
 
 
 def resolve_uri(registry_uri: str | None) -> str:
-    """--registry-uri, else MLflow's own resolution (MLFLOW_REGISTRY_URI, tracking URI, default)."""
-    if registry_uri:
-        return registry_uri
-    import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
+    """--registry-uri, else MLflow's own resolution (MLFLOW_REGISTRY_URI, tracking URI, default).
 
-    return str(mlflow.get_registry_uri())
+    An `arn:` URI is checked here, before MLflow opens a store: well formed, plugin installed.
+    """
+    if registry_uri:
+        uri = registry_uri
+    else:
+        import mlflow  # noqa: PLC0415 - keep mlflow out of commands that never reach a registry
+
+        uri = str(mlflow.get_registry_uri())
+    check_plugin_uri(uri)
+    return uri
 
 
 def installed_mlflow_version() -> ServerVersion | None:
@@ -36,6 +50,25 @@ def installed_mlflow_version() -> ServerVersion | None:
     from importlib.metadata import version  # noqa: PLC0415
 
     return ServerVersion.parse(version("mlflow"))
+
+
+def ask_server_version(uri: str, store: Any) -> ServerVersion | None:
+    """`GET /version` of the server behind a REST store, once, without retries.
+
+    None where it cannot be told: a store that is not REST, no answer, not a version.
+    """
+    if not hasattr(store, "get_host_creds"):
+        return None  # a plugin's store that is not REST: nothing to ask
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415 - slow import
+    from mlflow.utils.rest_utils import http_request  # noqa: PLC0415
+
+    try:
+        creds = store.get_host_creds()
+        answer = http_request(creds, "/version", "GET", max_retries=0)  # type: ignore[no-untyped-call]
+    except (MlflowException, OSError) as error:
+        log.debug("no answer from /version: %s", translate_error(uri, error).detail)
+        return None
+    return ServerVersion.parse(answer.text) if answer.status_code == 200 else None
 
 
 def bound_http_time(timeout_seconds: float | None) -> None:
@@ -70,7 +103,9 @@ def translate_error(uri: str, error: Exception) -> RegistryError:
     """MLflow's (or a driver's) error as ours: classified, one line, no secret in it."""
     found = diagnose(str(getattr(error, "error_code", "")), str(error))
     detail = found.detail
-    if found.fault is Fault.AUTH and scheme(uri) in REMOTE_SCHEMES:
+    if found.fault is Fault.AUTH and scheme(uri) == ARN_SCHEME:
+        detail = AWS_AUTH_FAILED
+    elif found.fault is Fault.AUTH and scheme(uri) in REMOTE_SCHEMES:
         detail = AUTH_FAILED
     elif found.fault is Fault.AUTH:
         detail = "the database refused the user and password in the URI"

@@ -34,6 +34,7 @@ from controller.errors import Fault, RegistryError
 from controller.faults import RetryPolicy, retry_transient
 from controller.inventory import Inventory
 from controller.mlflow_connection import (
+    ask_server_version,
     bound_http_time,
     installed_mlflow_version,
     probe_database,
@@ -156,25 +157,11 @@ class MlflowRegistry:
         if not self._version_asked:
             self._version_asked = True
             if self.is_remote:
-                self._server_version = self._ask_version()
+                self._server_version = ask_server_version(self.uri, self._client.store)
             else:  # a database or file store is read by this process's own MLflow
                 self._server_version = installed_mlflow_version()
             log.debug("the registry runs MLflow %s", self._server_version or "(unknown)")
         return self._server_version
-
-    def _ask_version(self) -> ServerVersion | None:
-        from mlflow.utils.rest_utils import http_request  # noqa: PLC0415
-
-        store = self._client.store
-        if not hasattr(store, "get_host_creds"):
-            return None  # a plugin's store that is not REST: nothing to ask
-        try:
-            creds = store.get_host_creds()
-            answer = http_request(creds, "/version", "GET", max_retries=0)  # type: ignore[no-untyped-call]
-        except (self._mlflow_error, OSError) as error:
-            log.debug("no answer from /version: %s", self._translate(error).detail)
-            return None
-        return ServerVersion.parse(answer.text) if answer.status_code == 200 else None
 
     # -- errors -------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 Webhooks exist from MLflow 3.3, on SQL backends, and are fired only by an `mlflow
 server` (never by a client writing to a database directly). On a basic-auth server
-they are admin-only. HTTP time is bounded as for the registry adapter.
+they are admin-only. HTTP time is bounded as for the registry adapter. A server that
+says (`GET /version`) it runs an older MLflow is refused before any webhook request;
+Databricks and SageMaker's managed MLflow have none at all.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.errors import Fault, RegistryError
 from controller.faults import Diagnosis, diagnose
-from controller.mlflow_connection import AUTH_FAILED, bound_http_time, scrub
-from controller.uris import REMOTE_SCHEMES, check_local_uri, redact_uri, scheme
+from controller.mlflow_connection import AUTH_FAILED, ask_server_version, bound_http_time, scrub
+from controller.registry import WEBHOOKS_SINCE
+from controller.uris import ARN_SCHEME, REMOTE_SCHEMES, check_local_uri, redact_uri, scheme
 from controller.webhook_install import DeliveryTest, WebhookInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
+    from controller.registry import ServerVersion
+
 T = TypeVar("T")
 PAGE_SIZE = 100
-NEEDS = "webhooks need MLflow >= 3.3 with a SQL backend"
+SINCE = f"{WEBHOOKS_SINCE.major}.{WEBHOOKS_SINCE.minor}"
+NEEDS = f"webhooks need MLflow >= {SINCE} with a SQL backend"
+POLLS = "`aliasctl serve` polls it every --interval instead"
 ANSWERED = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_ALREADY_EXISTS"})
 
 
@@ -29,8 +36,14 @@ class MlflowWebhooks:
         """`secret` is only kept to scrub it from any message MLflow might echo."""
         self.uri = uri
         self._secret = secret
-        if scheme(uri).startswith("databricks"):  # refused before paying for `import mlflow`
+        # Refused before paying for `import mlflow`.
+        if scheme(uri).startswith("databricks"):
             raise RegistryError(self.display_uri, f"Databricks has no MLflow webhooks ({NEEDS})")
+        if scheme(uri) == ARN_SCHEME:
+            raise RegistryError(
+                self.display_uri,
+                f"SageMaker's managed MLflow has no webhooks (no IAM action for them): {POLLS}",
+            )
         bound_http_time(timeout_seconds)
         check_local_uri(uri)
         from mlflow.exceptions import MlflowException  # noqa: PLC0415 - slow import
@@ -39,8 +52,20 @@ class MlflowWebhooks:
         self._mlflow_error: type[Exception] = MlflowException
         try:
             self._client: Any = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            store = self._client._get_registry_client().store  # type: ignore[no-untyped-call]
         except MlflowException as error:
             raise self._translate(error) from None
+        if scheme(uri) in REMOTE_SCHEMES:  # a local store is this process's own MLflow
+            self._refuse_old_server(ask_server_version(uri, store))
+
+    def _refuse_old_server(self, version: ServerVersion | None) -> None:
+        """One line naming both versions, before any webhook request (unknown: try)."""
+        if version is not None and version < WEBHOOKS_SINCE:
+            raise RegistryError(
+                self.display_uri,
+                f"webhooks need MLflow {SINCE} or later, and this server runs MLflow "
+                f"{version}: {POLLS}",
+            )
 
     @property
     def display_uri(self) -> str:

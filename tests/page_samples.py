@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from controller.registry import ServerVersion
 from controller.serve.status import (
     AliasState,
     AliasStatus,
@@ -14,6 +15,7 @@ from controller.serve.status import (
     EventKind,
     Snapshot,
 )
+from controller.serve.webhook_support import webhook_support
 
 NOW = datetime(2026, 11, 26, 18, 30, 0, tzinfo=UTC)
 SHA = "3f9c2a1b7d4e5f60718293a4b5c6d7e8f9012345"
@@ -90,6 +92,9 @@ def realistic(now: datetime = NOW) -> Snapshot:
         last_outcome=CycleOutcome.BLOCKED,
         last_error="1 change held back by a gate",
         last_success_at=now - timedelta(seconds=40),
+        webhooks=webhook_support(
+            "https", True, ServerVersion(3, 17, 2), secret_set=True, interval_seconds=300
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.fault_proxy import FaultProxy
 from tests.gitrepo import commit_spec
 from tests.old_server import DEFAULT_VERSIONS, ROOT
+from tests.serve_process import ServeProcess, get, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -76,7 +77,7 @@ def test_a_bare_pytest_tests_what_make_test_tests() -> None:
 
 
 def test_plan_and_apply_converge(
-    old_mlflow_server: MlflowServer,
+    old_mlflow_server: OldMlflowServer,
     unique: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -110,7 +111,7 @@ def test_plan_and_apply_converge(
 
 
 def test_only_managed_aliases_are_pruned(
-    old_mlflow_server: MlflowServer,
+    old_mlflow_server: OldMlflowServer,
     unique: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -136,7 +137,7 @@ def test_only_managed_aliases_are_pruned(
 
 
 def test_preflight_failure_writes_nothing(
-    old_mlflow_server: MlflowServer,
+    old_mlflow_server: OldMlflowServer,
     unique: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -157,7 +158,7 @@ def test_preflight_failure_writes_nothing(
 
 
 def test_drift_is_reported_then_healed(
-    old_mlflow_server: MlflowServer,
+    old_mlflow_server: OldMlflowServer,
     unique: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -180,7 +181,7 @@ def test_drift_is_reported_then_healed(
 
 
 def test_apply_stamps_the_commit_in_the_record(
-    old_mlflow_server: MlflowServer,
+    old_mlflow_server: OldMlflowServer,
     unique: str,
     repo: GitRepo,
     capsys: pytest.CaptureFixture[str],
@@ -206,7 +207,7 @@ def test_apply_stamps_the_commit_in_the_record(
 
 
 def test_import_all_finds_hand_set_aliases(
-    old_mlflow_server: MlflowServer, unique: str, capsys: pytest.CaptureFixture[str]
+    old_mlflow_server: OldMlflowServer, unique: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bikes = f"{unique}-bikes"
     seed(old_mlflow_server.uri, {bikes: 2}, {bikes: {"champion": 2, "shadow": 1}})
@@ -217,7 +218,7 @@ def test_import_all_finds_hand_set_aliases(
 
 
 def test_a_record_search_that_answers_nothing_is_an_error_not_no_changes(
-    old_mlflow_server: MlflowServer,
+    old_mlflow_server: OldMlflowServer,
     unique: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -242,7 +243,7 @@ def test_a_record_search_that_answers_nothing_is_an_error_not_no_changes(
 
 
 def test_an_empty_search_is_checked_against_a_model_read_by_name(
-    old_mlflow_server: MlflowServer,
+    old_mlflow_server: OldMlflowServer,
     unique: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -260,3 +261,102 @@ def test_an_empty_search_is_checked_against_a_model_read_by_name(
     code, out, err = run(capsys, old_mlflow_server, "plan", str(spec))
     assert code == 0, out + err
     assert f"+ {bikes}@champion" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["install", "--url", "http://127.0.0.1:9/webhooks/mlflow"], ["test"]],
+    ids=["install", "test"],
+)
+def test_webhook_commands_refuse_an_old_server_before_any_webhook_request(
+    old_mlflow_server: OldMlflowServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+) -> None:
+    monkeypatch.setenv("ALIASCTL_WEBHOOK_SECRET", "an-old-server-never-sees-this-secret")
+    with FaultProxy(old_mlflow_server.uri) as proxy:  # counts every request it forwards
+        capsys.readouterr()
+        code, out, err = invoke(capsys, "webhook", *command, "--registry-uri", proxy.uri)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"Error: registry {proxy.uri}: webhooks need MLflow 3.3 or later, and this server "
+        f"runs MLflow {old_mlflow_server.version}: `aliasctl serve` polls it every "
+        "--interval instead\n"
+    )
+    asked = sorted(key for key in proxy.counts if " /" in key)
+    assert asked == ["GET /version"]  # nothing under /api/2.0/mlflow/webhooks
+
+
+def test_serve_says_it_polls_an_old_server_and_heals_a_hand_move(
+    old_mlflow_server: OldMlflowServer, unique: str, tmp_path: Path
+) -> None:
+    uri = old_mlflow_server.uri
+    model = f"{unique}-bikes"
+    seed(uri, {model: 3})
+    spec = write_spec(tmp_path / "aliases.yaml", {model: {"champion": 2}})
+    serve = ServeProcess(
+        tmp_path,
+        [str(spec), "--registry-uri", uri, "--instance", unique, "--interval", "2"],
+        {"ALIASCTL_WEBHOOK_SECRET": "a-secret-no-old-server-can-use"},
+    )
+    polling = (
+        f"webhooks: not available on MLflow {old_mlflow_server.version} (they need 3.3 or later): "
+        "polling every 2 s"
+    )
+    try:
+        wait_for(lambda: polling in serve.log(), 30, "the webhooks line")
+        wait_for(serve.ready, 120, "the first reconcile")
+        assert live_aliases(uri, model) == {"champion": 2}
+        status, body = get(f"{serve.url}/status.json")
+        assert status == 200
+        assert json.loads(body)["webhooks"] == {
+            "state": "unavailable",
+            "server_version": old_mlflow_server.version,
+            "needs": "3.3",
+            "secret_set": True,
+            "interval_seconds": 2,
+            "summary": polling.removeprefix("webhooks: "),
+        }
+        assert polling.removeprefix("webhooks: ") in get(f"{serve.url}/")[1]
+
+        client_for(uri).set_registered_model_alias(model, "champion", "1")  # by hand, in the UI
+        wait_for(lambda: live_aliases(uri, model) == {"champion": 2}, 60, "the heal by polling")
+
+        def healed() -> list[str] | None:
+            events = json.loads(get(f"{serve.url}/status.json")[1])["events"]
+            kinds = [e["kind"] for e in events if e["model"] == model]
+            return kinds if "drift_healed" in kinds else None
+
+        assert wait_for(healed, 30, "the heal's event")[:2] == ["drift_healed", "drift_found"]
+    finally:
+        code = serve.stop()
+    log = serve.log()
+    assert code == 0, log
+    assert log.count("webhooks:") == 1, log  # said once, at start
+    assert "Traceback" not in log
+
+
+def test_serve_says_so_when_the_server_does_not_tell_its_version(
+    old_mlflow_server: OldMlflowServer, unique: str, tmp_path: Path
+) -> None:
+    """A proxy in front that hides /version (as some gateways do): unknown, and polling."""
+    spec = write_spec(tmp_path / "aliases.yaml", {f"{unique}-bikes": {}})
+    with FaultProxy(old_mlflow_server.uri, refuse={("GET", "/version"): 404}) as proxy:
+        serve = ServeProcess(
+            tmp_path,
+            [str(spec), "--registry-uri", proxy.uri, "--instance", unique, "--interval", "60"],
+            {"ALIASCTL_WEBHOOK_SECRET": ""},
+        )
+        unknown = (
+            "webhooks: unknown (the server did not say its MLflow version): polling every "
+            "60 s (ALIASCTL_WEBHOOK_SECRET is not set, so every delivery is refused)"
+        )
+        try:
+            wait_for(lambda: unknown in serve.log(), 30, "the webhooks line")
+            report = json.loads(get(f"{serve.url}/status.json")[1])["webhooks"]
+            assert (report["state"], report["server_version"]) == ("unknown", None)
+        finally:
+            code = serve.stop()
+        assert proxy.counts["GET /version"] == 1  # asked once, not per cycle
+    assert code == 0, serve.log()

@@ -10,8 +10,10 @@ from html.parser import HTMLParser
 
 import pytest
 
+from controller.registry import ServerVersion
 from controller.serve.page import EVENTS_SHOWN, render_page
 from controller.serve.status import AliasState, Event, EventKind
+from controller.serve.webhook_support import webhook_support
 from tests.page_samples import HOSTILE, LONG, NOW, SHA, failing, fresh, many, realistic
 
 ROW = re.compile(r'<tr class=alias data-state=(\w+) data-key="([^"]*)">(.*?)</tr>')
@@ -75,9 +77,43 @@ def test_health_comes_first_and_says_everything_an_operator_asks() -> None:
         "Mode heals drift, resync every 5 min",
         f"File deploy/aliases.yaml at {SHA[:7]}",
         "Running 2 d 5 h, 612 cycles",
+        "Webhooks webhooks available on MLflow 3.17.2: signed deliveries accepted, and a "
+        "full reconcile every 300 s",
     ):
         assert expected in health
     assert "<title>aliasctl · ready · 1 drifted</title>" in html
+
+
+@pytest.mark.parametrize(
+    ("version", "secret", "word", "shown"),
+    [
+        (
+            ServerVersion(2, 16, 2),
+            True,
+            '<span class="word info">polling</span>',
+            "Webhooks polling not available on MLflow 2.16.2 (they need 3.3 or later): "
+            "polling every 300 s",
+        ),
+        (
+            ServerVersion(3, 17, 2),
+            False,
+            '<span class="word warn">deliveries refused</span>',
+            "Webhooks deliveries refused available on MLflow 3.17.2, but "
+            "ALIASCTL_WEBHOOK_SECRET is not set, so every delivery is refused",
+        ),
+    ],
+)
+def test_health_says_whether_webhooks_come_or_the_controller_polls(
+    version: ServerVersion, secret: bool, word: str, shown: str
+) -> None:
+    support = webhook_support("https", True, version, secret_set=secret, interval_seconds=300)
+    html = render_page(replace(realistic(), webhooks=support), NOW)
+    assert word in html
+    assert shown in section(html, "health")
+
+
+def test_no_webhooks_row_before_the_controller_said() -> None:
+    assert "Webhooks" not in section(render_page(fresh(), NOW), "health")
 
 
 def test_counts_per_state() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 import pytest
@@ -76,6 +77,13 @@ def test_an_alias_moved_by_hand_is_healed_through_the_webhook(
         try:
             wait_for(serve.ready, 120, "the first reconcile")
             assert live_aliases(uri, model) == {"champion": 2}
+            available = (
+                f"webhooks: available on MLflow {version('mlflow')}: signed deliveries "
+                "accepted, and a full reconcile every 3600 s"
+            )
+            assert available in serve.log()  # said at start, before the first reconcile
+            webhooks = json.loads(get(f"{serve.url}/status.json")[1])["webhooks"]
+            assert (webhooks["state"], webhooks["secret_set"]) == ("available", True)
             monkeypatch.setenv("ALIASCTL_WEBHOOK_SECRET", SECRET)
             url = f"{serve.url}/webhooks/mlflow"
             code, _, err = invoke(

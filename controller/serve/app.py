@@ -20,7 +20,9 @@ from controller.serve.metrics import Metrics
 from controller.serve.notify import Notifier
 from controller.serve.page import render_page
 from controller.serve.watch import FileWatch
+from controller.serve.webhook_support import WebhookSupport, webhook_support
 from controller.serve.webhooks import WebhookReceiver
+from controller.uris import scheme
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,6 +50,21 @@ class Wiring:
     watch_seconds: float = 5.0  # 0: only --interval and webhooks start a cycle
 
 
+def _webhooks(registry: Registry, wiring: Wiring, interval_seconds: float) -> WebhookSupport:
+    """Whether the server sends webhooks: one `GET /version` (cached by the registry), asked
+    only of an MLflow server over HTTP. A database read directly may have any server in
+    front of it; Databricks and SageMaker have none whatever their version (and a plugin's
+    signing must not stop `serve` before its first cycle)."""
+    kind = scheme(registry.display_uri)
+    return webhook_support(
+        kind,
+        registry.is_remote,
+        registry.server_version if kind in {"http", "https"} else None,
+        secret_set=bool(wiring.webhook_secret),
+        interval_seconds=interval_seconds,
+    )
+
+
 def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
     """Run the controller until SIGTERM or SIGINT."""
     metrics = Metrics(instance=settings.instance, drift_mode=str(settings.drift))
@@ -63,12 +80,14 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
             log.info("event: %s", event.describe())
         notifier.send(events)
 
+    webhooks = _webhooks(registry, wiring, settings.interval_seconds)
     controller = Controller(
         settings,
         registry,
         debounce_seconds=wiring.debounce_seconds,
         on_cycle=metrics.observe_cycle,
         on_events=on_events,
+        webhooks=webhooks,
     )
     receiver = WebhookReceiver(
         wiring.webhook_secret,
@@ -98,8 +117,6 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if not wiring.webhook_secret:
-        log.warning("ALIASCTL_WEBHOOK_SECRET is not set: every webhook delivery is refused")
     log.info(
         "serving on http://%s:%s (reconcile every %gs, drift %s, registry %s)",
         host,
@@ -107,6 +124,9 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
         settings.interval_seconds,
         settings.drift,
         registry.display_uri,
+    )
+    log.log(
+        logging.WARNING if webhooks.worrying else logging.INFO, "webhooks: %s", webhooks.summary
     )
     watch = None
     if wiring.watch_seconds > 0:

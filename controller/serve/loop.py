@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from controller.registry import Registry
     from controller.serve.status import Event
+    from controller.serve.webhook_support import WebhookSupport
 
 log = logging.getLogger("aliasctl.serve")
 
@@ -107,6 +108,7 @@ class Controller:
         on_cycle: Callable[[Snapshot, float], None] = lambda _s, _d: None,
         on_events: Callable[[Iterable[Event]], None] = lambda _e: None,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        webhooks: WebhookSupport | None = None,
     ) -> None:
         self.settings = settings
         self.queue = WorkQueue(debounce_seconds)
@@ -122,6 +124,7 @@ class Controller:
             drift_mode=str(settings.drift),
             interval_seconds=settings.interval_seconds,
             started_at=wall_clock(),
+            webhooks=webhooks,
         )
 
     @property

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from controller.serve.page_style import CSS
 from controller.serve.status import AliasState, CycleOutcome, EventKind
+from controller.serve.webhook_support import Availability
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -95,6 +96,7 @@ def _header(s: Snapshot, now: datetime) -> str:
         ("Registry", f"<code>{_e(s.registry)}</code>"),
         ("Instance", _e(s.instance)),
         ("Mode", f"{_e(mode)}, resync every {_duration(s.interval_seconds)}"),
+        *_webhooks_row(s),
         ("File", f"<code>{_e(s.file)}</code> at {_sha(s.commit)}"),
         ("Running", f"{_duration(_age(s.started_at, now))}, {s.cycles:,} cycles"),
     ]
@@ -110,6 +112,26 @@ def _header(s: Snapshot, now: datetime) -> str:
         f"{_e(s.instance)}</span></h1>{badge}</header>{error}<dl class=health>{items}</dl>"
         "</section>"
     )
+
+
+def _webhooks_row(s: Snapshot) -> list[tuple[str, str]]:
+    """Webhooks, or polling alone (a way of working, not a fault); a missing secret warns."""
+    w = s.webhooks
+    if w is None:
+        return []
+    if w.worrying:
+        word, cls = "deliveries refused", "warn"
+    elif w.availability is Availability.AVAILABLE:
+        word, cls = "webhooks", "ok"
+    else:
+        word, cls = "polling", "info"
+    return [
+        (
+            "Webhooks",
+            f'<span data-webhooks="{w.availability}"><span class="word {cls}">{word}</span> '
+            f"{_e(w.summary)}</span>",
+        )
+    ]
 
 
 def _stale(moment: datetime, s: Snapshot, now: datetime) -> bool:

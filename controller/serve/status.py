@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from controller.serve.webhook_support import WebhookSupport
+
 
 class AliasState(StrEnum):
     IN_SYNC = "in_sync"  # live == desired
@@ -114,6 +116,7 @@ class Snapshot:
     last_outcome: CycleOutcome | None = None
     last_error: str = ""
     last_success_at: datetime | None = None
+    webhooks: WebhookSupport | None = None  # told once at start: webhooks, or polling alone
 
     @property
     def ready(self) -> bool:
@@ -160,6 +163,7 @@ class Snapshot:
             },
             "problems": list(self.problems),
             "events": [event.to_json() for event in self.events],
+            "webhooks": None if self.webhooks is None else self.webhooks.to_json(),
         }
 
 

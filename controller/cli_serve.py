@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 NOTIFY_SECRET_ENV = "ALIASCTL_NOTIFY_SECRET"  # noqa: S105 - the variable's name
+STATUS_TOKEN_ENV = "ALIASCTL_STATUS_TOKEN"  # noqa: S105 - the variable's name
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -108,6 +109,8 @@ def serve(
     """Run as a controller: reconcile every --interval and on MLflow webhooks.
 
     Endpoints: POST /webhooks/mlflow, GET /healthz, /readyz, /metrics, and / (status page).
+    With $ALIASCTL_STATUS_TOKEN set, / and /status.json ask for it (Bearer, or Basic as the
+    password).
     """
     from controller.reconcile import DriftMode  # noqa: PLC0415
     from controller.serve.app import Wiring  # noqa: PLC0415
@@ -135,6 +138,7 @@ def serve(
         webhook_secret=os.environ.get(SECRET_ENV) or None,
         webhook_max_age_seconds=webhook_max_age,
         watch_seconds=watch_seconds,
+        status_token=os.environ.get(STATUS_TOKEN_ENV) or None,
     )
     run(settings, registry, wiring)
     return EXIT_OK

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from typing import TYPE_CHECKING
@@ -142,3 +144,41 @@ def test_the_status_page_is_gzipped_for_a_browser_that_accepts_it() -> None:
     unpacked = gzip.decompress(packed)
     assert len(packed) * 5 < len(unpacked)
     assert unpacked.count(b"<tr class=alias ") == plain.count(b"<tr class=alias ") >= 1000
+
+
+def test_the_status_page_and_json_ask_for_the_token_when_one_is_set(
+    tmp_path: Path, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes": 2})
+    spec = write_spec(tmp_path / "aliases.yaml", {"bikes": {"champion": 2}})
+    token = "status-token-for-the-page"
+    serve = ServeProcess(
+        tmp_path,
+        [str(spec), "--registry-uri", sqlite_uri, "--interval", "3600"],
+        {"ALIASCTL_STATUS_TOKEN": token},
+    )
+
+    def status(path: str, authorization: str | None = None) -> tuple[int, str | None]:
+        headers = {"Authorization": authorization} if authorization else {}
+        request = urllib.request.Request(f"{serve.url}{path}", headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                return answer.status, None
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("WWW-Authenticate")
+
+    basic = base64.b64encode(f"anyone:{token}".encode()).decode()
+    wrong = base64.b64encode(b"anyone:guess").decode()
+    try:
+        wait_for(serve.ready, 60, "the first reconcile")
+        for path in ("/", "/status.json"):
+            assert status(path) == (401, 'Basic realm="aliasctl", charset="UTF-8"')
+            assert status(path, f"Bearer {token}") == (200, None)
+            assert status(path, f"Basic {basic}") == (200, None)  # a browser's prompt
+            assert status(path, f"Basic {wrong}")[0] == 401
+            assert status(path, f"Bearer {token}x")[0] == 401
+        for path in ("/healthz", "/readyz", "/metrics"):  # probes and Prometheus stay open
+            assert status(path) == (200, None)
+    finally:
+        assert serve.stop() == 0
+    assert token not in serve.log()

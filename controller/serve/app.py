@@ -48,6 +48,7 @@ class Wiring:
     webhook_secret: str | None = None
     webhook_max_age_seconds: float = 300.0
     watch_seconds: float = 5.0  # 0: only --interval and webhooks start a cycle
+    status_token: str | None = None  # asked of / and /status.json when set
 
 
 def _webhooks(registry: Registry, wiring: Wiring, interval_seconds: float) -> WebhookSupport:
@@ -100,6 +101,7 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
         metrics=metrics.render,
         page=render_page,
         webhook=receiver.handle,
+        status_token=wiring.status_token,
     )
     try:
         server = make_server(wiring.listen, endpoints)

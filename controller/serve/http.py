@@ -7,7 +7,9 @@ by the socket timeout.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hmac
 import json
 import logging
 from dataclasses import dataclass
@@ -31,6 +33,9 @@ CLIENT_TIMEOUT_SECONDS = 10.0
 WEBHOOK_PATH = "/webhooks/mlflow"
 GZIP_ABOVE = 8192  # bytes of HTML; smaller pages go out as they are
 HTML = "text/html; charset=utf-8"
+# The pages that show the registry's state; /healthz, /readyz and /metrics stay open for
+# probes and Prometheus (they show no error text but readiness's reason).
+PROTECTED = frozenset({"/", "/status.json"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,24 @@ class Endpoints:
     page: Callable[[Snapshot, datetime], str]
     # (headers, raw body) -> (HTTP status, one-line answer)
     webhook: Callable[[HeaderLookup, bytes], tuple[int, str]]
+    # When set, `/` and `/status.json` answer only a request that presents it.
+    status_token: str | None = None
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """Whether an Authorization header carries the status token: Bearer (scripts), or Basic
+    with it as the password (a browser asks for it; any user name)."""
+    if token is None:
+        return True
+    scheme_, _, value = (header or "").partition(" ")
+    if scheme_.lower() == "basic":
+        try:
+            value = base64.b64decode(value, validate=True).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    elif scheme_.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.encode(), token.encode())
 
 
 def _redacted(text: str) -> bytes:
@@ -65,6 +88,13 @@ def make_server(address: tuple[str, int], endpoints: Endpoints) -> ThreadingHTTP
                     why = snapshot.last_error or "no reconcile has reached the registry yet"
                     body = _redacted(f"not ready: {why}\n")
                     self._send(HTTPStatus.SERVICE_UNAVAILABLE, body, "text/plain; charset=utf-8")
+            elif path in PROTECTED and not authorized(
+                self.headers.get("Authorization"), endpoints.status_token
+            ):
+                self.send_response(HTTPStatus.UNAUTHORIZED)
+                self.send_header("WWW-Authenticate", 'Basic realm="aliasctl", charset="UTF-8"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif path == "/status.json":
                 body = _redacted(json.dumps(endpoints.snapshot().to_json(), indent=2))
                 self._send(HTTPStatus.OK, body + b"\n", "application/json")

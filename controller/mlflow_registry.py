@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -253,12 +254,14 @@ class MlflowRegistry:
                 return self._observed(self._get_models(set(names)))
             return self._observed(self._find_by_name(set(names)))
         if self.read_mode is ReadMode.PER_MODEL:
-            found = self._get_models(set(names) | self._inventory.models(names))
-        else:
-            found = {m.name: m for m in self._search_models(TAG_FILTER)}
-            by_name = self._find_by_name(set(names) - found.keys())
-            self._check_search(found, by_name)
-            found |= by_name
+            listed = self._inventory.models(names)
+            found = self._get_models(set(names) | listed)
+            unaccounted = tuple(sorted(listed - found.keys()))
+            return replace(self._observed(found), unaccounted=unaccounted)
+        found = {m.name: m for m in self._search_models(TAG_FILTER)}
+        by_name = self._find_by_name(set(names) - found.keys())
+        self._check_search(found, by_name)
+        found |= by_name
         return self._observed(found)
 
     def _check_search(self, searched: Mapping[str, Any], by_name: Mapping[str, Any]) -> None:

@@ -213,6 +213,11 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         changes += diff_aliases(name, owned, {})
         released.append(name)
 
+    notes += [
+        f"{name}: aliasctl's inventory lists it as managed, but the registry did not return it "
+        "(deleted, or not readable by this identity); its aliases, if any, were not released"
+        for name in observed.unaccounted
+    ]
     return Plan(
         changes=tuple(changes),
         unmanaged=tuple(sorted(unmanaged)),

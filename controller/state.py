@@ -152,6 +152,9 @@ class Observed:
     """Declared models that exist, plus every model that carries this instance's record."""
 
     models: Mapping[str, ObservedModel]
+    # Models aliasctl's inventory lists as managed that the registry did not return (deleted
+    # by hand, or not readable by this identity): their aliases cannot be released.
+    unaccounted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,27 @@ def test_per_model_reads_release_a_model_that_left_the_file(
     assert invoke(capsys, "plan", str(spec), *uri, "--detailed-exitcode")[0] == 0
 
 
+def test_a_managed_model_the_registry_no_longer_returns_is_noted(
+    sqlite_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(sqlite_uri, {"main.prod.bikes": 2, "main.prod.gone": 2})
+    spec = tmp_path / "aliases.yaml"
+    write_spec(spec, {"main.prod.bikes": {"champion": 2}, "main.prod.gone": {"champion": 1}})
+    uri = ("--registry-uri", sqlite_uri)
+    assert per_model(capsys, "apply", str(spec), *uri)[0] == 0
+    client_for(sqlite_uri).delete_registered_model("main.prod.gone")  # by hand
+    write_spec(spec, {"main.prod.bikes": {"champion": 2}})
+
+    code, out = per_model(capsys, "plan", str(spec), *uri, "-o", "json")
+
+    assert code == 0, out
+    assert json.loads(out)["notes"] == [
+        "main.prod.gone: aliasctl's inventory lists it as managed, but the registry did not "
+        "return it (deleted, or not readable by this identity); its aliases, if any, were not "
+        "released"
+    ]
+
+
 def test_a_record_of_300_aliases_fits_the_tag_column_and_shrinks_cleanly(
     sqlite_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,16 +14,20 @@ OLD_MLFLOW := .venv-mlflow2/.mlflow-$(OLD_MLFLOW_VERSION)
 # playwright wheel; playwright's own browser download does not work on every machine). Fonts
 # are named because recommends are skipped (they pull in a desktop's worth of packages).
 CHROMIUM := /usr/bin/chromium
+# Debian's MariaDB for tests/test_mysql.py (tests/mysql.py runs mariadbd as a plain process;
+# the package's own service is never started).
+MARIADB := /usr/sbin/mariadbd
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help install old-mlflow browser demo test lint types workflows pytest bench bench-scale schema clean
+.PHONY: help install old-mlflow browser mariadb demo test lint types workflows pytest bench bench-scale schema clean
 
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, refuse a worse version,"
 	@echo "              roll back during a freeze with --break-glass (local SQLite)"
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
+	@echo "make mariadb - Debian's mariadb-server for the MySQL tests (apt; part of test)"
 	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page; serve"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
 
@@ -58,6 +62,12 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+$(MARIADB):
+	$(APT) update -qq
+	$(APT) install -y -qq --no-install-recommends mariadb-server >/dev/null
+
+mariadb: $(MARIADB)
+
 demo: install
 	$(RUN) python examples/demo.py
 
@@ -74,7 +84,7 @@ workflows: install
 	$(RUN) actionlint
 	$(RUN) zizmor --offline --min-severity=low .github
 
-pytest: install old-mlflow browser
+pytest: install old-mlflow browser mariadb
 	$(RUN) pytest -n 2 --dist loadgroup
 
 bench: install

@@ -14,6 +14,7 @@ from controller.cli import main
 from tests.auth_server import AuthServer
 from tests.gitrepo import GitRepo, isolate_git
 from tests.mlflow_server import MlflowServer
+from tests.mysql import MysqlServer
 from tests.old_server import old_server
 from tests.postgres import PostgresServer
 from tests.webhook_server import new_webhook_server
@@ -199,6 +200,36 @@ def postgres_mlflow_server(
     backend = postgres_server.create_database("mlflow_server", template=_postgres_template)
     # One worker: each worker imports MLflow at start, and the crash test restarts it.
     server = MlflowServer(tmp_path_factory.mktemp("pg-mlflow"), workers=1, backend_uri=backend)
+    yield from running(server)
+
+
+@pytest.fixture(scope="session")
+def mysql_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MysqlServer]:
+    """One MariaDB server per session (per xdist worker); tests using it share
+    xdist_group("mysql")."""
+    server = MysqlServer(tmp_path_factory.mktemp("mysql"))
+    yield from running(server)
+
+
+@pytest.fixture(scope="session")
+def _mysql_template(mysql_server: MysqlServer) -> str:
+    """MLflow's migrations run once, into a database that each test copies."""
+    return mysql_server.create_mlflow_template()
+
+
+@pytest.fixture
+def mysql_uri(mysql_server: MysqlServer, _mysql_template: str) -> str:
+    """A `mysql+pymysql://` URI (with a password) of a fresh database holding MLflow's schema."""
+    return mysql_server.copy_database(_mysql_template, f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def mysql_mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, mysql_server: MysqlServer, _mysql_template: str
+) -> Iterator[MlflowServer]:
+    """A real `mlflow server` whose backend store is a MariaDB database of its own."""
+    backend = mysql_server.copy_database(_mysql_template, "mlflow_server")
+    server = MlflowServer(tmp_path_factory.mktemp("mysql-mlflow"), workers=1, backend_uri=backend)
     yield from running(server)
 
 

@@ -105,7 +105,7 @@ def import_command(
         if out is None:
             click.echo(text, nl=False)
         else:
-            out.write_text(text)
+            out.write_text(text, encoding="utf-8")  # the file may name models in any script
         count = len(chosen.models)
         click.echo(f"Imported {_plural(count, 'model')}, {_plural(aliases, 'alias')}.", err=True)
         return EXIT_OK

@@ -73,7 +73,20 @@ def key(text: str) -> str:
     """A mapping key as YAML reads it back: plain where safe, else double-quoted."""
     if _PLAIN.match(text) and not _SPECIAL.match(text):
         return text
-    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+    # A JSON string is a YAML double-quoted scalar, except that JSON escapes a character past
+    # U+FFFF as two surrogates, which YAML refuses: keep printable text as it is (UTF-8) and
+    # escape, the YAML way, only what YAML may not hold raw.
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _NOT_PRINTABLE.sub(lambda m: _yaml_escape(m.group()), quoted)
+
+
+# YAML's printable set is tab, newlines, 0x20-0x7E, 0x85, 0xA0-0xD7FF, 0xE000-0xFFFD and
+# beyond U+FFFF; JSON already escapes the controls below 0x20.
+_NOT_PRINTABLE = re.compile("[\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _yaml_escape(char: str) -> str:
+    return f"\\u{ord(char):04x}"
 
 
 def render(models: Mapping[str, Mapping[str, int]], registry: str, moment: str) -> str:

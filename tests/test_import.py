@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from controller.spec import load_spec
+from controller.importer import render
+from controller.spec import load_spec, parse_spec
 from controller.state import Record
 from tests.conftest import client_for, invoke, live_aliases, seed
 
@@ -55,6 +56,14 @@ def test_import_all_round_trips_to_a_no_op_plan_and_apply_adopts(
         record = Record.from_tags(client_for(registry).get_registered_model(model).tags)
         assert record is not None
         assert dict(record.aliases) == aliases  # ownership recorded
+
+
+def test_names_past_the_basic_plane_and_controls_are_written_so_yaml_reads_them_back() -> None:
+    # JSON would write the bicycle as two surrogate escapes, which YAML refuses.
+    models = {name: {"champion": 1} for name in ["vélo-🚲", "Größe", "tab\there", "del\x7fx"]}
+    text = render(models, "sqlite:///mlflow.db", "2026-12-04T00:00:00Z")
+    assert "🚲" in text
+    assert parse_spec(text, "aliases.yaml").spec.declared() == models
 
 
 def test_named_models_are_imported_even_without_aliases(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from controller.lock import EXPIRES_TAG, TOKEN_TAG
+from controller.spec import load_spec
 from controller.state import MAX_TAG_VALUE, RECORD_TAG, Record, record_part_tags
 from controller.uris import redact_uri
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
@@ -183,3 +184,20 @@ def test_a_held_lock_refuses_apply_until_unlocked(
     assert code == 0, out + err
     assert live_aliases(backend.store, bikes) == {"champion": 1}
     assert client_for(backend.store).search_registered_models(f"name = '{lock}'") == []
+
+
+def test_import_round_trips_utf8mb4_names_to_a_no_op_plan(
+    capsys: pytest.CaptureFixture[str], backend: Backend, unique: str, tmp_path: Path
+) -> None:
+    # Four-byte characters need utf8mb4 (MySQL's `utf8` is three bytes at most).
+    models = {f"{unique}-vélo-🚲": {"champion": 2}, f"{unique}-Größe": {"shadow": 1}}
+    seed(backend.store, dict.fromkeys(models, 2), models)
+    out = tmp_path / "aliases.yaml"
+    code, _, err = run(
+        capsys, backend, "import", "--filter", f"name LIKE '{unique}-%'", "--out", str(out)
+    )
+    assert code == 0, err
+    assert load_spec(out).spec.declared() == models
+    assert run(capsys, backend, "plan", str(out), "--detailed-exitcode")[0] == 0
+    assert run(capsys, backend, "apply", str(out))[0] == 0
+    assert all(RECORD_TAG in tags_of(backend, name) for name in models)

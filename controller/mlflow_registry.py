@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
     from controller.signature import Signature
 
 T = TypeVar("T")
+# "did you mean" lookups for missing models: at most this many searches, this many rows each.
+NEAR_NAME_LOOKUPS = 4
+NEAR_NAME_RESULTS = 10
 log = logging.getLogger("aliasctl.registry")
 
 
@@ -218,7 +222,9 @@ class MlflowRegistry:
         else:
             found = {m.name: m for m in self._search_models(TAG_FILTER)}
             found |= self._find_by_name(set(names) - found.keys())
-        return self._observed(found)
+        observed = self._observed(found)
+        near = self._near_names(set(names) - observed.models.keys(), observed)
+        return replace(observed, near_names={**observed.near_names, **near})
 
     def forget_cached_reads(self) -> None:
         self._inventory.forget()  # another apply may have listed models since
@@ -235,14 +241,47 @@ class MlflowRegistry:
         return self._observed({m.name: m for m in self._search_models(filter_string)})
 
     def _observed(self, found: Mapping[str, Any]) -> Observed:
-        models = {}
+        models, near = {}, {}
         for name, model in found.items():
+            if model.name != name:
+                # MySQL's collation folds case: a lookup of `casemodel` answers with CaseModel's
+                # row. That model was not asked for: writing to `casemodel` would change it.
+                near[name] = model.name
+                continue
             tags = dict(model.tags or {})
             self._part_tags[name] = record_part_tags(tags)
             models[name] = ObservedModel(
                 name, normalize_aliases(model.aliases or {}), Record.from_tags(tags)
             )
-        return Observed(models)
+        return Observed(models, near)
+
+    def _near_names(self, missing: set[str], observed: Observed) -> dict[str, str]:
+        """For "did you mean": registered names equal to missing ones but for case. Only on a
+        plan that already fails (a declared model is missing), and bounded: one small
+        `name ILIKE` search for each of the first few names that no read answered yet."""
+        folded = {name.casefold() for name in observed.models}
+        asked = sorted(
+            n
+            for n in missing - observed.near_names.keys()
+            if n.casefold() not in folded and "'" not in n
+        )[:NEAR_NAME_LOOKUPS]
+        if self.read_mode is not ReadMode.BULK or not asked:
+            return {}
+
+        def lookup(name: str) -> str | None:
+            search = partial(
+                self._client.search_registered_models,
+                filter_string=f"name ILIKE '{name}'",
+                max_results=NEAR_NAME_RESULTS,
+            )
+            try:
+                page = self._call(search)
+            except RegistryError as error:  # a hint is not worth failing a plan over
+                log.debug("no case-insensitive lookup of %s: %s", name, error.detail)
+                return None
+            return min((m.name for m in page if m.name.casefold() == name.casefold()), default=None)
+
+        return {name: match for name, match in self._parallel(lookup, asked).items() if match}
 
     def _find_by_name(self, names: set[str]) -> dict[str, Any]:
         """Models by name: bulk `name IN (...)` where the server takes it, else one by one."""

@@ -153,7 +153,8 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
     for name in sorted(declared):
         model = observed.models.get(name)
         if model is None:
-            problems.append(f"{name}: registered model does not exist")
+            hint = _did_you_mean(name, observed)
+            problems.append(f"{name}: registered model does not exist{hint}")
             continue
         record = model.record
         if record is not None and record.instance != instance:
@@ -175,6 +176,7 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
             if a not in wanted and a not in managed
         ]
         drift += _drift(model, managed, wanted)
+        problems += _case_twins(name, model.aliases, wanted, managed)
         if _record_stale(record, wanted) and not model_changes:
             stale.append(name)
 
@@ -197,6 +199,31 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         released=tuple(released),
         last_applied=last_applied,
     )
+
+
+def _did_you_mean(name: str, observed: Observed) -> str:
+    """The registered model equal to `name` but for case, when the reads came across one."""
+    folded = name.casefold()
+    match = min((n for n in observed.models if n.casefold() == folded), default=None)
+    match = match or observed.near_names.get(name)
+    return f"; did you mean {match!r}?" if match else ""
+
+
+def _case_twins(
+    model: str, live: Mapping[str, int], wanted: Mapping[str, int], managed: Mapping[str, object]
+) -> list[str]:
+    """Aliases to set that equal a live one but for case. A database that folds case (MySQL's
+    default collation) holds one row for both, so setting the new one would silently replace
+    the other; refused on every backend, since the file may move to such a registry. An
+    alias aliasctl already manages under that exact name is its own, not a newcomer."""
+    return [
+        f"{model}@{alias} would replace {model}@{other} on a registry whose database "
+        "folds case (MySQL)"
+        for alias in sorted(wanted)
+        if alias not in managed
+        for other in sorted(live)
+        if other != alias and other.casefold() == alias.casefold()
+    ]
 
 
 def _drift(

@@ -134,6 +134,9 @@ class Observed:
     """Declared models that exist, plus every model that carries this instance's record."""
 
     models: Mapping[str, ObservedModel]
+    # Names asked for but absent, each mapped to the registered name equal to it but for
+    # case, where the reads met one (for "did you mean"; MySQL answers such a lookup).
+    near_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -201,3 +201,43 @@ def test_import_round_trips_utf8mb4_names_to_a_no_op_plan(
     assert run(capsys, backend, "plan", str(out), "--detailed-exitcode")[0] == 0
     assert run(capsys, backend, "apply", str(out))[0] == 0
     assert all(RECORD_TAG in tags_of(backend, name) for name in models)
+
+
+def test_an_alias_differing_only_in_case_blocks_apply(
+    capsys: pytest.CaptureFixture[str], backend: Backend, unique: str, tmp_path: Path
+) -> None:
+    """MySQL folds case: setting `Champion` would overwrite the hand-set `champion`."""
+    cased = f"{unique}-cased"
+    seed(backend.store, {cased: 2}, {cased: {"champion": 1}})
+    spec = str(write_spec(tmp_path / "aliases.yaml", {cased: {"Champion": 2}}))
+    problem = (
+        f"{cased}@Champion would replace {cased}@champion on a registry whose database "
+        "folds case (MySQL)"
+    )
+    code, out, _ = run(capsys, backend, "plan", spec, "-o", "json")
+    assert json.loads(out)["problems"] == [problem]
+    code, out, err = run(capsys, backend, "apply", spec)
+    assert code == 1
+    assert problem in err
+    assert "Traceback" not in err
+    assert live_aliases(backend.store, cased) == {"champion": 1}
+    assert RECORD_TAG not in tags_of(backend, cased)
+
+
+@pytest.mark.parametrize("read_mode", ["bulk", "per-model"])
+def test_a_model_name_differing_only_in_case_is_named_and_left_alone(
+    capsys: pytest.CaptureFixture[str],
+    backend: Backend,
+    unique: str,
+    tmp_path: Path,
+    read_mode: str,
+) -> None:
+    """MySQL answers a lookup of `casemodel` with CaseModel's row, and would write there."""
+    real = f"{unique}-CaseModel"
+    seed(backend.store, {real: 1})
+    spec = str(write_spec(tmp_path / "aliases.yaml", {real.lower(): {"champion": 1}}))
+    code, _, err = run(capsys, backend, "apply", spec, "--read-mode", read_mode)
+    assert code == 1
+    assert f"{real.lower()}: registered model does not exist; did you mean {real!r}?" in err
+    assert live_aliases(backend.store, real) == {}
+    assert RECORD_TAG not in tags_of(backend, real)

@@ -177,9 +177,9 @@ class MysqlServer:
         with contextlib.closing(connection):
             yield connection
 
-    def execute(self, statement: str, database: str | None = None) -> tuple[Any, ...]:
-        with self.connect(database) as connection, connection.cursor() as cursor:
-            cursor.execute(statement)
+    def execute(self, statement: str, *params: object) -> tuple[Any, ...]:
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, params or None)
             return tuple(cursor.fetchall())
 
     def create_database(self, name: str) -> SecretUri:

@@ -18,11 +18,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from controller.apply import apply_plan
 from controller.lock import EXPIRES_TAG, TOKEN_TAG
+from controller.mlflow_registry import NEAR_NAME_LOOKUPS, MlflowRegistry
+from controller.reconcile import Options, prepare_plan
 from controller.spec import load_spec
 from controller.state import MAX_TAG_VALUE, RECORD_TAG, Record, record_part_tags
 from controller.uris import redact_uri
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
+from tests.fault_proxy import FaultProxy
 from tests.test_postgres import assert_no_password
 
 if TYPE_CHECKING:
@@ -294,3 +298,34 @@ def test_an_empty_database_is_refused_and_left_empty(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", name
     )
     assert tables == ((0,),)
+
+
+def test_the_case_hint_is_free_when_read_and_a_bounded_search_otherwise(
+    mysql_mlflow_server: MlflowServer, unique: str
+) -> None:
+    real = [f"{unique}-Model{i}" for i in range(6)]
+    seed(mysql_mlflow_server.backend_uri, dict.fromkeys(real, 1))
+    declared = {name.lower(): {"champion": 1} for name in real}
+    options = Options(instance=unique)
+    with FaultProxy(mysql_mlflow_server.uri) as proxy:
+        registry = MlflowRegistry(proxy.uri, instance=unique)
+        plan = prepare_plan(declared, registry, options)
+        # The managed-model search, the `name IN (...)` search, then one lookup per name
+        # up to the bound; the names past it get no hint.
+        assert proxy.counts["forwarded"] == 2 + NEAR_NAME_LOOKUPS
+    hinted = [p for p in plan.problems if p.endswith("?")]
+    assert len(hinted) == NEAR_NAME_LOOKUPS
+    assert len(plan.problems) == len(real)
+    assert (
+        f"{real[0].lower()}: registered model does not exist; did you mean {real[0]!r}?" in hinted
+    )
+
+    # Once aliasctl manages a model it is read on every plan: its hint costs no request.
+    mine = {real[0]: {"champion": 1}}
+    direct = MlflowRegistry(mysql_mlflow_server.backend_uri, instance=unique)
+    assert apply_plan(prepare_plan(mine, direct, options), mine, direct, instance=unique).ok
+    lowered = {real[0].lower(): {"champion": 1}}
+    with FaultProxy(mysql_mlflow_server.uri) as proxy:
+        plan = prepare_plan(lowered, MlflowRegistry(proxy.uri, instance=unique), options)
+        assert proxy.counts["forwarded"] == 2
+    assert f"did you mean {real[0]!r}?" in plan.problems[0]

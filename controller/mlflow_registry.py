@@ -52,6 +52,7 @@ from controller.state import (
     ObservedModel,
     Record,
     VersionInfo,
+    case_twin,
     normalize_aliases,
     record_part_tags,
 )
@@ -256,30 +257,24 @@ class MlflowRegistry:
         return Observed(models, near)
 
     def _near_names(self, missing: set[str], observed: Observed) -> dict[str, str]:
-        """For "did you mean": registered names equal to missing ones but for case. Only on a
-        plan that already fails (a declared model is missing), and bounded: one small
-        `name ILIKE` search for each of the first few names that no read answered yet."""
-        folded = {name.casefold() for name in observed.models}
+        """For "did you mean" (only on a plan that already fails: a declared model is missing),
+        bounded: one small `name ILIKE` search each for the first few names no read answered."""
         asked = sorted(
             n
             for n in missing - observed.near_names.keys()
-            if n.casefold() not in folded and "'" not in n
+            if "'" not in n and case_twin(n, observed.models) is None
         )[:NEAR_NAME_LOOKUPS]
         if self.read_mode is not ReadMode.BULK or not asked:
             return {}
+        search = partial(self._client.search_registered_models, max_results=NEAR_NAME_RESULTS)
 
         def lookup(name: str) -> str | None:
-            search = partial(
-                self._client.search_registered_models,
-                filter_string=f"name ILIKE '{name}'",
-                max_results=NEAR_NAME_RESULTS,
-            )
             try:
-                page = self._call(search)
+                page = self._call(partial(search, filter_string=f"name ILIKE '{name}'"))
             except RegistryError as error:  # a hint is not worth failing a plan over
                 log.debug("no case-insensitive lookup of %s: %s", name, error.detail)
                 return None
-            return min((m.name for m in page if m.name.casefold() == name.casefold()), default=None)
+            return case_twin(name, (m.name for m in page))
 
         return {name: match for name, match in self._parallel(lookup, asked).items() if match}
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from controller.spec import split_target
-from controller.state import Observed, ObservedModel, Record, VersionInfo
+from controller.state import Observed, ObservedModel, Record, VersionInfo, case_twin
 
 if TYPE_CHECKING:
     from controller.evidence import ChangeEvidence
@@ -203,9 +203,7 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
 
 def _did_you_mean(name: str, observed: Observed) -> str:
     """The registered model equal to `name` but for case, when the reads came across one."""
-    folded = name.casefold()
-    match = min((n for n in observed.models if n.casefold() == folded), default=None)
-    match = match or observed.near_names.get(name)
+    match = case_twin(name, observed.models) or observed.near_names.get(name)
     return f"; did you mean {match!r}?" if match else ""
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 RECORD_TAG = "aliasctl.managed"
 RECORD_FORMAT = 1
@@ -150,6 +150,12 @@ class VersionInfo:
     created_at: str | None = None
     user: str | None = None
     description: str | None = None
+
+
+def case_twin(name: str, names: Iterable[str]) -> str | None:
+    """The first of `names` equal to `name` but for case (never `name` itself)."""
+    folded = name.casefold()
+    return min((n for n in names if n != name and n.casefold() == folded), default=None)
 
 
 def normalize_aliases(raw: Mapping[str, Any]) -> dict[str, int]:

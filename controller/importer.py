@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from controller.errors import ControllerError
 from controller.spec import STATE_MODEL, parse_spec
+from controller.state import case_twin
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -65,8 +66,23 @@ def select(
             continue
         if not model.aliases and name not in named:
             continue
-        models[name] = dict(sorted(model.aliases.items()))
-    return Selection(models, tuple(notes))
+        twins = sorted(a for a in model.aliases if case_twin(a, model.aliases))
+        if twins:
+            notes.append(f"{name}: {_twins_note('aliases', twins)}")
+        models[name] = {a: v for a, v in sorted(model.aliases.items()) if a not in twins}
+    # A file holding names that differ only in case fails `validate` (and both `plan` and a
+    # registry whose database folds case would merge them): leave them to a person.
+    twins = sorted(n for n in models if case_twin(n, models))
+    if twins:
+        notes.append(_twins_note("models", twins))
+    return Selection({n: a for n, a in models.items() if n not in twins}, tuple(notes))
+
+
+def _twins_note(kind: str, twins: list[str]) -> str:
+    return (
+        f"{kind} {', '.join(map(repr, twins))} differ only in case, left out: a registry "
+        "whose database folds case (MySQL) holds one of them; rename by hand"
+    )
 
 
 def key(text: str) -> str:

@@ -66,6 +66,25 @@ def test_names_past_the_basic_plane_and_controls_are_written_so_yaml_reads_them_
     assert parse_spec(text, "aliases.yaml").spec.declared() == models
 
 
+def test_names_differing_only_in_case_are_left_out_with_a_note(
+    sqlite_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite keeps `champion` and `Champion` apart; a file holding both fails validate."""
+    twins = {"cased": {"champion": 1, "Champion": 2, "shadow": 1}, "Bikes": {}, "bikes": {}}
+    seed(sqlite_uri, dict.fromkeys(twins, 2), twins)
+    out = tmp_path / "aliases.yaml"
+    code, _, err = invoke(
+        capsys, "import", "--all", "cased", "Bikes", "bikes", "--out", str(out),
+        "--registry-uri", sqlite_uri,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "note: cased: aliases 'Champion', 'champion' differ only in case, left out" in err
+    assert "note: models 'Bikes', 'bikes' differ only in case, left out" in err
+    assert load_spec(out).spec.declared() == {"cased": {"shadow": 1}}
+    code, _, _ = invoke(capsys, "plan", str(out), "--registry-uri", sqlite_uri)
+    assert code == 0
+
+
 def test_named_models_are_imported_even_without_aliases(
     registry: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,11 +25,14 @@ old_mlflow_venvs = $(foreach v,$(1),.venv-mlflow-$(v)/.stamp)
 # playwright wheel; playwright's own browser download does not work on every machine). Fonts
 # are named because recommends are skipped (they pull in a desktop's worth of packages).
 CHROMIUM := /usr/bin/chromium
+# Debian's MariaDB for tests/test_mysql.py (tests/mysql.py runs mariadbd as a plain process;
+# the package's own service is never started).
+MARIADB := /usr/sbin/mariadbd
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help install old-mlflow browser demo test test-servers lint types workflows pytest bench bench-scale \
-	schema clean FORCE
+.PHONY: help install old-mlflow browser mariadb demo test test-servers lint types workflows pytest bench \
+	bench-scale schema clean FORCE
 
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, refuse a worse version,"
@@ -37,6 +40,7 @@ help:
 	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
 	@echo "make test-servers - the old-server tests against every MLflow server version in OLD_MLFLOW_ALL"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
+	@echo "make mariadb - Debian's mariadb-server for the MySQL tests (apt; part of test)"
 	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page; serve"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
 
@@ -81,6 +85,12 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+$(MARIADB):
+	$(APT) update -qq
+	$(APT) install -y -qq --no-install-recommends mariadb-server >/dev/null
+
+mariadb: $(MARIADB)
+
 demo: install
 	$(RUN) python examples/demo.py
 
@@ -97,7 +107,7 @@ workflows: install
 	$(RUN) actionlint
 	$(RUN) zizmor --offline --min-severity=low .github
 
-pytest: install old-mlflow browser
+pytest: install old-mlflow browser mariadb
 	ALIASCTL_OLD_MLFLOW_VERSIONS='$(OLD_MLFLOW_VERSIONS)' $(RUN) pytest -n 2 --dist loadgroup
 
 # Each version's server is started by one worker (xdist_group per version) and shared by its tests.

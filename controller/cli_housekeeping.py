@@ -161,7 +161,7 @@ def import_command(
         if out is None:
             click.echo(text, nl=False)
         else:
-            out.write_text(text)
+            out.write_text(text, encoding="utf-8")  # the file may name models in any script
         count = len(chosen.models)
         staged = f" ({len(chosen.from_stage)} from stages)" if stage_map else ""
         click.echo(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from controller.errors import ControllerError
 from controller.spec import STATE_MODEL, parse_spec
 from controller.stages import describe
+from controller.state import case_twin
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -88,10 +89,26 @@ def select(
             notes.append(
                 f"{name}: no version in {' or '.join(stage_map)}; written with its aliases only"
             )
-        models[name] = dict(sorted(aliases.items()))
+        twins = sorted(a for a in aliases if case_twin(a, aliases))
+        if twins:
+            notes.append(f"{name}: {_twins_note('aliases', twins)}")
+        models[name] = {a: v for a, v in sorted(aliases.items()) if a not in twins}
         from_stage |= origins
         conflicts += clashes
-    return Selection(models, tuple(notes), tuple(conflicts), from_stage)
+    # A file holding names that differ only in case fails `validate` (and both `plan` and a
+    # registry whose database folds case would merge them): leave them to a person.
+    twins = sorted(n for n in models if case_twin(n, models))
+    if twins:
+        notes.append(_twins_note("models", twins))
+    kept = {n: a for n, a in models.items() if n not in twins}
+    return Selection(kept, tuple(notes), tuple(conflicts), from_stage)
+
+
+def _twins_note(kind: str, twins: list[str]) -> str:
+    return (
+        f"{kind} {', '.join(map(repr, twins))} differ only in case, left out: a registry "
+        "whose database folds case (MySQL) holds one of them; rename by hand"
+    )
 
 
 def _with_stages(
@@ -125,7 +142,20 @@ def key(text: str) -> str:
     """A mapping key as YAML reads it back: plain where safe, else double-quoted."""
     if _PLAIN.match(text) and not _SPECIAL.match(text):
         return text
-    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+    # A JSON string is a YAML double-quoted scalar, except that JSON escapes a character past
+    # U+FFFF as two surrogates, which YAML refuses: keep printable text as it is (UTF-8) and
+    # escape, the YAML way, only what YAML may not hold raw.
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _NOT_PRINTABLE.sub(lambda m: _yaml_escape(m.group()), quoted)
+
+
+# YAML's printable set is tab, newlines, 0x20-0x7E, 0x85, 0xA0-0xD7FF, 0xE000-0xFFFD and
+# beyond U+FFFF; JSON already escapes the controls below 0x20.
+_NOT_PRINTABLE = re.compile("[\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _yaml_escape(char: str) -> str:
+    return f"\\u{ord(char):04x}"
 
 
 def render(

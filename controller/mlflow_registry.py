@@ -65,6 +65,7 @@ from controller.state import (
     ObservedModel,
     Record,
     VersionInfo,
+    case_twin,
     normalize_aliases,
     record_part_tags,
 )
@@ -77,6 +78,9 @@ if TYPE_CHECKING:
     from controller.signature import Signature
 
 T = TypeVar("T")
+# "did you mean" lookups for missing models: at most this many searches, this many rows each.
+NEAR_NAME_LOOKUPS = 4
+NEAR_NAME_RESULTS = 10
 log = logging.getLogger("aliasctl.registry")
 
 
@@ -257,12 +261,14 @@ class MlflowRegistry:
             listed = self._inventory.models(names)
             found = self._get_models(set(names) | listed)
             unaccounted = tuple(sorted(listed - found.keys()))
-            return replace(self._observed(found), unaccounted=unaccounted)
-        found = {m.name: m for m in self._search_models(TAG_FILTER)}
-        by_name = self._find_by_name(set(names) - found.keys())
-        self._check_search(found, by_name)
-        found |= by_name
-        return self._observed(found)
+            observed = replace(self._observed(found), unaccounted=unaccounted)
+        else:
+            found = {m.name: m for m in self._search_models(TAG_FILTER)}
+            by_name = self._find_by_name(set(names) - found.keys())
+            self._check_search(found, by_name)
+            observed = self._observed(found | by_name)
+        near = self._near_names(set(names) - observed.models.keys(), observed)
+        return replace(observed, near_names={**observed.near_names, **near})
 
     def _check_search(self, searched: Mapping[str, Any], by_name: Mapping[str, Any]) -> None:
         """Refuse a record search that a read by name contradicts.
@@ -304,13 +310,41 @@ class MlflowRegistry:
         return self._observed({m.name: m for m in self._search_models(filter_string)})
 
     def _observed(self, found: Mapping[str, Any]) -> Observed:
-        models = {}
+        models, near = {}, {}
         for name, model in found.items():
+            if model.name != name:
+                # MySQL's collation folds case: a lookup of `casemodel` answers with CaseModel's
+                # row. That model was not asked for: writing to `casemodel` would change it.
+                near[name] = model.name
+                continue
             tags = dict(model.tags or {})
             self._part_tags[name] = record_part_tags(tags)
             aliases = normalize_aliases(model.aliases or {})
             models[name] = ObservedModel.read(name, aliases, tags, latest_stages(model))
-        return Observed(models)
+        return Observed(models, near_names=near)
+
+    def _near_names(self, missing: set[str], observed: Observed) -> dict[str, str]:
+        """For "did you mean" (only on a plan that already fails: a declared model is missing),
+        bounded: one small `name ILIKE` search each for the first few names no read answered."""
+        asked = sorted(
+            n
+            for n in missing - observed.near_names.keys()
+            if "'" not in n and case_twin(n, observed.models) is None
+        )[:NEAR_NAME_LOOKUPS]
+        if self.read_mode is not ReadMode.BULK or not asked:
+            return {}
+        # The store, not the client: see _search_models (its prompt filter, before 2.21).
+        search = partial(self._client.store.search_registered_models, max_results=NEAR_NAME_RESULTS)
+
+        def lookup(name: str) -> str | None:
+            try:
+                page = self._call(partial(search, filter_string=f"name ILIKE '{name}'"))
+            except RegistryError as error:  # a hint is not worth failing a plan over
+                log.debug("no case-insensitive lookup of %s: %s", name, error.detail)
+                return None
+            return case_twin(name, (m.name for m in page))
+
+        return {name: match for name, match in self._parallel(lookup, asked).items() if match}
 
     def _find_by_name(self, names: set[str]) -> dict[str, Any]:
         """Models by name: bulk `name IN (...)` where the server takes it, else one by one."""

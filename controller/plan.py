@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from controller.spec import split_target
 from controller.stages import stage_note
-from controller.state import RECORD_TAG, Observed, ObservedModel, Record, VersionInfo
+from controller.state import RECORD_TAG, Observed, ObservedModel, Record, VersionInfo, case_twin
 
 if TYPE_CHECKING:
     from controller.evidence import ChangeEvidence
@@ -170,7 +170,8 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
     for name in sorted(declared):
         model = observed.models.get(name)
         if model is None:
-            problems.append(f"{name}: registered model does not exist")
+            hint = _did_you_mean(name, observed)
+            problems.append(f"{name}: registered model does not exist{hint}")
             continue
         if model.record_unreadable:
             problems.append(_unreadable(name))
@@ -195,6 +196,7 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
             if a not in wanted and a not in managed
         ]
         drift += _drift(model, managed, wanted)
+        problems += _case_twins(name, model.aliases, wanted, managed)
         if _record_stale(record, wanted) and not model_changes:
             stale.append(name)
         if (note := stage_note(name, model.stages)) is not None:
@@ -236,6 +238,29 @@ def _unreadable(name: str) -> str:
         f"aliasctl owns is unknown; restore the tag, or delete it and its {RECORD_TAG}.* parts "
         "so that the next apply adopts what the file declares"
     )
+
+
+def _did_you_mean(name: str, observed: Observed) -> str:
+    """The registered model equal to `name` but for case, when the reads came across one."""
+    match = case_twin(name, observed.models) or observed.near_names.get(name)
+    return f"; did you mean {match!r}?" if match else ""
+
+
+def _case_twins(
+    model: str, live: Mapping[str, int], wanted: Mapping[str, int], managed: Mapping[str, object]
+) -> list[str]:
+    """Aliases to set that equal a live one but for case. A database that folds case (MySQL's
+    default collation) holds one row for both, so setting the new one would silently replace
+    the other; refused on every backend, since the file may move to such a registry. An
+    alias aliasctl already manages under that exact name is its own, not a newcomer."""
+    return [
+        f"{model}@{alias} would replace {model}@{other} on a registry whose database "
+        "folds case (MySQL)"
+        for alias in sorted(wanted)
+        if alias not in managed
+        for other in sorted(live)
+        if other != alias and other.casefold() == alias.casefold()
+    ]
 
 
 def _drift(

@@ -293,7 +293,34 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(where, f"promote_from names alias {wanted!r}, which no model declares")
             )
+    issues += _case_twins(spec, source)
     return issues + _removal_conflicts(spec, source) + freeze_issues(spec.freezes, source)
+
+
+def _case_twins(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """Two models, or two aliases of one model, that differ only in case: a registry whose
+    database folds case (MySQL's default collation) holds one row for both, so one would
+    silently overwrite the other there."""
+    issues = []
+    groups: list[tuple[KeyPath, str, list[str]]] = [(("models",), "model", list(spec.models))]
+    groups += [
+        (("models", name, "aliases"), "alias", list(model.aliases))
+        for name, model in spec.models.items()
+    ]
+    for parent, kind, names in groups:
+        first: dict[str, str] = {}
+        for name in names:
+            twin = first.setdefault(name.casefold(), name)
+            if twin != name:
+                line = source.locate((*parent, twin), at_key=True).line
+                issues.append(
+                    SpecIssue(
+                        source.locate((*parent, name), at_key=True),
+                        f"{kind} {name!r} differs from {twin!r} (line {line}) only in case: a "
+                        f"registry whose database folds case (MySQL) holds one {kind} for both",
+                    )
+                )
+    return issues
 
 
 def _removal_conflicts(spec: Spec, source: SourceMap) -> list[SpecIssue]:

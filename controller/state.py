@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 RECORD_TAG = "aliasctl.managed"
 RECORD_FORMAT = 1
@@ -155,6 +155,9 @@ class Observed:
     # Models aliasctl's inventory lists as managed that the registry did not return (deleted
     # by hand, or not readable by this identity): their aliases cannot be released.
     unaccounted: tuple[str, ...] = ()
+    # Names asked for but absent, each mapped to the registered name equal to it but for
+    # case, where the reads met one (for "did you mean"; MySQL answers such a lookup).
+    near_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,12 @@ class VersionInfo:
     created_at: str | None = None
     user: str | None = None
     description: str | None = None
+
+
+def case_twin(name: str, names: Iterable[str]) -> str | None:
+    """The first of `names` equal to `name` but for case (never `name` itself)."""
+    folded = name.casefold()
+    return min((n for n in names if n != name and n.casefold() == folded), default=None)
 
 
 def normalize_aliases(raw: Mapping[str, Any]) -> dict[str, int]:

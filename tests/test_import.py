@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from controller.spec import load_spec
+from controller.importer import render
+from controller.spec import load_spec, parse_spec
 from controller.state import Record
 from tests.conftest import client_for, invoke, live_aliases, seed
 
@@ -55,6 +56,33 @@ def test_import_all_round_trips_to_a_no_op_plan_and_apply_adopts(
         record = Record.from_tags(client_for(registry).get_registered_model(model).tags)
         assert record is not None
         assert dict(record.aliases) == aliases  # ownership recorded
+
+
+def test_names_past_the_basic_plane_and_controls_are_written_so_yaml_reads_them_back() -> None:
+    # JSON would write the bicycle as two surrogate escapes, which YAML refuses.
+    models = {name: {"champion": 1} for name in ["vélo-🚲", "Größe", "tab\there", "del\x7fx"]}
+    text = render(models, "sqlite:///mlflow.db", "2026-12-04T00:00:00Z")
+    assert "🚲" in text
+    assert parse_spec(text, "aliases.yaml").spec.declared() == models
+
+
+def test_names_differing_only_in_case_are_left_out_with_a_note(
+    sqlite_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite keeps `champion` and `Champion` apart; a file holding both fails validate."""
+    twins = {"cased": {"champion": 1, "Champion": 2, "shadow": 1}, "Bikes": {}, "bikes": {}}
+    seed(sqlite_uri, dict.fromkeys(twins, 2), twins)
+    out = tmp_path / "aliases.yaml"
+    code, _, err = invoke(
+        capsys, "import", "--all", "cased", "Bikes", "bikes", "--out", str(out),
+        "--registry-uri", sqlite_uri,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "note: cased: aliases 'Champion', 'champion' differ only in case, left out" in err
+    assert "note: models 'Bikes', 'bikes' differ only in case, left out" in err
+    assert load_spec(out).spec.declared() == {"cased": {"shadow": 1}}
+    code, _, _ = invoke(capsys, "plan", str(out), "--registry-uri", sqlite_uri)
+    assert code == 0
 
 
 def test_named_models_are_imported_even_without_aliases(

@@ -132,6 +132,54 @@ def test_plan_reports_missing_model_as_problem() -> None:
     assert plan.changes == ()
 
 
+def test_missing_model_names_the_one_differing_only_in_case() -> None:
+    # A managed model is read anyway: the hint costs nothing.
+    plan = compute_plan({"casemodel": {"champion": 1}}, observed({"CaseModel": {}}))
+    assert plan.problems == (
+        "casemodel: registered model does not exist; did you mean 'CaseModel'?",
+    )
+    # Else the adapter's bounded lookup (or MySQL's folded answer) found it.
+    found = Observed({}, near_names={"casemodel": "CaseModel"})
+    plan = compute_plan({"casemodel": {"champion": 1}}, found)
+    assert plan.problems == (
+        "casemodel: registered model does not exist; did you mean 'CaseModel'?",
+    )
+
+
+FOLDS = "on a registry whose database folds case (MySQL)"
+
+
+@pytest.mark.parametrize(
+    ("live", "managed", "problems"),
+    [
+        # A hand-set alias, differing only in case: MySQL would overwrite it.
+        ({"champion": 1}, None, (f"m@Champion would replace m@champion {FOLDS}",)),
+        (
+            {"CHAMPION": 1, "champion": 3},
+            None,
+            (
+                f"m@Champion would replace m@CHAMPION {FOLDS}",
+                f"m@Champion would replace m@champion {FOLDS}",
+            ),
+        ),
+        # aliasctl's own alias, renamed by case in the file: on MySQL the set and the
+        # delete would hit one row, leaving neither.
+        ({"champion": 1}, {"champion": 1}, (f"m@Champion would replace m@champion {FOLDS}",)),
+        # Managed under this exact name already: its own alias, not a newcomer.
+        ({"Champion": 2, "champion": 1}, {"Champion": 2}, ()),
+        ({"Champion": 1}, None, ()),
+        ({"challenger": 1}, None, ()),
+    ],
+)
+def test_alias_differing_only_in_case_from_a_live_one_is_a_problem(
+    live: dict[str, int], managed: dict[str, int | None] | None, problems: tuple[str, ...]
+) -> None:
+    plan = compute_plan(
+        {"m": {"Champion": 2}}, observed({"m": live}, {"m": managed} if managed else None)
+    )
+    assert plan.problems == problems
+
+
 def test_plan_refuses_model_managed_by_another_instance() -> None:
     plan = compute_plan(
         {"bikes": {"champion": 1}},

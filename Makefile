@@ -37,7 +37,7 @@ APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, refuse a worse version,"
 	@echo "              roll back during a freeze with --break-glass (local SQLite)"
-	@echo "make test   - ruff, mypy, workflow lint and audit, pytest"
+	@echo "make test   - ruff, import contracts, mypy, workflow lint and audit, pytest"
 	@echo "make test-servers - the old-server tests against every MLflow server version in OLD_MLFLOW_ALL"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
 	@echo "make mariadb - Debian's mariadb-server for the MySQL tests (apt; part of test)"
@@ -99,6 +99,7 @@ test: lint types workflows pytest
 lint: install
 	$(RUN) ruff format --check .
 	$(RUN) ruff check .
+	$(RUN) lint-imports
 
 types: install
 	$(RUN) mypy

@@ -33,8 +33,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from controller.history import read_timeline  # noqa: E402
-from tests.gitrepo import BOB, GitRepo, Snapshot, hermetic_env, spec_text  # noqa: E402
+from controller.gitops.history import read_timeline  # noqa: E402
+from tests.support.gitrepo import BOB, GitRepo, Snapshot, hermetic_env, spec_text  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from controller.serve.page import render_page
-from tests.page_samples import NOW, many
+from tests.support.page_samples import NOW, many
 
 SIZES = (100, 1_000, 10_000, 20_000)
 RUNS = 5

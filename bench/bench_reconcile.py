@@ -50,9 +50,9 @@ from benchlib import (  # noqa: E402 - bench/ is on sys.path when run as a scrip
 )
 
 from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan  # noqa: E402
-from controller.mlflow_registry import MlflowRegistry  # noqa: E402
 from controller.reconcile import prepare_plan  # noqa: E402
-from tests.mlflow_server import MlflowServer  # noqa: E402
+from controller.registry.mlflow.adapter import MlflowRegistry  # noqa: E402
+from tests.support.mlflow_server import MlflowServer  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

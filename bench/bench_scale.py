@@ -53,8 +53,8 @@ from benchlib import (  # noqa: E402 - bench/ is on sys.path when run as a scrip
 )
 
 from controller.apply import DEFAULT_PARALLELISM  # noqa: E402
-from controller.state import RECORD_FORMAT, RECORD_TAG, Record  # noqa: E402
-from tests.mlflow_server import MlflowServer  # noqa: E402
+from controller.core.state import RECORD_FORMAT, RECORD_TAG, Record  # noqa: E402
+from tests.support.mlflow_server import MlflowServer  # noqa: E402
 
 CACHE = REPO / "bench" / ".cache"
 FLOOR = REPO / "bench" / "scale_floor.py"

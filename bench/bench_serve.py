@@ -53,13 +53,13 @@ from benchlib import (  # noqa: E402
     write_spec,
 )
 
-from controller.mlflow_registry import MlflowRegistry  # noqa: E402
+from controller.core.state import DEFAULT_INSTANCE  # noqa: E402
 from controller.reconcile import DriftMode  # noqa: E402
+from controller.registry.mlflow.adapter import MlflowRegistry  # noqa: E402
 from controller.serve.cycle import CycleReport, Settings, run_cycle  # noqa: E402
 from controller.serve.loop import Controller  # noqa: E402
 from controller.serve.status import CycleOutcome, EventKind, Snapshot  # noqa: E402
-from controller.state import DEFAULT_INSTANCE  # noqa: E402
-from tests.mlflow_server import MlflowServer  # noqa: E402
+from tests.support.mlflow_server import MlflowServer  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-    from tests.mlflow_server import MlflowServer
+    from tests.support.mlflow_server import MlflowServer
 
 Declared = dict[str, dict[str, int]]
 

@@ -37,12 +37,12 @@ sys.path.insert(0, str(REPO))
 # The same page sizes and filters as the adapter (pure Python, no mlflow import).
 from benchlib import model_name  # noqa: E402 - bench/ is on sys.path when run as a script
 
-from controller.registry import (  # noqa: E402
+from controller.core.state import RECORD_TAG  # noqa: E402
+from controller.registry.seam import (  # noqa: E402
     MODELS_PER_PAGE,
     VERSIONS_PER_PAGE,
     in_filters,
 )
-from controller.state import RECORD_TAG  # noqa: E402
 
 IMPORTED = time.perf_counter()
 

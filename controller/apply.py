@@ -15,25 +15,18 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from controller.core.change import Action, Change, Declared
+from controller.core.plan import Plan, compute_plan, pending_record, settled_aliases
+from controller.core.state import DEFAULT_INSTANCE, Record, Stamp
 from controller.errors import Fault, RegistryError
-from controller.plan import (
-    Action,
-    Change,
-    Declared,
-    Plan,
-    compute_plan,
-    pending_record,
-    settled_aliases,
-)
-from controller.state import DEFAULT_INSTANCE, Record
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
-    from controller.registry import Registry
+    from controller.registry.seam import Registry
 
 # Measured on a 2-core MLflow server: throughput rises up to about 16 writers (bench/).
 DEFAULT_PARALLELISM = 16
@@ -42,15 +35,6 @@ FAILURES_IN_ROW_TO_STOP = 5
 # Re-read by name up to this many written models (about one search page of names).
 EXACT_REREAD_MAX = 1000
 _STOPPING = frozenset({Fault.UNREACHABLE, Fault.AUTH, Fault.PERMISSION})
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """Where an apply came from: written into each changed model's record."""
-
-    commit: str | None = None
-    applied_at: str | None = None
-    source: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from controller.errors import ControllerError, RegistryError
-from controller.evidence import build_evidence, versions_to_read
-from controller.plan import Declared, Plan, check_targets, compute_plan
-from controller.policy import (
+from controller.core.evidence import build_evidence, versions_to_read
+from controller.core.plan import Plan, check_targets, compute_plan
+from controller.core.policy import (
     DEFAULT_MAX_DELETES,
     DEFAULT_VERIFY_TIMEOUT,
     Current,
@@ -32,20 +31,22 @@ from controller.policy import (
     relative_bounds,
     rollback_notes,
 )
-from controller.registry import READ_PARALLELISM
-from controller.soak import Stretch, last_lost, latest_stretch
-from controller.state import DEFAULT_INSTANCE, Observed, VersionInfo
-from controller.windows import promotions, verdicts
+from controller.core.soak import Stretch, last_lost, latest_stretch
+from controller.core.state import DEFAULT_INSTANCE, Observed, VersionInfo
+from controller.core.windows import promotions, verdicts
+from controller.errors import ControllerError, RegistryError
+from controller.registry.seam import READ_PARALLELISM
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
 
-    from controller.evidence import ChangeEvidence, SignatureFacts
-    from controller.registry import Registry
-    from controller.signature import Signature
-    from controller.spec import LoadedSpec, Policy
-    from controller.timespec import Freeze
+    from controller.core.change import Declared
+    from controller.core.evidence import ChangeEvidence, SignatureFacts
+    from controller.core.signature import Signature
+    from controller.desired.spec import LoadedSpec, Policy
+    from controller.desired.timespec import Freeze
+    from controller.registry.seam import Registry
 
 
 class DriftMode(StrEnum):
@@ -303,7 +304,7 @@ def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
         return _Past()
     if spec_file is None:  # outside git there is no history, so no rollback exemption
         return _Past(error="no file history to check against")
-    from controller.history import read_timeline  # noqa: PLC0415 - git only when needed
+    from controller.gitops.history import read_timeline  # noqa: PLC0415 - git only when needed
 
     try:
         timeline = read_timeline(spec_file)

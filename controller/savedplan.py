@@ -19,8 +19,8 @@ from controller.reconcile import DriftMode, Options
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from controller.plan import Plan
-    from controller.spec import LoadedSpec
+    from controller.core.plan import Plan
+    from controller.desired.spec import LoadedSpec
 
 SAVED_PLAN_FORMAT = 1
 _MARKER = "aliasctl_saved_plan"

@@ -10,25 +10,25 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
-from controller.cli import main
-from tests.auth_server import AuthServer
-from tests.gitrepo import GitRepo, isolate_git
-from tests.mlflow_server import MlflowServer
-from tests.mysql import MysqlServer
-from tests.old_server import OldMlflowServer, version_params
-from tests.postgres import PostgresServer
-from tests.webhook_server import new_webhook_server
+from controller.cli.root import main
+from tests.support.auth_server import AuthServer
+from tests.support.gitrepo import GitRepo, isolate_git
+from tests.support.mlflow_server import MlflowServer
+from tests.support.mysql import MysqlServer
+from tests.support.old_server import OldMlflowServer, version_params
+from tests.support.postgres import PostgresServer
+from tests.support.webhook_server import new_webhook_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from datetime import datetime
     from pathlib import Path
 
-    from tests.logged_models import LoggedRegistry
+    from tests.support.logged_models import LoggedRegistry
 
 # The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html;
 # xdist_group honoured under pytest 9.2 (tests/xdist_groups.py).
-pytest_plugins = ["tests.browser", "tests.xdist_groups"]
+pytest_plugins = ["tests.support.browser", "tests.support.xdist_groups"]
 
 # Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -113,7 +113,7 @@ def live_aliases(uri: str, name: str) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def relative(tmp_path_factory: pytest.TempPathFactory) -> LoggedRegistry:
     """Real logged models for the gates relative to the current version (relative_models.py)."""
-    from tests.relative_models import build  # noqa: PLC0415
+    from tests.support.relative_models import build  # noqa: PLC0415
 
     # Building fixtures with mlflow's logging API warns about its own type hints: not ours.
     with warnings.catch_warnings():
@@ -147,7 +147,7 @@ def webhook_server(
     tmp_path_factory: pytest.TempPathFactory, _template_db: Path
 ) -> Iterator[MlflowServer]:
     """An `mlflow server` that delivers webhooks to 127.0.0.1 over http, its webhook list
-    cached for 1 s; tests using it share xdist_group(tests.webhook_server.WEBHOOK_GROUP)."""
+    cached for 1 s; tests using it share xdist_group(tests.support.webhook_server.WEBHOOK_GROUP)."""
     root = tmp_path_factory.mktemp("webhook-server")
     shutil.copy(_template_db, root / "mlflow.db")  # skip the server's own migrations
     yield from running(new_webhook_server(root))

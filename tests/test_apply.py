@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from controller.apply import Stamp, apply_plan
-from controller.mlflow_registry import MlflowRegistry
-from controller.plan import Action, Declared
+from controller.apply import apply_plan
+from controller.core.change import Action, Declared
+from controller.core.state import RECORD_TAG, Record, Stamp
 from controller.reconcile import Options, prepare_plan
-from controller.state import RECORD_TAG, Record
+from controller.registry.mlflow.adapter import MlflowRegistry
 from tests.conftest import client_for, live_aliases, seed
-from tests.fake_registry import FakeRegistry
+from tests.support.fake_registry import FakeRegistry
 
 
 def reconcile(

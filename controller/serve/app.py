@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from controller.errors import ControllerError
+from controller.registry.uris import scheme
 from controller.serve.http import Endpoints, make_server
 from controller.serve.loop import Controller
 from controller.serve.metrics import Metrics
@@ -22,13 +23,12 @@ from controller.serve.page import render_page
 from controller.serve.watch import FileWatch
 from controller.serve.webhook_support import WebhookSupport, webhook_support
 from controller.serve.webhooks import WebhookReceiver
-from controller.uris import scheme
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import FrameType
 
-    from controller.registry import Registry
+    from controller.registry.seam import Registry
     from controller.serve.cycle import Settings
     from controller.serve.notify import Format
     from controller.serve.status import Event

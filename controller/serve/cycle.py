@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan
+from controller.core.plan import heal_keys
+from controller.desired.spec import load_spec
 from controller.errors import ControllerError, LockError
-from controller.history import pull_fast_forward
-from controller.lock import held, lock_name
-from controller.plan import heal_keys
-from controller.provenance import make_stamp
+from controller.gitops.history import pull_fast_forward
+from controller.gitops.provenance import make_stamp
 from controller.reconcile import DriftMode, Options, in_scope, prepare_plan
+from controller.registry.lock import held, lock_name
 from controller.serve.status import (
     AliasState,
     AliasStatus,
@@ -31,16 +32,16 @@ from controller.serve.status import (
     EventKind,
     Snapshot,
 )
-from controller.spec import load_spec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
     from pathlib import Path
 
-    from controller.plan import Change, Declared, Plan
-    from controller.registry import Registry
-    from controller.spec import LoadedSpec
+    from controller.core.change import Change, Declared
+    from controller.core.plan import Plan
+    from controller.desired.spec import LoadedSpec
+    from controller.registry.seam import Registry
 
 log = logging.getLogger("aliasctl.serve")
 

@@ -22,7 +22,7 @@ from controller.serve.status import CycleOutcome, Snapshot
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from controller.registry import Registry
+    from controller.registry.seam import Registry
     from controller.serve.status import Event
     from controller.serve.webhook_support import WebhookSupport
 

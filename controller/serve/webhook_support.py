@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from controller.registry import WEBHOOKS_SINCE
-from controller.uris import ARN_SCHEME
+from controller.registry.seam import WEBHOOKS_SINCE
+from controller.registry.uris import ARN_SCHEME
 
 if TYPE_CHECKING:
-    from controller.registry import ServerVersion
+    from controller.registry.seam import ServerVersion
 
 SINCE = f"{WEBHOOKS_SINCE.major}.{WEBHOOKS_SINCE.minor}"
 SECRET_ENV = "ALIASCTL_WEBHOOK_SECRET"  # noqa: S105 - the variable's name

@@ -1,0 +1,79 @@
+"""`aliasctl plan`: what an apply would do, for review."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from controller.cli.options import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    file_argument,
+    open_registry,
+    reconcile_options,
+    registry_options,
+    safety_options,
+)
+from controller.desired.spec import load_spec
+
+
+@click.command()
+@file_argument
+@registry_options
+@safety_options
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save the plan, with digests of the file and the live state, for `apply PLAN.json`.",
+)
+def plan(
+    file: Path,
+    registry_uri: str | None,
+    timeout: float | None,
+    instance: str,
+    read_mode: str,
+    output: str,
+    allow_delete: bool,
+    max_deletes: int,
+    drift: str,
+    verify_timeout: float,
+    break_glass: str | None,
+    detailed_exitcode: bool,
+    out: Path | None,
+) -> int:
+    """Show what apply would change, changing nothing."""
+    from controller import savedplan  # noqa: PLC0415
+    from controller.reconcile import prepare_plan  # noqa: PLC0415
+    from controller.render.reports import plan_json, render_plan  # noqa: PLC0415
+
+    loaded = load_spec(file)
+    registry = open_registry(registry_uri, timeout, read_mode, instance)
+    options = reconcile_options(
+        loaded,
+        instance,
+        allow_delete,
+        max_deletes,
+        drift,
+        verify_timeout,
+        break_glass,
+        evidence=True,  # the plan is what a reviewer reads
+    )
+    the_plan = prepare_plan(loaded.spec.declared(), registry, options)
+    click.echo(render_plan(the_plan, registry.display_uri, output))
+    if the_plan.problems:
+        return EXIT_ERROR
+    if out is not None:
+        body = plan_json(the_plan, registry.display_uri)
+        savedplan.save(out, the_plan, body, file, options)
+        click.echo(f"Saved the plan to {out}; `aliasctl apply {out}` applies exactly it.", err=True)
+    if detailed_exitcode and the_plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK

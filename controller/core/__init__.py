@@ -1,0 +1,1 @@
+"""The pure core: (desired, observed, now) -> Plan; gates, evidence, windows, soak."""

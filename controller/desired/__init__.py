@@ -1,0 +1,1 @@
+"""The desired state: aliases.yaml read, validated and located (pure)."""

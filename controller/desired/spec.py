@@ -1,0 +1,369 @@
+"""Desired state: the validated aliases.yaml, and load_spec() with located errors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
+
+from controller.desired.spec_errors import EXPECTED_SHAPE, describe_kind, located_issues
+from controller.desired.timespec import Freeze, Windows, check_duration, freeze_issues
+from controller.desired.yamlsource import KeyPath, SourceMap, compose, read_text
+from controller.errors import SpecError, SpecIssue
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# MLflow's own rules for alias names (mlflow/utils/validation.py).
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+$")
+RESERVED_VERSION_ALIAS = re.compile(r"^v\d+$", re.IGNORECASE)
+MAX_ALIAS_LENGTH = 255
+
+
+def check_alias_name(name: str) -> str:
+    if len(name) > MAX_ALIAS_LENGTH:
+        raise ValueError(f"alias name is longer than {MAX_ALIAS_LENGTH} characters")
+    if not ALIAS_PATTERN.match(name):
+        raise ValueError(f"alias {name!r} may contain only letters, digits, '_' and '-'")
+    if name.lower() == "latest":
+        raise ValueError(f"alias {name!r} is reserved by MLflow")
+    if RESERVED_VERSION_ALIAS.match(name):
+        raise ValueError(f"alias {name!r} is reserved by MLflow (looks like a version, v<N>)")
+    return name
+
+
+# The registered models aliasctl keeps its own state in (controller/registry/seam.py).
+STATE_MODEL = re.compile(r"(^|\.)aliasctl[._](lock|inventory)[._]")
+
+
+def check_model_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("model name must not be empty")
+    if name != name.strip():
+        raise ValueError(f"model name {name!r} has leading or trailing spaces")
+    if STATE_MODEL.search(name):
+        raise ValueError(f"model name {name!r} is reserved for aliasctl's own lock and inventory")
+    return name
+
+
+def split_target(text: str) -> tuple[str, str | None]:
+    """MODEL or MODEL@ALIAS. Alias names never hold '@' but model names may, so split on the
+    last one (three-level names such as `catalog.schema.model@champion` keep their dots)."""
+    model, at, alias = text.rpartition("@")
+    return (model, alias) if at else (text, None)
+
+
+def check_removal(entry: str) -> str:
+    model, alias = split_target(entry)
+    if alias == "":
+        raise ValueError(f"{entry!r} ends with '@': write MODEL or MODEL@ALIAS")
+    check_model_name(model)
+    if alias is not None:
+        check_alias_name(alias)
+    return entry
+
+
+AliasName = Annotated[str, AfterValidator(check_alias_name)]
+ModelName = Annotated[str, AfterValidator(check_model_name)]
+Version = Annotated[int, Field(strict=True, gt=0, description="A registered model version (>= 1)")]
+
+_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class ModelSpec(BaseModel):
+    """One registered model and the aliases the controller manages on it."""
+
+    model_config = _STRICT
+    aliases: dict[AliasName, Version] = Field(
+        description="Alias name -> model version number. Aliases not listed are left alone, "
+        "unless the controller set them before (then they are deleted)."
+    )
+
+
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# `<= 0.8`, or relative to the version the alias points at now: `>= current - 0.01`.
+BOUND_PATTERN = re.compile(
+    rf"^\s*(?P<op><=|>=|==|!=|<|>)\s*(?:(?P<number>[-+]?{_NUMBER})"
+    rf"|(?P<current>current)(?:\s*(?P<arith>[-+*])\s*(?P<operand>{_NUMBER}))?)\s*$"
+)
+BOUND_EXAMPLES = "like '<= 0.8', '>= current - 0.01' or '<= current * 1.10'"
+
+
+def check_bound(text: str) -> str:
+    if BOUND_PATTERN.match(text):
+        return text
+    why = "write an operator and a number or 'current'"
+    if re.match(r"^\s*[<>=!]=?\s*current\b", text):
+        why = "after 'current' write nothing, or +, - or * and a number"
+    elif "current" in text and re.match(r"^\s*[<>=!]", text):
+        why = "'current' comes right after the operator"
+    raise ValueError(f"{text!r} is not a bound: {why}, {BOUND_EXAMPLES}")
+
+
+MetricBound = Annotated[str, AfterValidator(check_bound)]
+
+
+def check_metric_name(text: str) -> str:
+    if not text.strip() or text != text.strip():
+        raise ValueError(f"{text!r} is not a metric name: no blanks around it, not empty")
+    return text
+
+
+MetricName = Annotated[str, AfterValidator(check_metric_name)]
+Removal = Annotated[
+    str,
+    AfterValidator(check_removal),
+    Field(description="MODEL@ALIAS (one alias) or MODEL (a model that left the file)."),
+]
+
+
+# Null is refused too (the validator sees it): a blank `for:` must not mean "no soak".
+Duration = Annotated[
+    str | None,
+    BeforeValidator(check_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^\s*\+?0*[1-9][0-9]*\s*[mhd]\s*$"}),
+]
+
+
+class PromoteFrom(BaseModel):
+    """promote_from in full: the alias, and how long the version must have held it."""
+
+    model_config = _STRICT
+    alias: AliasName = Field(description="The alias the version must have held before.")
+    soak: Duration = Field(
+        default=None,
+        alias="for",
+        description="How long it must have held that alias without a break before it may take "
+        "this one, measured from the git history of the file (when the commit that set it "
+        "landed on the branch) until now: a whole number and a unit, m, h or d (90m, 36h, 2d).",
+    )
+
+
+def _promote_from(value: object) -> object:
+    """The plain form `promote_from: challenger` is the mapping form without `for`."""
+    if isinstance(value, str):
+        return PromoteFrom(alias=check_alias_name(value))
+    if value is None or isinstance(value, dict | PromoteFrom):
+        return value
+    got = describe_kind(value) if isinstance(value, list) else repr(value)
+    raise ValueError(
+        f"expected an alias name or a mapping like {{alias: challenger, for: 24h}}, got {got}"
+    )
+
+
+class Policy(BaseModel):
+    """Gates a version must pass before this alias may point at it."""
+
+    model_config = _STRICT
+    require_tags: dict[str, str] = Field(
+        default_factory=dict, description="Model-version tags that must have exactly these values."
+    )
+    require_metrics: dict[str, MetricBound] = Field(
+        default_factory=dict,
+        description="Metrics of the version's source run, each with a bound: '<= 0.8', or "
+        "relative to the version the alias points at now: '<= current', "
+        "'>= current - 0.01', '<= current * 1.10'.",
+    )
+    require_signature: bool = Field(
+        default=False, description="The logged model must carry a signature."
+    )
+    require_compatible_signature: bool = Field(
+        default=False,
+        description="The version must accept every input the current one accepts (same names, "
+        "same or wider types, no new required input) and return the same outputs.",
+    )
+    promote_from: Annotated[
+        PromoteFrom | None,
+        BeforeValidator(_promote_from, json_schema_input_type=AliasName | PromoteFrom | None),
+    ] = Field(
+        default=None,
+        description="The version must have held this alias before, in the file's git history: "
+        "an alias name, or {alias: NAME, for: DURATION} to also require a soak time.",
+    )
+    verify: bool = Field(
+        default=False,
+        description="Load the version and score its logged input example before moving the alias.",
+    )
+    protected: bool = Field(default=False, description="Deleting this alias needs --allow-delete.")
+    windows: Windows | None = Field(
+        default=None,
+        description="When the alias may move (create, update or delete); --break-glass overrides.",
+    )
+
+
+class Spec(BaseModel):
+    """The whole aliases.yaml file."""
+
+    model_config = ConfigDict(
+        strict=True,
+        frozen=True,
+        extra="forbid",
+        title="aliasctl aliases.yaml",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+    models: dict[ModelName, ModelSpec] = Field(
+        description="Registered model name -> its managed aliases."
+    )
+    policies: dict[AliasName, Policy] = Field(
+        default_factory=dict, description="Alias name -> gates checked by plan, enforced by apply."
+    )
+
+    show_metrics: list[MetricName] = Field(
+        default_factory=list,
+        description="Metrics shown beside each promotion in the plan's evidence, with those "
+        "the alias's policy bounds (never every metric).",
+    )
+    freezes: list[Freeze] = Field(
+        default_factory=list,
+        description="Spans of time in which no alias moves; --break-glass overrides.",
+    )
+    removals: list[Removal] = Field(
+        default_factory=list,
+        description="Deletes this change intends, reviewed like any other line: MODEL@ALIAS, "
+        "or MODEL for every alias aliasctl manages on a model that left the file. They pass "
+        "the delete guards without --allow-delete; an entry with nothing to delete is a note.",
+    )
+
+    def declared(self) -> dict[str, dict[str, int]]:
+        return {name: dict(model.aliases) for name, model in self.models.items()}
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec together with where it came from (for rollback edits)."""
+
+    spec: Spec
+    source: SourceMap
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    """Read and validate a spec file; every problem is reported at once, located."""
+    return parse_spec(read_text(path), str(path))
+
+
+def parse_spec(text: str, path: str) -> LoadedSpec:
+    data, source, issues = compose(text, path)
+    if issues and data is None:
+        raise SpecError(path, issues)
+    if data is None:
+        raise SpecError(path, reason=f"file is empty; {EXPECTED_SHAPE}")
+    if not isinstance(data, dict):
+        top = source.locate(())
+        what = "a list" if isinstance(data, list) else f"the single value {data!r}"
+        why = f"no top-level 'models' key: the file holds {what}, not a mapping"
+        issues.append(SpecIssue(top, f"{why}; {EXPECTED_SHAPE}"))
+        raise SpecError(path, sorted(issues, key=lambda i: (i.location.line, i.location.column)))
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as error:
+        # A node already reported as malformed YAML is not reported again as a bad value.
+        seen = {issue.location.key for issue in issues}
+        issues += [
+            i for i in located_issues(error, source, _fields_at) if i.location.key not in seen
+        ]
+    else:
+        issues += _cross_references(spec, source)
+    if issues:
+        raise SpecError(path, sorted(issues, key=lambda i: (i.location.line, i.location.column)))
+    return LoadedSpec(spec, source)
+
+
+def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """promote_from must name an alias that some model declares; removals must not."""
+    declared = {alias for model in spec.models.values() for alias in model.aliases}
+    issues = []
+    for alias, policy in spec.policies.items():
+        wanted = policy.promote_from.alias if policy.promote_from else None
+        if wanted is not None and wanted not in declared:
+            path: KeyPath = ("policies", alias, "promote_from")
+            if (*path, "alias") in source.values:  # the mapping form: point at its `alias:`
+                path = (*path, "alias")
+            where = source.locate(path)
+            issues.append(
+                SpecIssue(where, f"promote_from names alias {wanted!r}, which no model declares")
+            )
+    issues += _case_twins(spec, source)
+    return issues + _removal_conflicts(spec, source) + freeze_issues(spec.freezes, source)
+
+
+def _case_twins(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """Two models, or two aliases of one model, that differ only in case: a registry whose
+    database folds case (MySQL's default collation) holds one row for both, so one would
+    silently overwrite the other there."""
+    issues = []
+    groups: list[tuple[KeyPath, str, list[str]]] = [(("models",), "model", list(spec.models))]
+    groups += [
+        (("models", name, "aliases"), "alias", list(model.aliases))
+        for name, model in spec.models.items()
+    ]
+    for parent, kind, names in groups:
+        first: dict[str, str] = {}
+        for name in names:
+            twin = first.setdefault(name.casefold(), name)
+            if twin != name:
+                line = source.locate((*parent, twin), at_key=True).line
+                issues.append(
+                    SpecIssue(
+                        source.locate((*parent, name), at_key=True),
+                        f"{kind} {name!r} differs from {twin!r} (line {line}) only in case: a "
+                        f"registry whose database folds case (MySQL) holds one {kind} for both",
+                    )
+                )
+    return issues
+
+
+def _removal_conflicts(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """An entry naming what `models:` still declares contradicts it; a repeat is a slip."""
+    issues = []
+    first: dict[str, int] = {}
+    for index, entry in enumerate(spec.removals):
+        where = source.locate(("removals", index))
+        if entry in first:
+            line = source.locate(("removals", first[entry])).line
+            issues.append(SpecIssue(where, f"{entry!r} is listed twice (first at line {line})"))
+            continue
+        first[entry] = index
+        model, alias = split_target(entry)
+        declared = ("models", model) if alias is None else ("models", model, "aliases", alias)
+        if model in spec.models and (alias is None or alias in spec.models[model].aliases):
+            line = source.locate(declared, at_key=True).line
+            issues.append(
+                SpecIssue(
+                    where,
+                    f"{entry!r} is still declared under models (line {line}): remove it there, "
+                    "or drop this entry",
+                )
+            )
+    return issues
+
+
+def _fields_at(parent: KeyPath) -> list[str]:
+    """The keys allowed in the mapping at `parent`, where they are fixed."""
+    model: type[BaseModel] | None = None
+    if not parent:
+        model = Spec
+    elif len(parent) == 2 and parent[0] == "models":
+        model = ModelSpec
+    elif len(parent) == 2 and parent[0] == "policies":
+        model = Policy
+    elif len(parent) == 2 and parent[0] == "freezes":
+        model = Freeze
+    elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "windows":
+        model = Windows
+    elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "promote_from":
+        model = PromoteFrom
+    return [f.alias or name for name, f in model.model_fields.items()] if model else []
+
+
+def json_schema() -> dict[str, Any]:
+    return Spec.model_json_schema()

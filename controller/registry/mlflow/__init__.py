@@ -1,0 +1,1 @@
+"""The MLflow adapter: connection, reads and writes, entities, sources, webhooks, verify."""

@@ -1,0 +1,180 @@
+"""The Registry seam: what the controller needs from a model registry (no mlflow here).
+
+The one real adapter is controller/registry/mlflow/; tests add an in-memory
+fake. Read modes and the names of aliasctl's own state models live here, since
+the CLI, the lock and the adapter all need them without importing MLflow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from controller.core.state import RECORD_TAG
+from controller.registry.uris import scheme
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Iterator, Mapping
+
+    from controller.core.evidence import RunFacts, SignatureFacts
+    from controller.core.signature import Signature
+    from controller.core.state import Observed, Record, VersionInfo
+
+MODELS_PER_PAGE = 1000  # MLflow's ceiling for search_registered_models
+VERSIONS_PER_PAGE = 10_000
+# A GET's filter travels in the URL: keep each IN (...) list well under the
+# 8 KiB request-line limits common in front of MLflow servers.
+MAX_FILTER_CHARS = 6000
+DEFAULT_TIMEOUT_SECONDS = 30
+MAX_PARALLELISM = 64
+READ_PARALLELISM = 16
+TAG_FILTER = f"tags.`{RECORD_TAG}` LIKE '%'"
+PROMPT_TAG = "mlflow.prompt.is_prompt"  # marks a prompt among registered models (MLflow >= 2.21)
+INVENTORY_TAG_PREFIX = "aliasctl.model."
+# The permission MLflow's basic-auth asks of each write (READ < USE < EDIT < MANAGE).
+NEEDS_EDIT = "EDIT"
+NEEDS_MANAGE = "MANAGE"
+
+
+@dataclass(frozen=True, order=True)
+class ServerVersion:
+    """An MLflow server's version, as its `/version` endpoint (or the local package) says."""
+
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> ServerVersion | None:
+        """`2.16.2`, `3.0.1rc0`, `3.10.0.dev0`: None for anything that is not a version."""
+        found = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", text)
+        if found is None:
+            return None
+        major, minor, patch = found.groups()
+        return cls(int(major), int(minor), int(patch or 0))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+# Registry webhooks (model_version_alias.created/deleted) came with MLflow 3.3.
+WEBHOOKS_SINCE = ServerVersion(3, 3)
+# Prompts live in the registry from 2.21; MLflow 3 clients hide them with a filter
+# that older servers misread (registry/mlflow/adapter.py says how it is avoided).
+PROMPTS_SINCE = ServerVersion(2, 21)
+# Registry searches accept `name IN (...)` from MLflow 3.0 (2.x servers refuse it).
+NAME_IN_SINCE = ServerVersion(3, 0)
+
+
+class ReadMode(StrEnum):
+    AUTO = "auto"  # per-model for Unity Catalog, bulk otherwise
+    BULK = "bulk"
+    PER_MODEL = "per-model"
+
+
+def effective_read_mode(mode: ReadMode, uri: str) -> ReadMode:
+    if mode is not ReadMode.AUTO:
+        return mode
+    return ReadMode.PER_MODEL if scheme(uri) == "databricks-uc" else ReadMode.BULK
+
+
+def state_model_name(kind: str, instance: str, model: str, uri: str) -> str:
+    """The registered model aliasctl keeps its own state in (`lock`, `inventory`).
+
+    Unity Catalog names have three levels and a model needs a catalog and schema
+    the principal can write: there it sits beside `model`.
+    """
+    if scheme(uri) == "databricks-uc" and model.count(".") >= 2:
+        catalog_schema = model.rsplit(".", 1)[0]
+        return f"{catalog_schema}.aliasctl_{kind}_{instance}".replace("-", "_")
+    return f"aliasctl.{kind}.{instance}"
+
+
+class Registry(Protocol):
+    """What the controller needs from a model registry."""
+
+    @property
+    def display_uri(self) -> str: ...
+
+    @property
+    def is_remote(self) -> bool: ...
+
+    @property
+    def retries(self) -> int:
+        """Transient write failures retried so far."""
+        ...
+
+    @property
+    def server_version(self) -> ServerVersion | None:
+        """The MLflow version that answers (asked once); None where it cannot be told."""
+        ...
+
+    def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
+        """The named models plus every model this instance manages (only the named: `exact`)."""
+        ...
+
+    def forget_cached_reads(self) -> None:
+        """Drop runs and MLmodels read for evidence: a long-running controller re-reads them."""
+        ...
+
+    def search_models(self, filter_string: str | None) -> Observed:
+        """Every model an MLflow search filter finds (None: all); refused where unsupported."""
+        ...
+
+    def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]: ...
+
+    def set_alias(self, model: str, alias: str, version: int) -> None: ...
+
+    def delete_alias(self, model: str, alias: str) -> None: ...
+
+    def write_record(self, model: str, record: Record | None) -> None: ...
+
+    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]: ...
+
+    def read_signature(self, model: str, version: int) -> Signature | None:
+        """The logged model's signature as plain data; None when it has none."""
+        ...
+
+    def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
+        """Source runs for the plan's evidence, read in parallel; a gone run is absent."""
+        ...
+
+    def describe_signature(self, model: str, version: int) -> SignatureFacts:
+        """The logged model's signature inputs and outputs as text (both None: no signature)."""
+        ...
+
+    def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...
+
+    # Primitives for the registry lock (registry/lock.py).
+    def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
+        """Create a registered model; False if it exists (creation is atomic in MLflow)."""
+        ...
+
+    def model_tags(self, name: str) -> dict[str, str] | None:
+        """A model's tags, None if the model does not exist."""
+        ...
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None: ...
+
+    def delete_model(self, name: str) -> None: ...
+
+
+def _quote(name: str) -> str:
+    return "'" + name + "'"
+
+
+def in_filters(names: Iterable[str]) -> Iterator[str]:
+    """`name IN ('a','b',...)` filters, each short enough to travel in a URL."""
+    batch: list[str] = []
+    length = 0
+    for name in sorted(set(names)):
+        quoted = _quote(name)
+        if batch and length + len(quoted) + 1 > MAX_FILTER_CHARS:
+            yield "name IN (" + ",".join(batch) + ")"
+            batch, length = [], 0
+        batch.append(quoted)
+        length += len(quoted) + 1
+    if batch:
+        yield "name IN (" + ",".join(batch) + ")"

@@ -1,0 +1,1 @@
+"""Rendering plans, applies, drift, history and evidence as text, markdown and JSON."""

@@ -1,0 +1,1 @@
+"""What the tests start and share; see each module's docstring."""

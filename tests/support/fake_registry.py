@@ -1,0 +1,170 @@
+"""An in-memory Registry at our own seam, for pure apply logic and fault injection."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Self
+
+from controller.core.evidence import RunFacts, SignatureFacts
+from controller.core.signature import Signature
+from controller.core.state import Observed, ObservedModel, Record, VersionInfo
+from controller.errors import Fault, RegistryError
+from controller.registry.seam import ServerVersion
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+
+@dataclass
+class FakeRegistry:
+    versions: dict[str, dict[int, str]] = field(default_factory=dict)
+    aliases: dict[str, dict[str, int]] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
+    # model -> stage -> the latest version in it, as a registered model's read carries it.
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Writes fail once this many have succeeded (None: never), with this fault.
+    fail_after_writes: int | None = None
+    fault: Fault = Fault.UNREACHABLE
+    failing_aliases: set[tuple[str, str]] = field(default_factory=set)
+    writes: list[tuple[str, ...]] = field(default_factory=list)
+    version_tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    version_runs: dict[tuple[str, int], str] = field(default_factory=dict)
+    run_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    signatures: dict[tuple[str, int], Signature] = field(default_factory=dict)
+    broken: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Evidence: source runs (a run id absent here is gone), signatures, version details.
+    runs: dict[str, RunFacts] = field(default_factory=dict)
+    signature_facts: dict[tuple[str, int], SignatureFacts] = field(default_factory=dict)
+    version_details: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    run_reads: list[str] = field(default_factory=list)
+    describe_reads: list[tuple[str, int]] = field(default_factory=list)
+    reads: int = 0
+    metric_reads: int = 0
+    signature_reads: int = 0
+    retries: int = 0
+    server_version: ServerVersion | None = None
+    # Registered models without versions or aliases: the lock's and the inventory's.
+    state_models: dict[str, dict[str, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def with_models(
+        cls, versions: Mapping[str, int], aliases: Mapping[str, Mapping[str, int]] = {}
+    ) -> Self:
+        return cls(
+            versions={m: dict.fromkeys(range(1, n + 1), "READY") for m, n in versions.items()},
+            aliases={m: dict(aliases.get(m, {})) for m in versions},
+        )
+
+    display_uri = "fake://registry"
+    is_remote = True
+
+    def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
+        self.reads += 1
+        wanted = set(names) if exact else set(names) | set(self.records)
+        return Observed({m: self._model(m) for m in wanted if m in self.versions})
+
+    def _model(self, name: str) -> ObservedModel:
+        return ObservedModel(
+            name,
+            dict(self.aliases[name]),
+            self.records.get(name),
+            stages=dict(self.stages.get(name, {})),
+        )
+
+    def forget_cached_reads(self) -> None:
+        return None
+
+    def search_models(self, filter_string: str | None) -> Observed:
+        self.reads += 1
+        return Observed({m: self._model(m) for m in self.versions})
+
+    def read_versions(self, targets: Collection[tuple[str, int]]) -> list[VersionInfo]:
+        self.reads += 1
+        found = []
+        for m, v in targets:
+            if v not in self.versions.get(m, {}):
+                continue
+            details = self.version_details.get((m, v), {})
+            found.append(
+                VersionInfo(
+                    m, v, self.versions[m][v], self.version_tags.get((m, v), {}),
+                    self.version_runs.get((m, v)), details.get("created_at"),
+                    details.get("user"), details.get("description"),
+                )
+            )  # fmt: skip
+        return found
+
+    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
+        self.metric_reads += 1
+        return {r: self.run_metrics[r] for r in run_ids if r in self.run_metrics}
+
+    def read_signature(self, model: str, version: int) -> Signature | None:
+        self.signature_reads += 1
+        return self.signatures.get((model, version))
+
+    def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
+        with self._lock:
+            self.run_reads += sorted(run_ids)
+        return {r: self.runs[r] for r in run_ids if r in self.runs}
+
+    def describe_signature(self, model: str, version: int) -> SignatureFacts:
+        with self._lock:
+            self.describe_reads.append((model, version))
+        if (model, version) in self.broken:
+            raise RegistryError(self.display_uri, self.broken[(model, version)])
+        return self.signature_facts.get((model, version), SignatureFacts())
+
+    def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
+        return self.broken.get((model, version))
+
+    def _write(self, *what: str) -> None:
+        with self._lock:
+            budget = self.fail_after_writes
+            if budget is not None and len(self.writes) >= budget:
+                raise RegistryError(self.display_uri, f"injected {self.fault}", fault=self.fault)
+            self.writes.append(what)
+
+    def set_alias(self, model: str, alias: str, version: int) -> None:
+        if (model, alias) in self.failing_aliases:
+            raise RegistryError(self.display_uri, f"refused {model}@{alias}")
+        if version not in self.versions[model]:
+            raise RegistryError(self.display_uri, "RESOURCE_DOES_NOT_EXIST")
+        self._write("set", model, alias, str(version))
+        self.aliases[model][alias] = version
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        if (model, alias) in self.failing_aliases:
+            raise RegistryError(self.display_uri, f"refused {model}@{alias}")
+        self._write("delete", model, alias)
+        self.aliases[model].pop(alias, None)
+
+    def write_record(self, model: str, record: Record | None) -> None:
+        self._write("record", model)
+        if record is None:
+            self.records.pop(model, None)
+        else:
+            self.records[model] = record
+
+    def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
+        with self._lock:
+            if name in self.state_models or name in self.versions:
+                return False
+            self.state_models[name] = dict(tags)
+            return True
+
+    def model_tags(self, name: str) -> dict[str, str] | None:
+        with self._lock:
+            found = self.state_models.get(name)
+            return None if found is None else dict(found)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        with self._lock:
+            if name not in self.state_models:
+                raise RegistryError(self.display_uri, f"no model {name}", fault=Fault.NOT_FOUND)
+            self.state_models[name][key] = value
+
+    def delete_model(self, name: str) -> None:
+        with self._lock:
+            self.state_models.pop(name, None)

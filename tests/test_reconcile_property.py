@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import HealthCheck, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from controller.state import Record
@@ -288,6 +288,15 @@ STORIES = settings(
 )
 
 
+# Found by this test: with nothing left to delete, a model leaving the file kept its
+# record, and a later hand-set alias of a recorded name on it was deleted (see git log).
+RELEASED_WITH_NOTHING_TO_DELETE = [
+    Step((), {"m0": {"champion": 1}}, cut_short=False),
+    Step((HandDelete("m0", "champion"),), {}, cut_short=False),
+    Step((HandSet("m0", "champion", 2),), {}, cut_short=False),
+]
+
+
 def _run_story(
     server: MlflowServer,
     story: list[Step],
@@ -307,6 +316,7 @@ def _run_story(
 @pytest.mark.xdist_group("server")
 @STORIES
 @given(story=_story, fault_seed=st.integers(0, 2**16))
+@example(story=RELEASED_WITH_NOTHING_TO_DELETE, fault_seed=0)
 def test_reconcile_contract_holds_on_the_shared_server(
     mlflow_server: MlflowServer,
     story: list[Step],
@@ -322,6 +332,7 @@ def test_reconcile_contract_holds_on_the_shared_server(
 @pytest.mark.xdist_group("old")
 @STORIES
 @given(story=_story, fault_seed=st.integers(0, 2**16))
+@example(story=RELEASED_WITH_NOTHING_TO_DELETE, fault_seed=0)
 def test_reconcile_contract_holds_on_old_servers(
     old_mlflow_server: MlflowServer,
     story: list[Step],

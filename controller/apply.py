@@ -200,7 +200,8 @@ def apply_plan(
             error = breaker.run(model, lambda: registry.write_record(model, new))
             return f"{model}: could not write inventory record: {error}" if error else None
 
-        touched = sorted(by_model.keys() | set(plan.stale_records))
+        # A released model is touched even with nothing left to delete: its record goes.
+        touched = sorted(by_model.keys() | set(plan.stale_records) | set(plan.released))
         record_errors = tuple(e for e in pool.map(record, touched) if e)
 
     unconverged: tuple[Change, ...] = ()

@@ -248,7 +248,8 @@ def unique() -> str:
 
 
 def write_spec(path: Path, declared: Mapping[str, Mapping[str, int]]) -> Path:
-    lines = ["models:"]
+    """The file declaring `declared`; no models at all is `models: {}`, a valid empty file."""
+    lines = ["models:" + (" {}" if not declared else "")]
     for model, aliases in declared.items():
         lines += [f"  {model}:", "    aliases:" + (" {}" if not aliases else "")]
         lines += [f"      {alias}: {version}" for alias, version in aliases.items()]

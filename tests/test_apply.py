@@ -58,6 +58,20 @@ def test_model_removed_from_file_is_released() -> None:
     assert "fraud" not in registry.records
 
 
+def test_model_removed_with_nothing_left_to_delete_is_released() -> None:
+    """Found by tests/test_reconcile_property.py: its managed alias deleted by hand, the
+    model leaving the file had no delete to make, so its record stayed, and a later
+    hand-set alias of that name, on a model the file no longer names, was deleted."""
+    registry = FakeRegistry.with_models({"bikes": 3, "fraud": 1})
+    assert reconcile({"bikes": {"champion": 1}}, registry)
+    del registry.aliases["bikes"]["champion"]  # by hand
+    assert reconcile({"fraud": {}}, registry, allow_delete=True)
+    assert "bikes" not in registry.records
+    registry.aliases["bikes"]["champion"] = 2  # by hand: foreign now
+    assert reconcile({"fraud": {}}, registry)
+    assert registry.aliases["bikes"] == {"champion": 2}
+
+
 def test_failed_change_is_reported_and_others_still_apply() -> None:
     registry = FakeRegistry.with_models({"bikes": 5})
     registry.failing_aliases.add(("bikes", "challenger"))

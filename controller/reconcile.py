@@ -177,7 +177,7 @@ def _window_problems(plan: Plan, options: Options) -> list[str]:
         return []
     if options.now is None:  # fail closed: a caller that forgot the clock moves nothing
         return ["promotion windows and freezes cannot be checked: no current time given"]
-    return [v.message for v in verdicts(options.policies, options.freezes, moving, options.now)]
+    return verdicts(options.policies, options.freezes, moving, options.now)
 
 
 def fingerprint(observed: Observed) -> str:

@@ -1,7 +1,7 @@
 """Plans and apply results as text (terminal), markdown (PR comments) and JSON (machines).
 
 The JSON shapes are a public contract, versioned by `format_version`:
-see the README's "JSON output" section before changing them.
+see docs/reference/output.md before changing them.
 """
 
 from __future__ import annotations

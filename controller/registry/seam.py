@@ -8,17 +8,18 @@ the CLI, the lock and the adapter all need them without importing MLflow.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from controller.core.evidence import SignatureFacts
 from controller.core.state import RECORD_TAG
 from controller.registry.uris import scheme
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Iterator, Mapping
 
-    from controller.core.evidence import RunFacts, SignatureFacts
+    from controller.core.evidence import RunFacts
     from controller.core.signature import Signature
     from controller.core.state import Observed, Record, VersionInfo
 
@@ -66,6 +67,15 @@ WEBHOOKS_SINCE = ServerVersion(3, 3)
 PROMPTS_SINCE = ServerVersion(2, 21)
 # Registry searches accept `name IN (...)` from MLflow 3.0 (2.x servers refuse it).
 NAME_IN_SINCE = ServerVersion(3, 0)
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A version's MLmodel, read once: its signature as plain data (for the gates; None:
+    logged without one) and as text (for the evidence; both halves None without one)."""
+
+    signature: Signature | None = None
+    facts: SignatureFacts = field(default_factory=SignatureFacts)
 
 
 class ReadMode(StrEnum):
@@ -131,18 +141,13 @@ class Registry(Protocol):
 
     def write_record(self, model: str, record: Record | None) -> None: ...
 
-    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]: ...
-
-    def read_signature(self, model: str, version: int) -> Signature | None:
-        """The logged model's signature as plain data; None when it has none."""
-        ...
-
     def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
-        """Source runs for the plan's evidence, read in parallel; a gone run is absent."""
+        """Source runs, read in parallel: their metrics for the gates, all of them for the
+        evidence; a gone run is absent."""
         ...
 
-    def describe_signature(self, model: str, version: int) -> SignatureFacts:
-        """The logged model's signature inputs and outputs as text (both None: no signature)."""
+    def read_logged_model(self, model: str, version: int) -> LoggedModel:
+        """The version's MLmodel (only that file): its signature for the gates and the evidence."""
         ...
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...

@@ -63,6 +63,7 @@ from controller.registry.seam import (
     READ_PARALLELISM,
     TAG_FILTER,
     VERSIONS_PER_PAGE,
+    LoggedModel,
     ReadMode,
     ServerVersion,
     effective_read_mode,
@@ -80,8 +81,7 @@ from controller.secrets import remember
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
-    from controller.core.evidence import RunFacts, SignatureFacts
-    from controller.core.signature import Signature
+    from controller.core.evidence import RunFacts
 
 T = TypeVar("T")
 # "did you mean" lookups for missing models: at most this many searches, this many rows each.
@@ -403,17 +403,11 @@ class MlflowRegistry:
 
     # -- what stands behind a version (sources.py) ------------------------------------------
 
-    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
-        return self._sources.run_metrics(run_ids)
-
     def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
         return self._sources.runs(run_ids)
 
-    def read_signature(self, model: str, version: int) -> Signature | None:
-        return self._sources.signature(model, version)
-
-    def describe_signature(self, model: str, version: int) -> SignatureFacts:
-        return self._sources.describe_signature(model, version)
+    def read_logged_model(self, model: str, version: int) -> LoggedModel:
+        return self._sources.logged_model(model, version)
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         return self._sources.verify(model, version, timeout_seconds)

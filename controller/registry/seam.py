@@ -13,26 +13,18 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from controller.core.evidence import SignatureFacts
-from controller.core.state import RECORD_TAG
 from controller.registry.uris import scheme
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Iterator, Mapping
+    from collections.abc import Collection, Mapping
 
     from controller.core.evidence import RunFacts
     from controller.core.signature import Signature
     from controller.core.state import Observed, Record, VersionInfo
 
-MODELS_PER_PAGE = 1000  # MLflow's ceiling for search_registered_models
-VERSIONS_PER_PAGE = 10_000
-# A GET's filter travels in the URL: keep each IN (...) list well under the
-# 8 KiB request-line limits common in front of MLflow servers.
-MAX_FILTER_CHARS = 6000
 DEFAULT_TIMEOUT_SECONDS = 30
 MAX_PARALLELISM = 64
 READ_PARALLELISM = 16
-TAG_FILTER = f"tags.`{RECORD_TAG}` LIKE '%'"
-PROMPT_TAG = "mlflow.prompt.is_prompt"  # marks a prompt among registered models (MLflow >= 2.21)
 INVENTORY_TAG_PREFIX = "aliasctl.model."
 # The permission MLflow's basic-auth asks of each write (READ < USE < EDIT < MANAGE).
 NEEDS_EDIT = "EDIT"
@@ -63,7 +55,7 @@ class ServerVersion:
 # Registry webhooks (model_version_alias.created/deleted) came with MLflow 3.3.
 WEBHOOKS_SINCE = ServerVersion(3, 3)
 # Prompts live in the registry from 2.21; MLflow 3 clients hide them with a filter
-# that older servers misread (registry/mlflow/adapter.py says how it is avoided).
+# that older servers misread (registry/mlflow/search.py says how it is avoided).
 PROMPTS_SINCE = ServerVersion(2, 21)
 # Registry searches accept `name IN (...)` from MLflow 3.0 (2.x servers refuse it).
 NAME_IN_SINCE = ServerVersion(3, 0)
@@ -164,22 +156,3 @@ class Registry(Protocol):
     def set_model_tag(self, name: str, key: str, value: str) -> None: ...
 
     def delete_model(self, name: str) -> None: ...
-
-
-def _quote(name: str) -> str:
-    return "'" + name + "'"
-
-
-def in_filters(names: Iterable[str]) -> Iterator[str]:
-    """`name IN ('a','b',...)` filters, each short enough to travel in a URL."""
-    batch: list[str] = []
-    length = 0
-    for name in sorted(set(names)):
-        quoted = _quote(name)
-        if batch and length + len(quoted) + 1 > MAX_FILTER_CHARS:
-            yield "name IN (" + ",".join(batch) + ")"
-            batch, length = [], 0
-        batch.append(quoted)
-        length += len(quoted) + 1
-    if batch:
-        yield "name IN (" + ",".join(batch) + ")"

@@ -23,7 +23,8 @@ from controller.core.state import MAX_TAG_VALUE, RECORD_TAG, Record, record_part
 from controller.desired.spec import load_spec
 from controller.reconcile import Options, prepare_plan
 from controller.registry.lock import EXPIRES_TAG, TOKEN_TAG
-from controller.registry.mlflow.adapter import NEAR_NAME_LOOKUPS, MlflowRegistry
+from controller.registry.mlflow.adapter import MlflowRegistry
+from controller.registry.mlflow.search import NEAR_NAME_LOOKUPS
 from controller.registry.uris import redact_uri
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.registry.mlflow.test_postgres import assert_no_password

@@ -27,8 +27,8 @@ from controller.core.policy import (
     check_gates,
     gate_notes,
     gated_changes,
+    may_be_exempt,
     needs_current,
-    relative_bounds,
     rollback_notes,
 )
 from controller.core.soak import Stretch, last_lost, latest_stretch
@@ -342,10 +342,7 @@ class _Past:
 def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
     """Read the file's history when a gate depends on it: promote_from, or a relative bound
     or promote_from that a rollback (an update back to a former holder) would skip."""
-    rollback_matters = any(
-        g.change.before is not None and (g.policy.promote_from or relative_bounds(g.policy))
-        for g in gated
-    )
+    rollback_matters = any(may_be_exempt(g.change, g.policy) for g in gated)
     if not rollback_matters and not any(g.policy.promote_from for g in gated):
         return _Past()
     if spec_file is None:  # outside git there is no history, so no rollback exemption

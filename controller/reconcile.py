@@ -31,6 +31,7 @@ from controller.core.policy import (
     needs_current,
     rollback_notes,
 )
+from controller.core.problem import Problem
 from controller.core.soak import Stretch, last_lost, latest_stretch
 from controller.core.state import DEFAULT_INSTANCE, Observed, VersionInfo
 from controller.core.windows import promotions, verdicts
@@ -206,7 +207,7 @@ def _described(read: LoggedModel | ControllerError) -> tuple[SignatureFacts | No
     return read.facts, None
 
 
-def _window_problems(plan: Plan, options: Options) -> list[str]:
+def _window_problems(plan: Plan, options: Options) -> list[Problem]:
     """Window and freeze verdicts on the changes that move production (heals excepted)."""
     if not options.freezes and not any(p.windows for p in options.policies.values()):
         return []
@@ -214,8 +215,16 @@ def _window_problems(plan: Plan, options: Options) -> list[str]:
     if not moving:
         return []
     if options.now is None:  # fail closed: a caller that forgot the clock moves nothing
-        return ["promotion windows and freezes cannot be checked: no current time given"]
-    return verdicts(options.policies, options.freezes, moving, options.now)
+        return [
+            Problem.of_plan(
+                "promotion windows and freezes cannot be checked: no current time given"
+            )
+        ]
+    return [
+        Problem.of(change, message)
+        for change in moving
+        for message in verdicts(options.policies, options.freezes, [change], options.now)
+    ]
 
 
 def fingerprint(observed: Observed) -> str:
@@ -261,7 +270,7 @@ def _gate_problems(
     sources: _Sources,
     registry: Registry,
     options: Options,
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[Problem], list[str]]:
     """Every gate's problems, and the notes of rollbacks that skipped relative gates."""
     if not gated:
         return [], []
@@ -276,7 +285,7 @@ def _gate_problems(
     # One MLmodel read per distinct version, however many aliases point at it.
     signatures = {key: _signature(sources.models[key]) for key in sorted(model_keys)}
 
-    problems: list[str] = []
+    problems: list[Problem] = []
     notes: list[str] = []
     to_verify: list[Gated] = []
     for gate in gated:
@@ -297,7 +306,7 @@ def _gate_problems(
             lost_alias_at=past.lost.get((change.model, change.alias)),
         )
         failures = check_gates(change, policy, evidence, options.now)
-        problems += failures
+        problems += [Problem.of(change, failure) for failure in failures]
         notes += rollback_notes(change, policy, evidence)
         if policy.verify and not failures:
             to_verify.append(gate)
@@ -372,7 +381,7 @@ def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
     return past
 
 
-def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[str]:
+def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[Problem]:
     """Load and score every distinct target in parallel child processes (bounded)."""
     targets = sorted({(g.change.model, g.version) for g in gated})
     if not targets:
@@ -381,7 +390,7 @@ def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[str]
         errors = list(pool.map(lambda t: registry.verify(t[0], t[1], timeout), targets))
     by_target = dict(zip(targets, errors, strict=True))
     return [
-        f"{g.change.key} -> version {g.version}: verify failed: {error}"
+        Problem.of(g.change, f"{g.change.key} -> version {g.version}: verify failed: {error}")
         for g in gated
         if (error := by_target[(g.change.model, g.version)])
     ]

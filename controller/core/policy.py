@@ -12,6 +12,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from controller.core.change import Action, Change, Declared
+from controller.core.problem import Problem
 from controller.core.signature import Signature, incompatibilities
 from controller.core.soak import Stretch, soak_failure
 from controller.desired.spec import BOUND_PATTERN, Policy
@@ -340,7 +341,7 @@ def check_deletes(
     *,
     allow_delete: bool,
     max_deletes: int = DEFAULT_MAX_DELETES,
-) -> list[str]:
+) -> list[Problem]:
     """Guards against accidental mass or protected deletes (Argo CD's users asked for these).
 
     A delete the file declares under `removals:` was reviewed as such in the pull request,
@@ -351,20 +352,27 @@ def check_deletes(
     every = [c for c in plan.changes if c.action is Action.DELETE]
     deletes = [c for c in every if not plan.declared_removal(c)]
     problems = [
-        f"{c.key}: alias is protected; deleting it needs --allow-delete"
+        Problem.of(c, f"{c.key}: alias is protected; deleting it needs --allow-delete")
         for c in deletes
         if c.alias in policies and policies[c.alias].protected
     ]
     # After the apply a model keeps exactly its declared aliases: none left means wiped.
     wiped = sorted({c.model for c in deletes if not declared.get(c.model)})
     problems += [
-        f"{model}: the plan deletes every alias aliasctl manages on it; that needs --allow-delete"
+        Problem(
+            model,
+            None,
+            f"{model}: the plan deletes every alias aliasctl manages on it; "
+            "that needs --allow-delete",
+        )
         for model in wiped
     ]
     if len(deletes) > max_deletes:
         which = " not declared under removals" if len(deletes) < len(every) else ""
         problems.append(
-            f"the plan deletes {len(deletes)} aliases{which}, more than --max-deletes "
-            f"{max_deletes}; that needs --allow-delete"
+            Problem.of_plan(
+                f"the plan deletes {len(deletes)} aliases{which}, more than --max-deletes "
+                f"{max_deletes}; that needs --allow-delete"
+            )
         )
     return problems

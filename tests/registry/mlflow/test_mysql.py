@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from controller.apply import apply_plan
+from controller.core.problem import messages
 from controller.core.state import MAX_TAG_VALUE, RECORD_TAG, Record, record_part_tags
 from controller.desired.spec import load_spec
 from controller.reconcile import Options, prepare_plan
@@ -314,7 +315,7 @@ def test_the_case_hint_is_free_when_read_and_a_bounded_search_otherwise(
         # The managed-model search, the `name IN (...)` search, then one lookup per name
         # up to the bound; the names past it get no hint.
         assert proxy.counts["forwarded"] == 2 + NEAR_NAME_LOOKUPS
-    hinted = [p for p in plan.problems if p.endswith("?")]
+    hinted = [p for p in messages(plan.problems) if p.endswith("?")]
     assert len(hinted) == NEAR_NAME_LOOKUPS
     assert len(plan.problems) == len(real)
     assert (
@@ -329,4 +330,4 @@ def test_the_case_hint_is_free_when_read_and_a_bounded_search_otherwise(
     with FaultProxy(mysql_mlflow_server.uri) as proxy:
         plan = prepare_plan(lowered, MlflowRegistry(proxy.uri, instance=unique), options)
         assert proxy.counts["forwarded"] == 2
-    assert f"did you mean {real[0]!r}?" in plan.problems[0]
+    assert f"did you mean {real[0]!r}?" in plan.problems[0].text

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from benchlib import model_name  # noqa: E402 - bench/ is on sys.path when run as a script
 
 from controller.core.state import RECORD_TAG  # noqa: E402
-from controller.registry.seam import (  # noqa: E402
+from controller.registry.mlflow.search import (  # noqa: E402
     MODELS_PER_PAGE,
     VERSIONS_PER_PAGE,
     in_filters,

@@ -27,10 +27,11 @@ from controller.core.policy import (
     check_gates,
     gate_notes,
     gated_changes,
+    may_be_exempt,
     needs_current,
-    relative_bounds,
     rollback_notes,
 )
+from controller.core.problem import Problem
 from controller.core.soak import Stretch, last_lost, latest_stretch
 from controller.core.state import DEFAULT_INSTANCE, Observed, VersionInfo
 from controller.core.windows import promotions, verdicts
@@ -42,11 +43,11 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from controller.core.change import Declared
-    from controller.core.evidence import ChangeEvidence, SignatureFacts
+    from controller.core.evidence import ChangeEvidence, RunFacts, SignatureFacts
     from controller.core.signature import Signature
     from controller.desired.spec import LoadedSpec, Policy
     from controller.desired.timespec import Freeze
-    from controller.registry.seam import Registry
+    from controller.registry.seam import LoggedModel, Registry
 
 
 class DriftMode(StrEnum):
@@ -131,44 +132,82 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         versions = registry.read_versions(targets | versions_to_read(plan.changes))
         target_problems = check_targets(plan, versions)
         problems += target_problems
+        gated = [] if target_problems else gated_changes(plan, options.policies)
+        sources = _read_sources(plan, gated, versions, registry, options)
         if not target_problems:
-            gated = gated_changes(plan, options.policies)
-            gate_problems, rollbacks = _gate_problems(gated, plan, versions, registry, options)
+            gate_problems, rollbacks = _gate_problems(gated, versions, sources, registry, options)
             problems += gate_problems
             notes = [n for g in gated for n in gate_notes(g.change, g.policy)]
             plan = replace(plan, notes=(*plan.notes, *notes, *rollbacks))
         if options.evidence:
-            plan = replace(plan, evidence=_gather_evidence(plan, versions, registry, options))
+            plan = replace(plan, evidence=_gather_evidence(plan, versions, sources, options))
     return replace(plan, problems=tuple(problems))
 
 
+@dataclass(frozen=True)
+class _Sources:
+    """What stands behind the versions a plan's gates and evidence look at: each source run
+    and each MLmodel read once, for both."""
+
+    runs: Mapping[str, RunFacts]
+    # (model, version) -> its MLmodel, or why it could not be read.
+    models: Mapping[tuple[str, int], LoggedModel | ControllerError]
+
+
+def _read_sources(
+    plan: Plan,
+    gated: list[Gated],
+    versions: list[VersionInfo],
+    registry: Registry,
+    options: Options,
+) -> _Sources:
+    """One read of the runs (in parallel, by the registry) and of each distinct MLmodel."""
+    info = {(v.model, v.version): v for v in versions}
+    run_keys, model_keys = _gate_reads(gated)
+    if options.evidence:
+        shown = _evidence_keys(plan, versions)
+        run_keys, model_keys = run_keys | shown, model_keys | shown
+    run_ids = {run for k in run_keys if k in info and (run := info[k].run_id)}
+    runs = registry.read_runs(run_ids) if run_ids else {}
+    pairs = sorted(model_keys)
+    with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(pairs)))) as pool:
+        read = list(pool.map(lambda p: _logged_model(registry, *p), pairs))
+    return _Sources(runs, dict(zip(pairs, read, strict=True)))
+
+
+def _logged_model(registry: Registry, model: str, version: int) -> LoggedModel | ControllerError:
+    try:
+        return registry.read_logged_model(model, version)
+    except ControllerError as error:
+        return error
+
+
+def _evidence_keys(plan: Plan, versions: list[VersionInfo]) -> set[tuple[str, int]]:
+    """The versions a reviewer weighs: each create's and update's, and the one it replaces."""
+    return versions_to_read(plan.changes) & {(v.model, v.version) for v in versions}
+
+
 def _gather_evidence(
-    plan: Plan, versions: list[VersionInfo], registry: Registry, options: Options
+    plan: Plan, versions: list[VersionInfo], sources: _Sources, options: Options
 ) -> tuple[ChangeEvidence, ...]:
     """What a reviewer weighs for each create and update: one read per distinct run and MLmodel."""
-    wanted = versions_to_read(plan.changes) & {(v.model, v.version) for v in versions}
-    pairs = sorted(wanted)
+    wanted = _evidence_keys(plan, versions)
     run_ids = {v.run_id for v in versions if v.run_id and (v.model, v.version) in wanted}
-    runs = registry.read_runs(run_ids)
-    with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(pairs)))) as pool:
-        read = list(pool.map(lambda p: _describe(registry, *p), pairs))
-    signatures = dict(zip(pairs, read, strict=True))
+    runs = {r: sources.runs[r] for r in run_ids if r in sources.runs}
+    signatures = {key: _described(sources.models[key]) for key in sorted(wanted)}
     return build_evidence(
         plan.changes, versions, runs, signatures, options.policies, options.show_metrics
     )
 
 
-def _describe(
-    registry: Registry, model: str, version: int
-) -> tuple[SignatureFacts | None, str | None]:
-    try:
-        return registry.describe_signature(model, version), None
-    except ControllerError as error:
-        detail = error.detail if isinstance(error, RegistryError) else str(error)
+def _described(read: LoggedModel | ControllerError) -> tuple[SignatureFacts | None, str | None]:
+    if isinstance(read, ControllerError):
+        detail = read.detail if isinstance(read, RegistryError) else str(read)
         return None, f"cannot read the logged model: {detail}"
+    return read.facts, None
 
 
-def _window_problems(plan: Plan, options: Options) -> list[str]:
+def _window_problems(plan: Plan, options: Options) -> list[Problem]:
     """Window and freeze verdicts on the changes that move production (heals excepted)."""
     if not options.freezes and not any(p.windows for p in options.policies.values()):
         return []
@@ -176,8 +215,16 @@ def _window_problems(plan: Plan, options: Options) -> list[str]:
     if not moving:
         return []
     if options.now is None:  # fail closed: a caller that forgot the clock moves nothing
-        return ["promotion windows and freezes cannot be checked: no current time given"]
-    return [v.message for v in verdicts(options.policies, options.freezes, moving, options.now)]
+        return [
+            Problem.of_plan(
+                "promotion windows and freezes cannot be checked: no current time given"
+            )
+        ]
+    return [
+        Problem.of(change, message)
+        for change in moving
+        for message in verdicts(options.policies, options.freezes, [change], options.now)
+    ]
 
 
 def fingerprint(observed: Observed) -> str:
@@ -193,43 +240,52 @@ def fingerprint(observed: Observed) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def _gate_reads(gated: list[Gated]) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    """The versions whose source runs (for metrics) and whose MLmodels (for signatures) the
+    gates read: the targets, and the current version where a gate compares with it."""
+    currents = {
+        (g.change.model, g.change.before)
+        for g in gated
+        if g.change.before is not None and needs_current(g.policy)
+    }
+    runs: set[tuple[str, int]] = set()
+    if any(g.policy.require_metrics for g in gated):
+        runs = {(g.change.model, g.version) for g in gated} | currents
+    models = {
+        (g.change.model, g.version)
+        for g in gated
+        if g.policy.require_signature or g.policy.require_compatible_signature
+    }
+    models |= {
+        (g.change.model, g.change.before)
+        for g in gated
+        if g.change.before is not None and g.policy.require_compatible_signature
+    }
+    return runs, models
+
+
 def _gate_problems(
     gated: list[Gated],
-    plan: Plan,
     versions: list[VersionInfo],
+    sources: _Sources,
     registry: Registry,
     options: Options,
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[Problem], list[str]]:
     """Every gate's problems, and the notes of rollbacks that skipped relative gates."""
     if not gated:
         return [], []
     # `versions` holds the targets and the versions they replace (one bulk read, made for
     # the evidence): the current version of a relative gate is among them unless it is gone.
     info = {(v.model, v.version): v for v in versions}
-    currents = {
-        (g.change.model, g.change.before)
-        for g in gated
-        if g.change.before is not None and needs_current(g.policy)
-    }
-    needs_metrics = any(g.policy.require_metrics for g in gated)
-    keys = {(g.change.model, g.version) for g in gated} | currents
-    run_ids = {info[k].run_id for k in keys if k in info}
-    metrics = registry.read_run_metrics({r for r in run_ids if r}) if needs_metrics else {}
+    run_keys, model_keys = _gate_reads(gated)
+    # Only what the gates asked for: the evidence's reads never feed a gate.
+    run_ids = {run for k in run_keys if k in info and (run := info[k].run_id)}
+    metrics = {r: sources.runs[r].metrics for r in run_ids if r in sources.runs}
     past = _held_before(gated, options.spec_file)
     # One MLmodel read per distinct version, however many aliases point at it.
-    wanted = {
-        (g.change.model, g.version)
-        for g in gated
-        if g.policy.require_signature or g.policy.require_compatible_signature
-    }
-    wanted |= {
-        (g.change.model, g.change.before)
-        for g in gated
-        if g.change.before is not None and g.policy.require_compatible_signature
-    }
-    signatures = {key: _signature(registry, *key) for key in sorted(wanted)}
+    signatures = {key: _signature(sources.models[key]) for key in sorted(model_keys)}
 
-    problems: list[str] = []
+    problems: list[Problem] = []
     notes: list[str] = []
     to_verify: list[Gated] = []
     for gate in gated:
@@ -250,7 +306,7 @@ def _gate_problems(
             lost_alias_at=past.lost.get((change.model, change.alias)),
         )
         failures = check_gates(change, policy, evidence, options.now)
-        problems += failures
+        problems += [Problem.of(change, failure) for failure in failures]
         notes += rollback_notes(change, policy, evidence)
         if policy.verify and not failures:
             to_verify.append(gate)
@@ -273,11 +329,10 @@ def _current(
     return Current(before, metrics.get(run_id) if run_id else None, signature, error)
 
 
-def _signature(registry: Registry, model: str, version: int) -> tuple[Signature | None, str | None]:
-    try:
-        return registry.read_signature(model, version), None
-    except ControllerError as error:
-        return None, f"cannot read the logged model: {error}"
+def _signature(read: LoggedModel | ControllerError) -> tuple[Signature | None, str | None]:
+    if isinstance(read, ControllerError):
+        return None, f"cannot read the logged model: {read}"
+    return read.signature, None
 
 
 @dataclass(frozen=True)
@@ -296,10 +351,7 @@ class _Past:
 def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
     """Read the file's history when a gate depends on it: promote_from, or a relative bound
     or promote_from that a rollback (an update back to a former holder) would skip."""
-    rollback_matters = any(
-        g.change.before is not None and (g.policy.promote_from or relative_bounds(g.policy))
-        for g in gated
-    )
+    rollback_matters = any(may_be_exempt(g.change, g.policy) for g in gated)
     if not rollback_matters and not any(g.policy.promote_from for g in gated):
         return _Past()
     if spec_file is None:  # outside git there is no history, so no rollback exemption
@@ -329,7 +381,7 @@ def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
     return past
 
 
-def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[str]:
+def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[Problem]:
     """Load and score every distinct target in parallel child processes (bounded)."""
     targets = sorted({(g.change.model, g.version) for g in gated})
     if not targets:
@@ -338,7 +390,7 @@ def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[str]
         errors = list(pool.map(lambda t: registry.verify(t[0], t[1], timeout), targets))
     by_target = dict(zip(targets, errors, strict=True))
     return [
-        f"{g.change.key} -> version {g.version}: verify failed: {error}"
+        Problem.of(g.change, f"{g.change.key} -> version {g.version}: verify failed: {error}")
         for g in gated
         if (error := by_target[(g.change.model, g.version)])
     ]

@@ -6,6 +6,7 @@ import pytest
 
 from controller.apply import apply_plan
 from controller.core.change import Action, Declared
+from controller.core.problem import messages
 from controller.core.state import RECORD_TAG, Record, Stamp
 from controller.reconcile import Options, prepare_plan
 from controller.registry.mlflow.adapter import MlflowRegistry
@@ -144,7 +145,7 @@ def test_preflight_finds_missing_models_and_versions_in_sqlite(sqlite_uri: str) 
         {"bikes": {"champion": 2, "challenger": 7}, "fraud": {"champion": 1}, "ghost": {"a": 1}},
         MlflowRegistry(sqlite_uri),
     )
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "ghost: registered model does not exist",
         "bikes@challenger: version 7 does not exist",
         "fraud@champion: version 1 does not exist",
@@ -166,7 +167,7 @@ def test_an_unreadable_record_is_a_problem_not_a_stranger(sqlite_uri: str, decla
         later["bikes"] = {"champion": 2}
     plan = prepare_plan(later, MlflowRegistry(sqlite_uri))
 
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "bikes: aliasctl's record (tag aliasctl.managed) cannot be read, so which of its "
         "aliases aliasctl owns is unknown; restore the tag, or delete it and its "
         "aliasctl.managed.* parts so that the next apply adopts what the file declares",

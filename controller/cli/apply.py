@@ -21,6 +21,7 @@ from controller.cli.options import (
     registry_options,
     safety_options,
 )
+from controller.core.problem import messages
 from controller.desired.spec import load_spec
 from controller.errors import PreflightError
 
@@ -92,7 +93,7 @@ def apply(
     ) as lock:
         the_plan = prepare_plan(declared, registry, options)
         if the_plan.problems:
-            raise PreflightError(the_plan.problems)
+            raise PreflightError(messages(the_plan.problems))
         if saved is not None:
             body = plan_json(the_plan, registry.display_uri)
             savedplan.check_live(saved, the_plan, registry.display_uri, body)

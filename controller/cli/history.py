@@ -9,6 +9,7 @@ import click
 from controller.cli.options import (
     DEFAULT_FILE,
     EXIT_OK,
+    OUTPUT_HELP,
     OUTPUTS,
     file_argument,
 )
@@ -25,7 +26,7 @@ from controller.desired.spec import split_target
     help="Show what each alias pointed to at this moment (ISO date/time, UTC if no zone) "
     "or git revision.",
 )
-@click.option("--output", "-o", type=click.Choice(OUTPUTS), default="text")
+@click.option("--output", "-o", type=click.Choice(OUTPUTS), default="text", help=OUTPUT_HELP)
 def history(target: str | None, file: Path, at: str | None, output: str) -> int:
     """Timeline of alias changes from the git history of the file."""
     from controller.gitops.history import (  # noqa: PLC0415

@@ -17,6 +17,7 @@ from controller.cli.options import (
     open_registry,
 )
 from controller.core.stages import DEFAULT_MAPPING, STAGES, describe, mapping, parse_pair
+from controller.core.state import utc_text
 from controller.desired.spec import load_spec
 
 
@@ -125,7 +126,7 @@ def import_command(
         _refuse_empty(asked, registry.display_uri, len(found.models))
     aliases = sum(len(a) for a in chosen.models.values())
     if loaded is None:
-        moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = utc_text(datetime.now(UTC))
         text = importer.render(
             chosen.models, registry.display_uri, moment, chosen.from_stage, stage_map
         )

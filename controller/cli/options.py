@@ -25,6 +25,7 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 DEFAULT_FILE = "aliases.yaml"
 OUTPUTS = ("text", "markdown", "json")
+OUTPUT_HELP = "Report format: text for a terminal, markdown for a PR comment, json for machines."
 READ_MODES = ("auto", "bulk", "per-model")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +47,12 @@ def stack(func: F, options: list[Callable[[Any], Any]]) -> F:
 def registry_options(func: F) -> F:
     """Connection options plus --output (for commands that render a report)."""
     output = click.option(
-        "--output", "-o", type=click.Choice(OUTPUTS), default="text", show_default=True
+        "--output",
+        "-o",
+        type=click.Choice(OUTPUTS),
+        default="text",
+        show_default=True,
+        help=OUTPUT_HELP,
     )
     return stack(func, [connection_options, output])
 

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from controller.core.change import Action, Change, Declared
+from controller.core.problem import Problem
 from controller.core.stages import stage_note
 from controller.core.state import (
     RECORD_TAG,
@@ -66,7 +67,7 @@ class Plan:
     changes: tuple[Change, ...]
     unmanaged: tuple[AliasRef, ...] = ()
     drift: tuple[Drift, ...] = ()
-    problems: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
     # Models whose inventory record must be (re)written even when no alias moves.
     stale_records: tuple[str, ...] = ()
     # Models no longer in the file: their record is removed once their aliases are gone.
@@ -80,7 +81,7 @@ class Plan:
     removals: tuple[str, ...] = ()
     # --break-glass: its reason, and the window and freeze problems it let through.
     break_glass: str | None = None
-    overridden: tuple[str, ...] = ()
+    overridden: tuple[Problem, ...] = ()
     # What a reviewer should know that is not a problem (a relative gate with nothing to compare).
     notes: tuple[str, ...] = ()
     # For each create and update: the target version beside the one it replaces (for review).
@@ -148,7 +149,7 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
     changes: list[Change] = []
     unmanaged: list[AliasRef] = []
     drift: list[Drift] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     stale: list[str] = []
     released: list[str] = []
     last_applied: dict[str, Record] = {}
@@ -158,16 +159,15 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         model = observed.models.get(name)
         if model is None:
             hint = _did_you_mean(name, observed)
-            problems.append(f"{name}: registered model does not exist{hint}")
+            problems.append(Problem(name, None, f"{name}: registered model does not exist{hint}"))
             continue
         if model.record_unreadable:
             problems.append(_unreadable(name))
             continue
         record = model.record
         if record is not None and record.instance != instance:
-            problems.append(
-                f"{name}: managed by aliasctl instance {record.instance!r}, not {instance!r}"
-            )
+            text = f"{name}: managed by aliasctl instance {record.instance!r}, not {instance!r}"
+            problems.append(Problem(name, None, text))
             continue
         managed = dict(record.aliases) if record else {}
         if record is not None:
@@ -219,11 +219,13 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
     )
 
 
-def _unreadable(name: str) -> str:
-    return (
+def _unreadable(name: str) -> Problem:
+    return Problem(
+        name,
+        None,
         f"{name}: aliasctl's record (tag {RECORD_TAG}) cannot be read, so which of its aliases "
         f"aliasctl owns is unknown; restore the tag, or delete it and its {RECORD_TAG}.* parts "
-        "so that the next apply adopts what the file declares"
+        "so that the next apply adopts what the file declares",
     )
 
 
@@ -235,14 +237,18 @@ def _did_you_mean(name: str, observed: Observed) -> str:
 
 def _case_twins(
     model: str, live: Mapping[str, int], wanted: Mapping[str, int], managed: Mapping[str, object]
-) -> list[str]:
+) -> list[Problem]:
     """Aliases to set that equal a live one but for case. A database that folds case (MySQL's
     default collation) holds one row for both, so setting the new one would silently replace
     the other; refused on every backend, since the file may move to such a registry. An
     alias aliasctl already manages under that exact name is its own, not a newcomer."""
     return [
-        f"{model}@{alias} would replace {model}@{other} on a registry whose database "
-        "folds case (MySQL)"
+        Problem(
+            model,
+            alias,
+            f"{model}@{alias} would replace {model}@{other} on a registry whose database "
+            "folds case (MySQL)",
+        )
         for alias in sorted(wanted)
         if alias not in managed
         for other in sorted(live)
@@ -274,7 +280,7 @@ def _record_stale(record: Record | None, wanted: Mapping[str, int]) -> bool:
     return dict(record.aliases) != dict(wanted)
 
 
-def check_targets(plan: Plan, versions: Iterable[VersionInfo]) -> tuple[str, ...]:
+def check_targets(plan: Plan, versions: Iterable[VersionInfo]) -> tuple[Problem, ...]:
     """Pre-flight: every version the plan points an alias at exists and is READY."""
     found = {(v.model, v.version): v.status for v in versions}
     problems = []
@@ -283,9 +289,12 @@ def check_targets(plan: Plan, versions: Iterable[VersionInfo]) -> tuple[str, ...
             continue
         status = found.get((change.model, change.after))
         if status is None:
-            problems.append(f"{change.key}: version {change.after} does not exist")
+            problems.append(
+                Problem.of(change, f"{change.key}: version {change.after} does not exist")
+            )
         elif status != "READY":
-            problems.append(f"{change.key}: version {change.after} is {status}, not READY")
+            text = f"{change.key}: version {change.after} is {status}, not READY"
+            problems.append(Problem.of(change, text))
     return tuple(problems)
 
 

@@ -12,6 +12,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from controller.core.change import Action, Change, Declared
+from controller.core.problem import Problem
 from controller.core.signature import Signature, incompatibilities
 from controller.core.soak import Stretch, soak_failure
 from controller.desired.spec import BOUND_PATTERN, Policy
@@ -126,6 +127,35 @@ def is_rollback(change: Change, evidence: Evidence) -> bool:
     return change.before is not None and evidence.lost_alias_at is not None
 
 
+@dataclass(frozen=True)
+class Exemption:
+    """The gates a rollback skips: the version was approved for the alias once already."""
+
+    # Relative bounds: it was measured against production when it first took the alias.
+    metrics: tuple[str, ...] = ()
+    # promote_from (and its soak): it was promoted through the line before.
+    promote_from: PromoteFrom | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.metrics) or self.promote_from is not None
+
+
+def rollback_exemption(policy: Policy) -> Exemption:
+    """What a rollback under `policy` skips (the one place that decides it)."""
+    return Exemption(tuple(relative_bounds(policy)), policy.promote_from)
+
+
+def may_be_exempt(change: Change, policy: Policy) -> bool:
+    """Whether `change` would skip gates if it were a rollback: the file's history is then
+    needed to tell (an update, under a policy a rollback skips part of)."""
+    return change.before is not None and bool(rollback_exemption(policy))
+
+
+def exemption(change: Change, policy: Policy, evidence: Evidence) -> Exemption:
+    """The gates `change` skips: a rollback's exemption, nothing for any other change."""
+    return rollback_exemption(policy) if is_rollback(change, evidence) else Exemption()
+
+
 def needs_current(policy: Policy) -> bool:
     """Whether the policy compares with the version the alias points at now."""
     return bool(relative_bounds(policy)) or policy.require_compatible_signature
@@ -161,10 +191,10 @@ def check_gates(
             failures.append(f"{where}: tag {key!r} is missing (want {wanted!r})")
         elif found != wanted:
             failures.append(f"{where}: tag {key!r} is {found!r}, want {wanted!r}")
-    rollback = is_rollback(change, evidence)
+    exempt = exemption(change, policy, evidence)
     for name, text in sorted(policy.require_metrics.items()):
-        if rollback and parse_bound(text).relative:
-            continue  # it was measured against production when it first took the alias
+        if name in exempt.metrics:
+            continue  # a rollback: it was measured against production when it took the alias
         failures += _metric_failures(where, change, name, text, evidence)
     signature = evidence.signature
     if (policy.require_signature or policy.require_compatible_signature) and signature is None:
@@ -173,25 +203,23 @@ def check_gates(
         failures.append(f"{where}: {gate}: {why}")
     elif policy.require_compatible_signature and change.before is not None and signature:
         failures += _compatibility_failures(where, change, signature, evidence.current)
-    if policy.promote_from is not None and not rollback:
+    if policy.promote_from is not None and exempt.promote_from is None:
         failures += _promote_from(where, change, policy.promote_from, evidence, now)
     return failures
 
 
 def rollback_notes(change: Change, policy: Policy, evidence: Evidence) -> list[str]:
     """What a rollback skipped, for the plan's notes (nothing when it skipped nothing)."""
-    if not is_rollback(change, evidence) or evidence.lost_alias_at is None:
+    exempt = exemption(change, policy, evidence)
+    if not exempt or evidence.lost_alias_at is None:
         return []
     skipped = []
-    if relative := relative_bounds(policy):
-        bounds = ", ".join(f"{n} {policy.require_metrics[n].strip()}" for n in relative)
+    if exempt.metrics:
+        bounds = ", ".join(f"{n} {policy.require_metrics[n].strip()}" for n in exempt.metrics)
         skipped.append(f"relative gates ({bounds})")
-    if policy.promote_from is not None:
-        rule = policy.promote_from
+    if (rule := exempt.promote_from) is not None:
         soak = f" for {rule.soak}" if rule.soak else ""
         skipped.append(f"promote_from {rule.alias}{soak}")
-    if not skipped:
-        return []
     until = evidence.lost_alias_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return [
         f"{change.key} -> version {change.after}: rollback to version {change.after}, which "
@@ -313,7 +341,7 @@ def check_deletes(
     *,
     allow_delete: bool,
     max_deletes: int = DEFAULT_MAX_DELETES,
-) -> list[str]:
+) -> list[Problem]:
     """Guards against accidental mass or protected deletes (Argo CD's users asked for these).
 
     A delete the file declares under `removals:` was reviewed as such in the pull request,
@@ -324,20 +352,27 @@ def check_deletes(
     every = [c for c in plan.changes if c.action is Action.DELETE]
     deletes = [c for c in every if not plan.declared_removal(c)]
     problems = [
-        f"{c.key}: alias is protected; deleting it needs --allow-delete"
+        Problem.of(c, f"{c.key}: alias is protected; deleting it needs --allow-delete")
         for c in deletes
         if c.alias in policies and policies[c.alias].protected
     ]
     # After the apply a model keeps exactly its declared aliases: none left means wiped.
     wiped = sorted({c.model for c in deletes if not declared.get(c.model)})
     problems += [
-        f"{model}: the plan deletes every alias aliasctl manages on it; that needs --allow-delete"
+        Problem(
+            model,
+            None,
+            f"{model}: the plan deletes every alias aliasctl manages on it; "
+            "that needs --allow-delete",
+        )
         for model in wiped
     ]
     if len(deletes) > max_deletes:
         which = " not declared under removals" if len(deletes) < len(every) else ""
         problems.append(
-            f"the plan deletes {len(deletes)} aliases{which}, more than --max-deletes "
-            f"{max_deletes}; that needs --allow-delete"
+            Problem.of_plan(
+                f"the plan deletes {len(deletes)} aliases{which}, more than --max-deletes "
+                f"{max_deletes}; that needs --allow-delete"
+            )
         )
     return problems

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from datetime import datetime
 
 RECORD_TAG = "aliasctl.managed"
 RECORD_FORMAT = 1
@@ -23,6 +25,17 @@ DEFAULT_INSTANCE = "default"
 # ignores the length, and MLflow's own check allows more): a longer record is split.
 MAX_TAG_VALUE = 5000
 PART_SIZE = 4000
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def utc_text(moment: datetime) -> str:
+    """An instant as aliasctl writes it (records, the lock, evidence): `2026-12-04T18:01:00Z`.
+
+    An aware time is converted to UTC first; a naive one is taken to be UTC already.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(UTC_FORMAT)
 
 
 @dataclass(frozen=True)

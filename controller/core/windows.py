@@ -7,9 +7,8 @@ healing is filtered out before this is called: see `promotions`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from controller.core.plan import heal_keys
 from controller.desired.timespec import Window, parse_local, parse_window, zone
@@ -24,14 +23,6 @@ if TYPE_CHECKING:
     from controller.desired.timespec import Freeze, Windows
 
 
-@dataclass(frozen=True)
-class Verdict:
-    model: str
-    alias: str
-    kind: Literal["window", "freeze"]
-    message: str
-
-
 def promotions(changes: Iterable[Change], drift: Iterable[Drift]) -> list[Change]:
     """Changes that move production: all but those putting a hand-moved alias back."""
     changes = tuple(changes)
@@ -44,26 +35,25 @@ def verdicts(
     freezes: Sequence[Freeze],
     changes: Iterable[Change],
     now: datetime,
-) -> list[Verdict]:
-    """Every change (create, update, delete) inside a freeze or outside its alias's windows."""
+) -> list[str]:
+    """Why each change (create, update, delete) inside a freeze or outside its alias's windows
+    may not move now: one message each, `model@alias: ...`."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     now = now.astimezone(UTC)  # compare instants, never wall times of one zone
     active = [(f, end) for f in freezes if (end := _frozen_until(f, now)) is not None]
     # A window that opens during a freeze opens for nothing: name the first opening after.
     thaw = max([now, *(end for _, end in active)])
-    found: list[Verdict] = []
+    found: list[str] = []
     for change in changes:
         for freeze, end in active:
             why = f" ({freeze.reason})" if freeze.reason else ""
-            message = f"{change.key}: frozen by {freeze.name!r}{why} until {_show(end)}"
-            found.append(Verdict(change.model, change.alias, "freeze", message))
+            found.append(f"{change.key}: frozen by {freeze.name!r}{why} until {_show(end)}")
         policy = policies.get(change.alias)
         if policy is not None and policy.windows is not None:
             closed = _outside(policy.windows, now, thaw)
             if closed is not None:
-                message = f"{change.key}: {closed}"
-                found.append(Verdict(change.model, change.alias, "window", message))
+                found.append(f"{change.key}: {closed}")
     return found
 
 

@@ -178,13 +178,35 @@ def render(
         )
     lines.append("models:" if models else "models: {}")
     for name, aliases in models.items():
-        lines.append(f"  {key(name)}:")
-        lines.append("    aliases:" + ("" if aliases else " {}"))
-        lines += [
-            f"      {key(alias)}: {version}" + _stage_comment(from_stage, name, alias)
-            for alias, version in aliases.items()
-        ]
+        lines += _model_lines(name, aliases, from_stage or {}, indent="  ", step="  ")
     return "\n".join(lines) + "\n"
+
+
+def _model_lines(
+    model: str,
+    aliases: Mapping[str, int],
+    from_stage: Mapping[tuple[str, str], str],
+    indent: str,
+    step: str,
+) -> list[str]:
+    """A model's block, as both a new file and a merge write it: its key, `aliases:`
+    (`{}` when it has none), then one line an alias."""
+    return [
+        f"{indent}{key(model)}:",
+        f"{indent}{step}aliases:" + ("" if aliases else " {}"),
+        *_alias_lines(model, aliases, from_stage, indent + step + step),
+    ]
+
+
+def _alias_lines(
+    model: str,
+    aliases: Mapping[str, int],
+    from_stage: Mapping[tuple[str, str], str],
+    indent: str,
+) -> list[str]:
+    return [
+        f"{indent}{key(a)}: {v}{_stage_comment(from_stage, model, a)}" for a, v in aliases.items()
+    ]
 
 
 def _stage_comment(from_stage: Mapping[tuple[str, str], str] | None, model: str, alias: str) -> str:
@@ -239,10 +261,8 @@ def merge(
                 result.conflicts.append(_by_hand(source, ("models", model, "aliases"), model))
                 continue
             offset, indent = where
-            body = "".join(
-                f"{newline}{indent}{key(a)}: {v}{_stage_comment(origin, model, a)}"
-                for a, v in extra.items()
-            )
+            lines = _alias_lines(model, extra, origin, indent)
+            body = "".join(newline + line for line in lines)
             inserts.append((offset, body))
             result.added_aliases += [(model, a) for a in extra]
     if new_models:
@@ -252,14 +272,11 @@ def merge(
         else:
             offset, indent = where
             step = _indent_step(source)
-            body = ""
-            for model, aliases in new_models.items():
-                body += f"{newline}{indent}{key(model)}:"
-                body += f"{newline}{indent}{step}aliases:" + ("" if aliases else " {}")
-                body += "".join(
-                    f"{newline}{indent}{step}{step}{key(a)}: {v}" + _stage_comment(origin, model, a)
-                    for a, v in aliases.items()
-                )
+            body = "".join(
+                newline + line
+                for model, aliases in new_models.items()
+                for line in _model_lines(model, aliases, origin, indent, step)
+            )
             inserts.append((offset, body))
             result.added_models += list(new_models)
     for offset, body in sorted(inserts, reverse=True):

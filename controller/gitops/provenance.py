@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from controller.core.ci import ci_context
-from controller.core.state import Stamp
+from controller.core.state import Stamp, utc_text
 from controller.gitops.history import GitError, open_repo
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def make_stamp(
     file: Path, env: Mapping[str, str], now: datetime | None = None, break_glass: str | None = None
 ) -> Stamp:
-    moment = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = utc_text(now or datetime.now(UTC))
     commit, git_note = _commit_of(file)
     source = {"file": file.name}
     if git_note:

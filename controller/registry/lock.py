@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controller.core.state import utc_text
 from controller.errors import ControllerError, LockError
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ class Holder:
 
 
 def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(datetime.fromtimestamp(moment, UTC))
 
 
 def _machine_identity() -> tuple[str, str]:

@@ -8,30 +8,23 @@ the CLI, the lock and the adapter all need them without importing MLflow.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from controller.core.state import RECORD_TAG
+from controller.core.evidence import SignatureFacts
 from controller.registry.uris import scheme
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Iterator, Mapping
+    from collections.abc import Collection, Mapping
 
-    from controller.core.evidence import RunFacts, SignatureFacts
+    from controller.core.evidence import RunFacts
     from controller.core.signature import Signature
     from controller.core.state import Observed, Record, VersionInfo
 
-MODELS_PER_PAGE = 1000  # MLflow's ceiling for search_registered_models
-VERSIONS_PER_PAGE = 10_000
-# A GET's filter travels in the URL: keep each IN (...) list well under the
-# 8 KiB request-line limits common in front of MLflow servers.
-MAX_FILTER_CHARS = 6000
 DEFAULT_TIMEOUT_SECONDS = 30
 MAX_PARALLELISM = 64
 READ_PARALLELISM = 16
-TAG_FILTER = f"tags.`{RECORD_TAG}` LIKE '%'"
-PROMPT_TAG = "mlflow.prompt.is_prompt"  # marks a prompt among registered models (MLflow >= 2.21)
 INVENTORY_TAG_PREFIX = "aliasctl.model."
 # The permission MLflow's basic-auth asks of each write (READ < USE < EDIT < MANAGE).
 NEEDS_EDIT = "EDIT"
@@ -62,10 +55,19 @@ class ServerVersion:
 # Registry webhooks (model_version_alias.created/deleted) came with MLflow 3.3.
 WEBHOOKS_SINCE = ServerVersion(3, 3)
 # Prompts live in the registry from 2.21; MLflow 3 clients hide them with a filter
-# that older servers misread (registry/mlflow/adapter.py says how it is avoided).
+# that older servers misread (registry/mlflow/search.py says how it is avoided).
 PROMPTS_SINCE = ServerVersion(2, 21)
 # Registry searches accept `name IN (...)` from MLflow 3.0 (2.x servers refuse it).
 NAME_IN_SINCE = ServerVersion(3, 0)
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A version's MLmodel, read once: its signature as plain data (for the gates; None:
+    logged without one) and as text (for the evidence; both halves None without one)."""
+
+    signature: Signature | None = None
+    facts: SignatureFacts = field(default_factory=SignatureFacts)
 
 
 class ReadMode(StrEnum):
@@ -131,18 +133,13 @@ class Registry(Protocol):
 
     def write_record(self, model: str, record: Record | None) -> None: ...
 
-    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]: ...
-
-    def read_signature(self, model: str, version: int) -> Signature | None:
-        """The logged model's signature as plain data; None when it has none."""
-        ...
-
     def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
-        """Source runs for the plan's evidence, read in parallel; a gone run is absent."""
+        """Source runs, read in parallel: their metrics for the gates, all of them for the
+        evidence; a gone run is absent."""
         ...
 
-    def describe_signature(self, model: str, version: int) -> SignatureFacts:
-        """The logged model's signature inputs and outputs as text (both None: no signature)."""
+    def read_logged_model(self, model: str, version: int) -> LoggedModel:
+        """The version's MLmodel (only that file): its signature for the gates and the evidence."""
         ...
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...
@@ -159,22 +156,3 @@ class Registry(Protocol):
     def set_model_tag(self, name: str, key: str, value: str) -> None: ...
 
     def delete_model(self, name: str) -> None: ...
-
-
-def _quote(name: str) -> str:
-    return "'" + name + "'"
-
-
-def in_filters(names: Iterable[str]) -> Iterator[str]:
-    """`name IN ('a','b',...)` filters, each short enough to travel in a URL."""
-    batch: list[str] = []
-    length = 0
-    for name in sorted(set(names)):
-        quoted = _quote(name)
-        if batch and length + len(quoted) + 1 > MAX_FILTER_CHARS:
-            yield "name IN (" + ",".join(batch) + ")"
-            batch, length = [], 0
-        batch.append(quoted)
-        length += len(quoted) + 1
-    if batch:
-        yield "name IN (" + ",".join(batch) + ")"

@@ -1,6 +1,6 @@
 """The plan's evidence as text (two lines under a change), markdown (a table a change), JSON.
 
-The JSON shape is part of the plan's public contract (README, "JSON output"):
+The JSON shape is part of the plan's public contract (docs/reference/output.md):
 fields are only ever added.
 """
 

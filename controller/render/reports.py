@@ -1,7 +1,7 @@
 """Plans and apply results as text (terminal), markdown (PR comments) and JSON (machines).
 
 The JSON shapes are a public contract, versioned by `format_version`:
-see the README's "JSON output" section before changing them.
+see docs/reference/output.md before changing them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from controller.core.change import Action, Change
+from controller.core.problem import messages
 from controller.render.evidence import evidence_json, evidence_section, evidence_text
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
         "has_changes": plan.has_changes,
         "summary": {a.value: plan.count(a) for a in Action},
         "changes": [_change_with_evidence(plan, c) for c in plan.changes],
-        "problems": list(plan.problems),
+        "problems": list(messages(plan.problems)),
         "notes": list(plan.notes),
         "drift": _drift_json(plan),
         "unmanaged": [
@@ -103,7 +104,7 @@ def _change_with_evidence(plan: Plan, change: Change) -> dict[str, Any]:
 def break_glass_json(plan: Plan) -> dict[str, Any] | None:
     if plan.break_glass is None:
         return None
-    return {"reason": plan.break_glass, "overridden": list(plan.overridden)}
+    return {"reason": plan.break_glass, "overridden": list(messages(plan.overridden))}
 
 
 def break_glass_lines(plan: Plan, *, markdown: bool = False) -> list[str]:
@@ -207,7 +208,7 @@ def md_code(text: str) -> str:
 
 def _removals_hint(plan: Plan) -> list[str]:
     """How to make a refused delete pass in review rather than by a flag at apply time."""
-    if not any("--allow-delete" in p for p in plan.problems):
+    if not any("--allow-delete" in p.text for p in plan.problems):
         return []
     return [
         "Deletes this change intends can be declared in the file under `removals:` "
@@ -373,7 +374,7 @@ def drift_json(plan: Plan, registry: str) -> dict[str, Any]:
         "has_drift": bool(plan.drift),
         "drift": _drift_json(plan),
         "pending_changes": len(plan.changes),
-        "problems": list(plan.problems),
+        "problems": list(messages(plan.problems)),
         "last_applied": _last_applied_json(plan),
     }
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan
 from controller.core.plan import heal_keys
+from controller.core.problem import Problem
 from controller.desired.spec import load_spec
 from controller.errors import ControllerError, LockError
 from controller.gitops.history import pull_fast_forward
@@ -146,7 +147,9 @@ def _reconcile(
     statuses = alias_statuses(declared, plan, result, lock_problem)
     events = cycle_events(previous, declared, plan, result, stamp.commit, now)
     error = _apply_error(result)
-    problems = (*plan.problems, lock_problem) if lock_problem else plan.problems
+    problems = plan.problems
+    if lock_problem:
+        problems = (*problems, Problem.of_plan(lock_problem))
     if error:
         outcome = CycleOutcome.FAILED
     elif problems:
@@ -281,18 +284,16 @@ def _outstanding(
     elif key in heals:
         state, reason = AliasState.DRIFTED, "moved outside aliasctl"
     elif plan.problems and key not in attempted:
-        problem = _problem_of(plan.problems, change.model) or plan.problems[0]
+        problem = _problem_of(plan.problems, change.model) or plan.problems[0].text
         state, reason = AliasState.BLOCKED, problem
     else:
         state, reason = AliasState.PENDING, lock_problem
     return AliasStatus(change.model, change.alias, change.after, change.before, state, reason)
 
 
-def _problem_of(problems: Iterable[str], model: str) -> str:
-    for problem in problems:
-        if problem.startswith((f"{model}:", f"{model}@")):
-            return problem
-    return ""
+def _problem_of(problems: Iterable[Problem], model: str) -> str:
+    """The first problem about `model` (any of its aliases), as shown; "" if none."""
+    return next((p.text for p in problems if p.model == model), "")
 
 
 def cycle_events(
@@ -369,12 +370,11 @@ def _merge_applied(
 
 
 def _merge_problems(
-    old: tuple[str, ...], new: tuple[str, ...], scope: frozenset[str] | None
-) -> tuple[str, ...]:
+    old: tuple[Problem, ...], new: tuple[Problem, ...], scope: frozenset[str] | None
+) -> tuple[Problem, ...]:
     if scope is None:
         return new
-    kept = tuple(p for p in old if not any(_problem_of([p], m) for m in scope))
-    return kept + new
+    return tuple(p for p in old if p.model not in scope) + new
 
 
 def _recent(new: list[Event], old: tuple[Event, ...]) -> tuple[Event, ...]:

@@ -19,6 +19,7 @@ from controller.serve.webhook_support import Availability
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from controller.core.problem import Problem
     from controller.serve.status import AliasStatus, Applied, Event, Snapshot
 
 REFRESH_SECONDS = 30
@@ -153,10 +154,10 @@ def _counts(s: Snapshot) -> str:
     return f'<section id=counts><h2>{total:,} aliases</h2><ul class="counts">{boxes}</ul></section>'
 
 
-def _problems(problems: tuple[str, ...]) -> str:
+def _problems(problems: tuple[Problem, ...]) -> str:
     if not problems:
         return ""
-    items = "".join(f"<li>{_e(p)}</li>" for p in problems)
+    items = "".join(f"<li>{_e(p.text)}</li>" for p in problems)
     return (
         f"<section id=problems><h2>Refused by the last plan ({len(problems):,})</h2>"
         f'<ul class="problems">{items}</ul></section>'

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from controller.core.problem import Problem, messages
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -108,7 +110,7 @@ class Snapshot:
     started_at: datetime
     aliases: tuple[AliasStatus, ...] = ()  # every managed alias, sorted
     last_applied: dict[str, Applied] = field(default_factory=dict)  # per model
-    problems: tuple[str, ...] = ()  # what the last full plan refused, one line each
+    problems: tuple[Problem, ...] = ()  # what the last full plan refused
     events: tuple[Event, ...] = ()  # the most recent, newest first
     commit: str | None = None  # the file's checkout at the last cycle
     cycles: int = 0
@@ -161,7 +163,7 @@ class Snapshot:
                 model: {"commit": applied.commit, "applied_at": applied.applied_at}
                 for model, applied in sorted(self.last_applied.items())
             },
-            "problems": list(self.problems),
+            "problems": list(messages(self.problems)),
             "events": [event.to_json() for event in self.events],
             "webhooks": None if self.webhooks is None else self.webhooks.to_json(),
         }

@@ -136,7 +136,7 @@ def test_a_create_shows_its_version_alone_and_a_changed_signature_is_flagged() -
     assert "| signature | present | present | ⚠️ changed |" in markdown
     # Two aliases on one version: its run and its MLmodel are each read once.
     assert sorted(registry.run_reads) == ["r2", "r3"]
-    assert sorted(registry.describe_reads) == [(MODEL, 2), (MODEL, 3)]
+    assert sorted(registry.model_reads) == [(MODEL, 2), (MODEL, 3)]
 
 
 def test_a_gone_run_and_an_unreadable_model_are_shown_not_raised() -> None:
@@ -159,7 +159,7 @@ def test_no_op_and_delete_plans_read_no_evidence() -> None:
     plan = prepare_plan({MODEL: {"champion": 2}}, registry, Options())
     assert not plan.has_changes
     assert plan.evidence == ()
-    assert (registry.reads, registry.run_reads, registry.describe_reads) == (1, [], [])
+    assert (registry.reads, registry.run_reads, registry.model_reads) == (1, [], [])
     registry.records[MODEL] = Record({"champion": 2})
     plan = prepare_plan({MODEL: {}}, registry, Options(allow_delete=True))
     assert [c.action.value for c in plan.changes] == ["delete"]

@@ -15,6 +15,7 @@ from controller.core.plan import (
     pending_record,
     settled_aliases,
 )
+from controller.core.problem import messages
 from controller.core.state import Observed, ObservedModel, Record, VersionInfo
 
 if TYPE_CHECKING:
@@ -127,20 +128,20 @@ def test_plan_lists_unmanaged_aliases() -> None:
 
 def test_plan_reports_missing_model_as_problem() -> None:
     plan = compute_plan({"ghost": {"champion": 1}}, observed({}))
-    assert plan.problems == ("ghost: registered model does not exist",)
+    assert messages(plan.problems) == ("ghost: registered model does not exist",)
     assert plan.changes == ()
 
 
 def test_missing_model_names_the_one_differing_only_in_case() -> None:
     # A managed model is read anyway: the hint costs nothing.
     plan = compute_plan({"casemodel": {"champion": 1}}, observed({"CaseModel": {}}))
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "casemodel: registered model does not exist; did you mean 'CaseModel'?",
     )
     # Else the adapter's bounded lookup (or MySQL's folded answer) found it.
     found = Observed({}, near_names={"casemodel": "CaseModel"})
     plan = compute_plan({"casemodel": {"champion": 1}}, found)
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "casemodel: registered model does not exist; did you mean 'CaseModel'?",
     )
 
@@ -176,7 +177,7 @@ def test_alias_differing_only_in_case_from_a_live_one_is_a_problem(
     plan = compute_plan(
         {"m": {"Champion": 2}}, observed({"m": live}, {"m": managed} if managed else None)
     )
-    assert plan.problems == problems
+    assert messages(plan.problems) == problems
 
 
 def test_plan_refuses_model_managed_by_another_instance() -> None:
@@ -184,7 +185,9 @@ def test_plan_refuses_model_managed_by_another_instance() -> None:
         {"bikes": {"champion": 1}},
         observed({"bikes": {}}, {"bikes": {"champion": 1}}, instance="team-b"),
     )
-    assert plan.problems == ("bikes: managed by aliasctl instance 'team-b', not 'default'",)
+    assert messages(plan.problems) == (
+        "bikes: managed by aliasctl instance 'team-b', not 'default'",
+    )
 
 
 def test_drift_is_a_managed_alias_moved_by_hand() -> None:
@@ -242,7 +245,7 @@ def test_check_targets_requires_existing_ready_versions() -> None:
         plan,
         [VersionInfo("bikes", 1, "READY"), VersionInfo("bikes", 2, "PENDING_REGISTRATION")],
     )
-    assert problems == (
+    assert messages(problems) == (
         "bikes@b: version 2 is PENDING_REGISTRATION, not READY",
         "bikes@c: version 9 does not exist",
     )

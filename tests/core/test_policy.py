@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from controller.core.policy import bound_holds
+from controller.core.problem import messages
 from controller.desired.spec import Policy
 from controller.reconcile import DriftMode, Options, prepare_plan
 from tests.conftest import client_for, live_aliases, seed
@@ -142,7 +143,7 @@ def test_verify_is_bounded_in_time() -> None:
     registry.broken[("m", 2)] = "did not load and predict within 1 s (--verify-timeout)"
     options = Options(policies={"champion": Policy(verify=True)})
     plan = prepare_plan({"m": {"champion": 2}}, registry, options)
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "m@champion -> version 2: verify failed: did not load and predict within 1 s "
         "(--verify-timeout)",
     )
@@ -188,7 +189,7 @@ def test_promote_from_in_the_same_commit_does_not_count() -> None:
     registry = FakeRegistry.with_models({"m": 3})
     options = Options(policies={"champion": Policy(promote_from="challenger")}, spec_file=None)
     plan = prepare_plan({"m": {"champion": 3, "challenger": 3}}, registry, options)
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "m@champion -> version 3: promote_from 'challenger': no file history to check against",
     )
 
@@ -199,7 +200,9 @@ def test_deleting_a_protected_alias_needs_allow_delete() -> None:
     assert not prepare_plan({"m": {"champion": 1, "challenger": 2}}, registry).problems
     apply_all(registry, {"m": {"champion": 1, "challenger": 2}})
     refused = prepare_plan({"m": {"challenger": 2}}, registry, Options(policies=protected))
-    assert refused.problems == ("m@champion: alias is protected; deleting it needs --allow-delete",)
+    assert messages(refused.problems) == (
+        "m@champion: alias is protected; deleting it needs --allow-delete",
+    )
     allowed = prepare_plan(
         {"m": {"challenger": 2}}, registry, Options(policies=protected, allow_delete=True)
     )
@@ -210,11 +213,11 @@ def test_deleting_every_managed_alias_of_a_model_needs_allow_delete() -> None:
     registry = FakeRegistry.with_models({"m": 3, "n": 3})
     apply_all(registry, {"m": {"champion": 1}, "n": {"champion": 1}})
     plan = prepare_plan({"n": {"champion": 1}}, registry)
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "m: the plan deletes every alias aliasctl manages on it; that needs --allow-delete",
     )
     plan = prepare_plan({"m": {}, "n": {"champion": 1}}, registry)
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "m: the plan deletes every alias aliasctl manages on it; that needs --allow-delete",
     )
 
@@ -224,7 +227,7 @@ def test_more_deletes_than_max_deletes_need_allow_delete() -> None:
     many = {f"a{i}": 1 for i in range(8)}
     apply_all(registry, {"m": {**many, "keep": 1}})
     plan = prepare_plan({"m": {"keep": 1}}, registry, Options(max_deletes=5))
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "the plan deletes 8 aliases, more than --max-deletes 5; that needs --allow-delete",
     )
     assert not prepare_plan({"m": {"keep": 1}}, registry, Options(max_deletes=8)).problems
@@ -355,7 +358,7 @@ def test_protected_delete_declared_in_removals_passes_without_allow_delete() -> 
     assert plan.problems == ()
     assert [plan.declared_removal(c) for c in plan.changes] == [True]
     other = Options(policies=protected, removals=("m@challenger", "n@champion"))
-    assert prepare_plan(declared, registry, other).problems == (
+    assert messages(prepare_plan(declared, registry, other).problems) == (
         "m@champion: alias is protected; deleting it needs --allow-delete",
     )
 
@@ -367,7 +370,7 @@ def test_model_leaving_the_file_passes_when_removals_name_it_or_all_its_aliases(
     for removals in (("main.ml.m",), ("main.ml.m@champion", "main.ml.m@challenger")):
         assert not prepare_plan(declared, registry, Options(removals=removals)).problems
     partly = prepare_plan(declared, registry, Options(removals=("main.ml.m@champion",)))
-    assert partly.problems == (
+    assert messages(partly.problems) == (
         "main.ml.m: the plan deletes every alias aliasctl manages on it; that needs --allow-delete",
     )
 
@@ -380,7 +383,7 @@ def test_max_deletes_counts_only_deletes_not_declared_in_removals() -> None:
     three_left = Options(max_deletes=5, removals=tuple(f"m@a{i}" for i in range(5)))
     assert not prepare_plan(declared, registry, three_left).problems
     six_left = Options(max_deletes=5, removals=("m@a0", "m@a1"))
-    assert prepare_plan(declared, registry, six_left).problems == (
+    assert messages(prepare_plan(declared, registry, six_left).problems) == (
         "the plan deletes 6 aliases not declared under removals, more than --max-deletes 5; "
         "that needs --allow-delete",
     )

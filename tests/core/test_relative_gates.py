@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from controller.core.evidence import RunFacts
 from controller.core.policy import Bound, parse_bound
 from controller.core.signature import Field, Signature
 from controller.desired.spec import Policy, check_bound
@@ -210,23 +211,32 @@ SIGNATURE = Signature((Field("temp", "double"),), (Field(None, "double"),))
 def test_reads_only_what_the_gates_need_once_per_version_and_run() -> None:
     registry = FakeRegistry.with_models({"m": 3}, aliases={"m": {"champion": 1, "shadow": 1}})
     registry.version_runs = {("m", 1): "r1", ("m", 2): "r2"}
-    registry.run_metrics = {"r1": {"rmse": 0.5}, "r2": {"rmse": 0.4}}
+    registry.runs = {
+        "r1": RunFacts("r1", metrics={"rmse": 0.5}),
+        "r2": RunFacts("r2", metrics={"rmse": 0.4}),
+    }
     registry.signatures = {("m", 1): SIGNATURE, ("m", 2): SIGNATURE}
     policy = Policy(require_metrics={"rmse": "<= current"}, require_compatible_signature=True)
     options = Options(policies={"champion": policy, "shadow": policy})
     plan = prepare_plan({"m": {"champion": 2, "shadow": 2}}, registry, options)
     assert plan.problems == ()
-    # Two aliases move 1 -> 2: two signatures (1 and 2), one metrics read of both runs.
-    assert (registry.signature_reads, registry.metric_reads) == (2, 1)
+    # Two aliases move 1 -> 2: two signatures (1 and 2), one metrics read of both runs
+    # (the evidence reads the same two MLmodels and runs: they are shared, not read again).
+    assert (len(registry.model_reads), registry.run_read_calls) == (2, 1)
     # A no-op plan makes its one request and nothing else.
-    registry.reads = registry.signature_reads = registry.metric_reads = 0
+    registry.reads = registry.run_read_calls = 0
+    registry.model_reads = []
     prepare_plan({"m": {"champion": 1, "shadow": 1}}, registry, options)
-    assert (registry.reads, registry.signature_reads, registry.metric_reads) == (1, 0, 0)
-    # Absolute bounds read no current version.
-    registry.reads = registry.signature_reads = registry.metric_reads = 0
-    absolute = Options(policies={"champion": Policy(require_metrics={"rmse": "<= 0.8"})})
+    assert (registry.reads, len(registry.model_reads), registry.run_read_calls) == (1, 0, 0)
+    # Absolute bounds read no current version (the gates' reads: the evidence is left out).
+    registry.reads = registry.run_read_calls = 0
+    registry.model_reads, registry.run_reads = [], []
+    absolute = Options(
+        policies={"champion": Policy(require_metrics={"rmse": "<= 0.8"})}, evidence=False
+    )
     prepare_plan({"m": {"champion": 2, "shadow": 1}}, registry, absolute)
-    assert (registry.reads, registry.signature_reads, registry.metric_reads) == (2, 0, 1)
+    assert (registry.reads, len(registry.model_reads), registry.run_read_calls) == (2, 0, 1)
+    assert registry.run_reads == ["r2"]
 
 
 def test_real_registry_reads_each_signature_and_the_metrics_once(
@@ -238,7 +248,7 @@ def test_real_registry_reads_each_signature_and_the_metrics_once(
     client_for(uri).set_registered_model_alias(MODEL, "shadow", "1")
     registry = MlflowRegistry(uri)
     calls: list[tuple[Any, ...]] = []
-    for name in ("read_signature", "read_run_metrics", "read_versions"):
+    for name in ("read_logged_model", "read_runs", "read_versions"):
         method = getattr(registry, name)
 
         def counted(*args: object, _name: str = name, _method: object = method) -> object:
@@ -250,11 +260,11 @@ def test_real_registry_reads_each_signature_and_the_metrics_once(
     options = Options(policies={"champion": policy, "shadow": policy})
     plan = prepare_plan({MODEL: {"champion": 6, "shadow": 6}}, registry, options)
     assert plan.problems == ()
-    assert sorted(c for c in calls if c[0] == "read_signature") == [
-        ("read_signature", MODEL, 1),
-        ("read_signature", MODEL, 6),
+    assert sorted(c for c in calls if c[0] == "read_logged_model") == [
+        ("read_logged_model", MODEL, 1),
+        ("read_logged_model", MODEL, 6),
     ]
-    assert [c[0] for c in calls].count("read_run_metrics") == 1
+    assert [c[0] for c in calls].count("read_runs") == 1
     # The targets and the current version in one bulk read (the evidence reads both anyway).
     assert [c[1] for c in calls if c[0] == "read_versions"] == [{(MODEL, 6), (MODEL, 1)}]
 

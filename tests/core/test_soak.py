@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from controller.core.change import Declared
+from controller.core.problem import messages
 from controller.core.soak import Stretch, format_duration, format_instant, latest_stretch
 from controller.desired.spec import Policy, load_spec
 from controller.desired.timespec import duration
@@ -46,7 +47,7 @@ def problems(repo: GitRepo, now: datetime) -> tuple[str, ...]:
     options = Options(
         spec_file=repo.path("aliases.yaml"), policies=dict(loaded.spec.policies), now=now
     )
-    return prepare_plan(loaded.spec.declared(), registry, options).problems
+    return messages(prepare_plan(loaded.spec.declared(), registry, options).problems)
 
 
 # --- the pure stretch --------------------------------------------------------------------
@@ -244,7 +245,7 @@ def test_a_soak_without_a_clock_is_a_failure_not_a_pass(repo: GitRepo) -> None:
     policy = Policy.model_validate({"promote_from": {"alias": "challenger", "for": "24h"}})
     options = Options(spec_file=repo.path("aliases.yaml"), policies={"champion": policy})
     plan = prepare_plan({"bikes": {"champion": 3, "challenger": 3}}, registry, options)
-    assert plan.problems == (
+    assert messages(plan.problems) == (
         "bikes@champion -> version 3: promote_from 'challenger': no clock to measure the soak "
         "time against",
     )

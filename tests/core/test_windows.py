@@ -33,7 +33,7 @@ def messages(
     now: str, *, windows: Any = None, freezes: tuple[Freeze, ...] = (), change: Change = CHAMPION
 ) -> list[str]:
     rules = policies(champion=windows) if windows else {}
-    return [v.message for v in verdicts(rules, freezes, [change], utc(now))]
+    return verdicts(rules, freezes, [change], utc(now))
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def test_a_blocked_promotion_never_stops_drift_from_being_healed(tmp_path: Path)
     assert report.snapshot.last_outcome is CycleOutcome.BLOCKED
     state, live = states(report.snapshot)["taxis@champion"]
     assert (state, live) == (AliasState.BLOCKED, 1)
-    assert any("year-end" in p for p in report.snapshot.problems)
+    assert any("year-end" in p.text for p in report.snapshot.problems)
     assert fake.records["taxis"].aliases["champion"] == 1  # the record does not claim it
 
 

@@ -10,7 +10,7 @@ from controller.core.evidence import RunFacts, SignatureFacts
 from controller.core.signature import Signature
 from controller.core.state import Observed, ObservedModel, Record, VersionInfo
 from controller.errors import Fault, RegistryError
-from controller.registry.seam import ServerVersion
+from controller.registry.seam import LoggedModel, ServerVersion
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -30,18 +30,18 @@ class FakeRegistry:
     writes: list[tuple[str, ...]] = field(default_factory=list)
     version_tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
     version_runs: dict[tuple[str, int], str] = field(default_factory=dict)
-    run_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    signatures: dict[tuple[str, int], Signature] = field(default_factory=dict)
-    broken: dict[tuple[str, int], str] = field(default_factory=dict)
-    # Evidence: source runs (a run id absent here is gone), signatures, version details.
+    # Source runs with their metrics (a run id absent here is gone).
     runs: dict[str, RunFacts] = field(default_factory=dict)
+    # Logged models: the signature as the gates read it, and as the evidence shows it.
+    signatures: dict[tuple[str, int], Signature] = field(default_factory=dict)
     signature_facts: dict[tuple[str, int], SignatureFacts] = field(default_factory=dict)
+    # Versions whose MLmodel cannot be read and that fail verification, with the error.
+    broken: dict[tuple[str, int], str] = field(default_factory=dict)
     version_details: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    reads: int = 0  # registered-model and version reads
+    run_read_calls: int = 0  # read_runs calls, and the run ids each read
     run_reads: list[str] = field(default_factory=list)
-    describe_reads: list[tuple[str, int]] = field(default_factory=list)
-    reads: int = 0
-    metric_reads: int = 0
-    signature_reads: int = 0
+    model_reads: list[tuple[str, int]] = field(default_factory=list)  # MLmodels read
     retries: int = 0
     server_version: ServerVersion | None = None
     # Registered models without versions or aliases: the lock's and the inventory's.
@@ -96,25 +96,21 @@ class FakeRegistry:
             )  # fmt: skip
         return found
 
-    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
-        self.metric_reads += 1
-        return {r: self.run_metrics[r] for r in run_ids if r in self.run_metrics}
-
-    def read_signature(self, model: str, version: int) -> Signature | None:
-        self.signature_reads += 1
-        return self.signatures.get((model, version))
-
     def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
         with self._lock:
+            self.run_read_calls += 1
             self.run_reads += sorted(run_ids)
         return {r: self.runs[r] for r in run_ids if r in self.runs}
 
-    def describe_signature(self, model: str, version: int) -> SignatureFacts:
+    def read_logged_model(self, model: str, version: int) -> LoggedModel:
+        key = (model, version)
         with self._lock:
-            self.describe_reads.append((model, version))
-        if (model, version) in self.broken:
-            raise RegistryError(self.display_uri, self.broken[(model, version)])
-        return self.signature_facts.get((model, version), SignatureFacts())
+            self.model_reads.append(key)
+        if key in self.broken:
+            raise RegistryError(self.display_uri, self.broken[key])
+        return LoggedModel(
+            self.signatures.get(key), self.signature_facts.get(key, SignatureFacts())
+        )
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         return self.broken.get((model, version))

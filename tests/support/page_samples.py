@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from controller.core.problem import Problem
 from controller.registry.seam import ServerVersion
 from controller.serve.status import (
     AliasState,
@@ -84,7 +85,11 @@ def realistic(now: datetime = NOW) -> Snapshot:
             "fraud-detector": Applied("9a8b7c6d5e4f", "2026-11-20T09:00:00Z"),
             LONG: Applied(SHA, "not a time"),
         },
-        problems=(f"search-ranker@production: {HOSTILE} gate refused",),
+        problems=(
+            Problem(
+                "search-ranker", "production", f"search-ranker@production: {HOSTILE} gate refused"
+            ),
+        ),
         events=events,
         commit=SHA,
         cycles=612,

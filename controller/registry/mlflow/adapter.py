@@ -1,4 +1,4 @@
-"""The MLflow adapter of the Registry seam (with connection.py and sources.py beside it).
+"""The MLflow adapter of the Registry seam (connection.py, search.py, sources.py beside it).
 
 Two read modes. `bulk`: one `search_registered_models` query finds every model
 this controller manages (by its record tag, 1000 per page), a `name IN (...)`
@@ -7,14 +7,8 @@ with `search_model_versions` on `name IN (...)`; a server that refuses `IN`
 (MLflow 2.x) is noticed once and read per name instead. `per-model`: for
 registries without filtered search (Unity Catalog), each declared model is read
 on its own, in parallel, and models that left the file are found through an
-inventory model that the controller keeps in the registry.
-
-Searches go to the registry's store, not through MLflow's client: an MLflow 3 client adds
-`tag.mlflow.prompt.is_prompt != 'true'` to every search (to hide prompts), and servers
-before 2.21, which have no prompts, read that as "the tag exists and is not 'true'" and
-answer nothing. Stores that hold prompts (2.21 on) leave them out of searches that do not
-ask for them; one that answers with a prompt anyway has it dropped here. An empty search
-that a model read by name contradicts is an error, never "no changes".
+inventory model that the controller keeps in the registry. Searches go to the
+registry's store, not through MLflow's client: search.py says why.
 
 Writes go through MLflow's registry client directly (the public MlflowClient
 first GETs each model to rule out prompts, doubling the requests of every
@@ -38,7 +32,6 @@ from controller.core.state import (
     ObservedModel,
     Record,
     VersionInfo,
-    case_twin,
     normalize_aliases,
     record_part_tags,
 )
@@ -53,20 +46,28 @@ from controller.registry.mlflow.connection import (
     translate_error,
 )
 from controller.registry.mlflow.entities import latest_stages, version_info
+from controller.registry.mlflow.search import (
+    TAG_FILTER,
+    is_in_refusal,
+    missed_by_search,
+    models_named,
+    near_name,
+    near_names_to_ask,
+    probe_for_empty_search,
+    search_models,
+    untrusted_search,
+    versions_named,
+)
 from controller.registry.mlflow.sources import SourceReads
 from controller.registry.seam import (
     DEFAULT_TIMEOUT_SECONDS,
-    MODELS_PER_PAGE,
     NEEDS_EDIT,
     NEEDS_MANAGE,
-    PROMPT_TAG,
     READ_PARALLELISM,
-    TAG_FILTER,
-    VERSIONS_PER_PAGE,
+    LoggedModel,
     ReadMode,
     ServerVersion,
     effective_read_mode,
-    in_filters,
 )
 from controller.registry.uris import (
     REMOTE_SCHEMES,
@@ -80,25 +81,10 @@ from controller.secrets import remember
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
-    from controller.core.evidence import RunFacts, SignatureFacts
-    from controller.core.signature import Signature
+    from controller.core.evidence import RunFacts
 
 T = TypeVar("T")
-# "did you mean" lookups for missing models: at most this many searches, this many rows each.
-NEAR_NAME_LOOKUPS = 4
-NEAR_NAME_RESULTS = 10
 log = logging.getLogger("aliasctl.registry")
-
-
-def _is_in_refusal(error: RegistryError) -> bool:
-    """MLflow 2.x: "Only the 'run_id' attribute supports comparison with a list ..."."""
-    return "comparison with a list" in error.detail
-
-
-def _is_prompt(model: Any) -> bool:
-    # The entity's public `tags` hides the prompt tag; its raw tags keep it.
-    tags = getattr(model, "_tags", None) or model.tags or {}
-    return str(tags.get(PROMPT_TAG, "")).lower() == "true"
 
 
 class MlflowRegistry:
@@ -236,27 +222,9 @@ class MlflowRegistry:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def _pages(
-        self, search: Callable[..., Any], filter_string: str | None, per_page: int
-    ) -> Iterator[Any]:
-        """Every result of a paged MLflow search."""
-        token: str | None = None
-        while True:
-            page = self._call(
-                partial(search, filter_string=filter_string, max_results=per_page, page_token=token)
-            )
-            yield from page
-            token = page.token
-            if not token:
-                return
-
     def _search_models(self, filter_string: str | None) -> Iterator[Any]:
-        """Every model the filter finds, prompts left out (see the module's docstring)."""
-        # The store, not the client: the client's prompt filter empties answers before 2.21.
-        search = self._client.store.search_registered_models
-        for model in self._pages(search, filter_string, MODELS_PER_PAGE):
-            if not _is_prompt(model):
-                yield model
+        """Every model the filter finds, prompts left out (search.py)."""
+        return search_models(self._call, self._client.store, filter_string)
 
     def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
         if exact:  # a webhook names its model: read just that, never the whole registry
@@ -277,29 +245,13 @@ class MlflowRegistry:
         return replace(observed, near_names={**observed.near_names, **near})
 
     def _check_search(self, searched: Mapping[str, Any], by_name: Mapping[str, Any]) -> None:
-        """Refuse a record search that a read by name contradicts.
-
-        A model read by name that carries aliasctl's record tag, where the search for that
-        tag did not return it, means the search cannot be trusted (a server misreading the
-        filter, a partial answer): models that left the file would be left unpruned and
-        their drift unreported, in silence.
-        """
-        missed = sorted(n for n, m in by_name.items() if RECORD_TAG in (m.tags or {}))
-        if not searched and by_name and not missed:
-            # Nothing managed, or a search that answers nothing at all: a name search for
-            # a model known to exist tells the two apart (one request, on empty answers only).
-            probe = sorted(by_name)[0]
-            if "'" not in probe and not any(self._search_models(f"name = '{probe}'")):
-                missed = [probe]
+        """Refuse a record search that a read by name contradicts (search.py says when)."""
+        missed = missed_by_search(searched, by_name)
+        probe = probe_for_empty_search(searched, by_name, missed)
+        if probe is not None and not any(self._search_models(f"name = '{probe}'")):
+            missed = [probe]
         if missed:
-            version = self.server_version
-            raise RegistryError(
-                self.display_uri,
-                f"the registry's search did not return {', '.join(missed[:3])}, which "
-                f"exist{'s' if len(missed) == 1 else ''} (MLflow "
-                f"{version or 'version unknown'}): its searches cannot be trusted, so the "
-                "models aliasctl manages cannot all be found; nothing was planned",
-            )
+            raise untrusted_search(self.display_uri, missed, self.server_version)
 
     def forget_cached_reads(self) -> None:
         self._inventory.forget()  # another apply may have listed models since
@@ -332,42 +284,33 @@ class MlflowRegistry:
     def _near_names(self, missing: set[str], observed: Observed) -> dict[str, str]:
         """For "did you mean" (only on a plan that already fails: a declared model is missing),
         bounded: one small `name ILIKE` search each for the first few names no read answered."""
-        asked = sorted(
-            n
-            for n in missing - observed.near_names.keys()
-            if "'" not in n and case_twin(n, observed.models) is None
-        )[:NEAR_NAME_LOOKUPS]
+        asked = near_names_to_ask(missing, observed)
         if self.read_mode is not ReadMode.BULK or not asked:
             return {}
-        # The store, not the client: see _search_models (its prompt filter, before 2.21).
-        search = partial(self._client.store.search_registered_models, max_results=NEAR_NAME_RESULTS)
-
-        def lookup(name: str) -> str | None:
-            try:
-                page = self._call(partial(search, filter_string=f"name ILIKE '{name}'"))
-            except RegistryError as error:  # a hint is not worth failing a plan over
-                log.debug("no case-insensitive lookup of %s: %s", name, error.detail)
-                return None
-            return case_twin(name, (m.name for m in page))
-
-        return {name: match for name, match in self._parallel(lookup, asked).items() if match}
+        found = self._parallel(partial(near_name, self._call, self._client.store), asked)
+        return {name: match for name, match in found.items() if match}
 
     def _find_by_name(self, names: set[str]) -> dict[str, Any]:
         """Models by name: bulk `name IN (...)` where the server takes it, else one by one."""
-        found: dict[str, Any] = {}
         # MLflow's filter grammar has no escape for a quote inside a name.
         plain = {n for n in names if "'" not in n}
-        if self._name_in_works:
-            try:
-                for filter_string in in_filters(plain):
-                    found |= {m.name: m for m in self._search_models(filter_string)}
-            except RegistryError as error:
-                if not _is_in_refusal(error):
-                    raise
-                log.debug("the registry refuses name IN (...): reading per model (%s)", error)
-                self._name_in_works = False
+        found = self._name_in(lambda: models_named(self._call, self._client.store, plain)) or {}
         rest = names - found.keys() if not self._name_in_works else names - plain
         return found | self._get_models(rest)
+
+    def _name_in(self, search: Callable[[], T]) -> T | None:
+        """A bulk `name IN (...)` read; None where the server refuses it (MLflow 2.x): then
+        this and every later read goes by name."""
+        if not self._name_in_works:
+            return None
+        try:
+            return search()
+        except RegistryError as error:
+            if not is_in_refusal(error):
+                raise
+            log.debug("the registry refuses name IN (...): reading per model (%s)", error)
+            self._name_in_works = False
+            return None
 
     def _get_models(self, names: Iterable[str]) -> dict[str, Any]:
         get = self._client.get_registered_model
@@ -378,18 +321,10 @@ class MlflowRegistry:
         wanted = set(targets)
         found: list[VersionInfo] = []
         bulk_names = {m for m, _ in wanted if "'" not in m}
-        if self.read_mode is ReadMode.BULK and self._name_in_works:
+        if self.read_mode is ReadMode.BULK:
             search = self._client.search_model_versions
-            try:
-                for filter_string in in_filters(bulk_names):
-                    for version in self._pages(search, filter_string, VERSIONS_PER_PAGE):
-                        if (version.name, int(version.version)) in wanted:
-                            found.append(version_info(version))
-            except RegistryError as error:
-                if not _is_in_refusal(error):
-                    raise
-                self._name_in_works = False
-                found = []
+            named = self._name_in(lambda: versions_named(self._call, search, bulk_names, wanted))
+            found = [version_info(v) for v in named or []]
         if self.read_mode is ReadMode.BULK and self._name_in_works:
             rest = {t for t in wanted if t[0] not in bulk_names}
         else:
@@ -403,17 +338,11 @@ class MlflowRegistry:
 
     # -- what stands behind a version (sources.py) ------------------------------------------
 
-    def read_run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
-        return self._sources.run_metrics(run_ids)
-
     def read_runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
         return self._sources.runs(run_ids)
 
-    def read_signature(self, model: str, version: int) -> Signature | None:
-        return self._sources.signature(model, version)
-
-    def describe_signature(self, model: str, version: int) -> SignatureFacts:
-        return self._sources.describe_signature(model, version)
+    def read_logged_model(self, model: str, version: int) -> LoggedModel:
+        return self._sources.logged_model(model, version)
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         return self._sources.verify(model, version, timeout_seconds)

@@ -11,7 +11,7 @@ from typing import Any
 
 from controller.core.evidence import RunFacts
 from controller.core.signature import Field
-from controller.core.state import VersionInfo
+from controller.core.state import VersionInfo, utc_text
 
 
 def schema_fields(schema: Any) -> tuple[tuple[Field, ...], str]:
@@ -61,7 +61,7 @@ def latest_stages(model: Any) -> dict[str, int]:
 def iso_time(millis: int | None) -> str | None:
     if not millis:
         return None
-    return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_text(datetime.fromtimestamp(millis / 1000, UTC))
 
 
 def run_facts(run: Any) -> RunFacts:

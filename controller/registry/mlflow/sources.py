@@ -19,6 +19,7 @@ from controller.core.evidence import RunFacts, SignatureFacts, clip
 from controller.core.signature import Signature
 from controller.errors import RegistryError
 from controller.registry.mlflow.entities import run_facts, schema_fields
+from controller.registry.seam import LoggedModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
@@ -63,17 +64,8 @@ class SourceReads:
             self._runs[run_id] = run
         return run
 
-    def run_metrics(self, run_ids: Collection[str]) -> dict[str, dict[str, float]]:
-        """Latest metrics of each source run that still exists (a deleted run is absent)."""
-        runs = self._parallel(self._run, run_ids)
-        return {
-            run_id: {str(k): float(v) for k, v in run.data.metrics.items()}
-            for run_id, run in runs.items()
-            if run is not None
-        }
-
     def runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
-        """Source runs for the plan's evidence, in parallel (bounded); a gone run is absent."""
+        """Source runs with their latest metrics, in parallel (bounded); a gone run is absent."""
         runs = self._parallel(self._run, run_ids)
         return {run_id: run_facts(run) for run_id, run in runs.items() if run is not None}
 
@@ -103,23 +95,18 @@ class SourceReads:
             raise info
         return info
 
-    def signature(self, model: str, version: int) -> Signature | None:
-        """The version's signature, as plain data (reads only its MLmodel); None if it has none."""
+    def logged_model(self, model: str, version: int) -> LoggedModel:
+        """The version's signature as plain data and as text (reads only its MLmodel)."""
         signature = self._model_info(model, version).signature
         if signature is None:
-            return None
+            return LoggedModel()
         inputs, inputs_kind = schema_fields(signature.inputs)
         outputs, outputs_kind = schema_fields(signature.outputs)
-        return Signature(inputs, outputs, inputs_kind, outputs_kind)
-
-    def describe_signature(self, model: str, version: int) -> SignatureFacts:
-        signature = self._model_info(model, version).signature
-        if signature is None:
-            return SignatureFacts()
-        outputs = signature.outputs
-        return SignatureFacts(
-            clip(str(signature.inputs)), None if outputs is None else clip(str(outputs))
+        text = SignatureFacts(
+            clip(str(signature.inputs)),
+            None if signature.outputs is None else clip(str(signature.outputs)),
         )
+        return LoggedModel(Signature(inputs, outputs, inputs_kind, outputs_kind), text)
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         """Load the version and score its input example in a sandboxed child; None if it works.

@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from controller.apply import apply_plan
+from controller.core.problem import messages
 from controller.core.state import MAX_TAG_VALUE, RECORD_TAG, Record, record_part_tags
 from controller.desired.spec import load_spec
 from controller.reconcile import Options, prepare_plan
 from controller.registry.lock import EXPIRES_TAG, TOKEN_TAG
-from controller.registry.mlflow.adapter import NEAR_NAME_LOOKUPS, MlflowRegistry
+from controller.registry.mlflow.adapter import MlflowRegistry
+from controller.registry.mlflow.search import NEAR_NAME_LOOKUPS
 from controller.registry.uris import redact_uri
 from tests.conftest import client_for, invoke, live_aliases, seed, write_spec
 from tests.registry.mlflow.test_postgres import assert_no_password
@@ -313,7 +315,7 @@ def test_the_case_hint_is_free_when_read_and_a_bounded_search_otherwise(
         # The managed-model search, the `name IN (...)` search, then one lookup per name
         # up to the bound; the names past it get no hint.
         assert proxy.counts["forwarded"] == 2 + NEAR_NAME_LOOKUPS
-    hinted = [p for p in plan.problems if p.endswith("?")]
+    hinted = [p for p in messages(plan.problems) if p.endswith("?")]
     assert len(hinted) == NEAR_NAME_LOOKUPS
     assert len(plan.problems) == len(real)
     assert (
@@ -328,4 +330,4 @@ def test_the_case_hint_is_free_when_read_and_a_bounded_search_otherwise(
     with FaultProxy(mysql_mlflow_server.uri) as proxy:
         plan = prepare_plan(lowered, MlflowRegistry(proxy.uri, instance=unique), options)
         assert proxy.counts["forwarded"] == 2
-    assert f"did you mean {real[0]!r}?" in plan.problems[0]
+    assert f"did you mean {real[0]!r}?" in plan.problems[0].text

@@ -184,6 +184,12 @@ class MysqlServer:
             cursor.execute(statement, params or None)
             return tuple(cursor.fetchall())
 
+    def table_count(self, database: str) -> int:
+        rows = self.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s", database
+        )
+        return int(rows[0][0])
+
     def create_database(self, name: str) -> SecretUri:
         self.execute(f"CREATE DATABASE `{name}` CHARACTER SET {CHARSET} COLLATE {COLLATION}")
         return self.uri(name)

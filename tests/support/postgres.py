@@ -205,6 +205,14 @@ class PostgresServer:
         with psycopg.connect(self.uri(database), autocommit=True) as connection:
             yield connection
 
+    def table_count(self, database: str) -> int:
+        """Tables in `database`'s public schema (MLflow's live there)."""
+        with self.connect(database) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def create_database(self, name: str, template: str | None = None) -> SecretUri:
         """A new database (a copy of `template` when given); returns its URI."""
         from psycopg import sql  # noqa: PLC0415

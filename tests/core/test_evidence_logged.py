@@ -196,3 +196,25 @@ def test_a_saved_plan_with_evidence_applies(
     assert code == 0, out + err
     registry = MlflowRegistry(bikes_uri)
     assert registry.read_models([MODEL]).models[MODEL].aliases == {"champion": 2}
+
+
+def test_evidence_limit_and_modes_from_the_cli(
+    capsys: pytest.CaptureFixture[str], bikes_uri: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(f"models:\n  {MODEL}:\n    aliases:\n      champion: 2\n      challenger: 2\n")
+    args = ("plan", str(path), "--registry-uri", bikes_uri, "-o", "json")
+    code, out, err = invoke(capsys, *args, "--evidence-limit", "1")
+    assert code == 0, out + err
+    body = json.loads(out)
+    shown = {c["alias"]: "evidence" in c for c in body["changes"]}
+    assert shown == {"champion": True, "challenger": False}  # the promotion comes first
+    assert body["evidence_omitted"] == 1
+    assert any("--evidence all" in n for n in body["notes"])
+    code, out, err = invoke(capsys, *args, "--evidence-limit", "1", "--evidence", "all")
+    assert code == 0, out + err
+    assert json.loads(out)["evidence_omitted"] == 0
+    assert all("evidence" in c for c in json.loads(out)["changes"])
+    code, out, err = invoke(capsys, *args, "--evidence", "none")
+    assert code == 0, out + err
+    assert not any("evidence" in c for c in json.loads(out)["changes"])

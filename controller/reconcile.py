@@ -15,7 +15,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from controller.core.evidence import build_evidence, versions_to_read
+from controller.core.evidence import (
+    DEFAULT_EVIDENCE_LIMIT,
+    build_evidence,
+    pick_for_evidence,
+    versions_to_read,
+)
 from controller.core.plan import Plan, check_targets, compute_plan
 from controller.core.policy import (
     DEFAULT_MAX_DELETES,
@@ -43,7 +48,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from controller.core.change import Declared
-    from controller.core.evidence import ChangeEvidence, RunFacts, SignatureFacts
+    from controller.core.evidence import RunFacts, SignatureFacts
     from controller.core.signature import Signature
     from controller.desired.spec import LoadedSpec, Policy
     from controller.desired.timespec import Freeze
@@ -77,6 +82,9 @@ class Options:
     scope: frozenset[str] | None = None
     # Evidence is for the people reviewing a plan; the controller's own cycles skip its reads.
     evidence: bool = True
+    # Changes shown with detailed evidence (promotions first, then creates); None: every one.
+    # Gates read what they judge for every change whatever this says.
+    evidence_limit: int | None = DEFAULT_EVIDENCE_LIMIT
 
     @classmethod
     def for_spec(cls, loaded: LoadedSpec) -> Options:
@@ -140,7 +148,7 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
             notes = [n for g in gated for n in gate_notes(g.change, g.policy)]
             plan = replace(plan, notes=(*plan.notes, *notes, *rollbacks))
         if options.evidence:
-            plan = replace(plan, evidence=_gather_evidence(plan, versions, sources, options))
+            plan = _gather_evidence(plan, versions, sources, options)
     return replace(plan, problems=tuple(problems))
 
 
@@ -165,7 +173,7 @@ def _read_sources(
     info = {(v.model, v.version): v for v in versions}
     run_keys, model_keys = _gate_reads(gated)
     if options.evidence:
-        shown = _evidence_keys(plan, versions)
+        shown = _evidence_keys(plan, versions, options.evidence_limit)
         run_keys, model_keys = run_keys | shown, model_keys | shown
     run_ids = {run for k in run_keys if k in info and (run := info[k].run_id)}
     runs = registry.read_runs(run_ids) if run_ids else {}
@@ -182,22 +190,34 @@ def _logged_model(registry: Registry, model: str, version: int) -> LoggedModel |
         return error
 
 
-def _evidence_keys(plan: Plan, versions: list[VersionInfo]) -> set[tuple[str, int]]:
-    """The versions a reviewer weighs: each create's and update's, and the one it replaces."""
-    return versions_to_read(plan.changes) & {(v.model, v.version) for v in versions}
+def _evidence_keys(
+    plan: Plan, versions: list[VersionInfo], limit: int | None
+) -> set[tuple[str, int]]:
+    """The versions a reviewer weighs: each shown change's target and the one it replaces."""
+    shown, _ = pick_for_evidence(plan.changes, limit)
+    return versions_to_read(shown) & {(v.model, v.version) for v in versions}
 
 
 def _gather_evidence(
     plan: Plan, versions: list[VersionInfo], sources: _Sources, options: Options
-) -> tuple[ChangeEvidence, ...]:
-    """What a reviewer weighs for each create and update: one read per distinct run and MLmodel."""
-    wanted = _evidence_keys(plan, versions)
+) -> Plan:
+    """Evidence for the first `evidence_limit` creates and updates, and a note on the rest."""
+    shown, omitted = pick_for_evidence(plan.changes, options.evidence_limit)
+    wanted = _evidence_keys(plan, versions, options.evidence_limit)
     run_ids = {v.run_id for v in versions if v.run_id and (v.model, v.version) in wanted}
     runs = {r: sources.runs[r] for r in run_ids if r in sources.runs}
     signatures = {key: _described(sources.models[key]) for key in sorted(wanted)}
-    return build_evidence(
-        plan.changes, versions, runs, signatures, options.policies, options.show_metrics
+    evidence = build_evidence(
+        shown, versions, runs, signatures, options.policies, options.show_metrics
     )
+    notes = plan.notes
+    if omitted:
+        notes += (
+            f"Evidence is shown for {len(shown)} of {len(shown) + omitted} changes (promotions "
+            f"first, then creates); the other {omitted} are listed without it: "
+            "`aliasctl plan --evidence all` shows every one.",
+        )
+    return replace(plan, evidence=evidence, evidence_omitted=omitted, notes=notes)
 
 
 def _described(read: LoggedModel | ControllerError) -> tuple[SignatureFacts | None, str | None]:

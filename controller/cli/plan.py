@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,7 +17,10 @@ from controller.cli.options import (
     registry_options,
     safety_options,
 )
+from controller.core.evidence import DEFAULT_EVIDENCE_LIMIT
 from controller.desired.spec import load_spec
+
+EVIDENCE_MODES = ("summary", "all", "none")
 
 
 @click.command()
@@ -34,6 +38,23 @@ from controller.desired.spec import load_spec
     type=click.Path(path_type=Path, dir_okay=False),
     help="Save the plan, with digests of the file and the live state, for `apply PLAN.json`.",
 )
+@click.option(
+    "--evidence",
+    "evidence_mode",
+    type=click.Choice(EVIDENCE_MODES),
+    default="summary",
+    show_default=True,
+    help="summary: runs, metrics and signatures for the first --evidence-limit creates and "
+    "updates (promotions of existing aliases first), one line for the rest; all: for every "
+    "one; none: read none. Gates read what they judge for every change either way.",
+)
+@click.option(
+    "--evidence-limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_EVIDENCE_LIMIT,
+    show_default=True,
+    help="Changes shown with evidence under --evidence summary.",
+)
 def plan(
     file: Path,
     registry_uri: str | None,
@@ -48,6 +69,8 @@ def plan(
     break_glass: str | None,
     detailed_exitcode: bool,
     out: Path | None,
+    evidence_mode: str,
+    evidence_limit: int,
 ) -> int:
     """Show what apply would change, changing nothing."""
     from controller import savedplan  # noqa: PLC0415
@@ -64,8 +87,12 @@ def plan(
         drift,
         verify_timeout,
         break_glass,
-        evidence=True,  # the plan is what a reviewer reads
+        evidence=evidence_mode != "none",  # the plan is what a reviewer reads
     )
+    if evidence_mode == "all":
+        options = replace(options, evidence_limit=None)
+    elif evidence_mode == "summary":
+        options = replace(options, evidence_limit=evidence_limit)
     the_plan = prepare_plan(loaded.spec.declared(), registry, options)
     click.echo(render_plan(the_plan, registry.display_uri, output))
     if the_plan.problems:

@@ -23,6 +23,9 @@ _DIRECTION = re.compile(r"^\s*(<=|<|>=|>)")
 LOWER, HIGHER = "lower", "higher"
 # Signature schemas can be long (one column a feature): cut them for a plan.
 MAX_SCHEMA_CHARS = 2000
+# Changes shown with detailed evidence by default: what a person reviews in one sitting. The
+# rest are listed one line each (the change itself), and a note says how many were left out.
+DEFAULT_EVIDENCE_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,17 @@ def versions_to_read(changes: Iterable[Change]) -> set[tuple[str, int]]:
         for v in (c.before, c.after)
         if v is not None
     }
+
+
+def pick_for_evidence(changes: Iterable[Change], limit: int | None) -> tuple[list[Change], int]:
+    """The changes shown with detailed evidence, and how many others point an alias at a
+    version: promotions of existing aliases first (they replace what serves), then creates,
+    each in plan order; `limit` None: every one."""
+    moving = [c for c in changes if c.after is not None]
+    ordered = [c for c in moving if c.before is not None] + [c for c in moving if c.before is None]
+    if limit is None or len(ordered) <= limit:
+        return ordered, 0
+    return ordered[:limit], len(ordered) - limit
 
 
 def clip(text: str, limit: int = MAX_SCHEMA_CHARS) -> str:

@@ -86,6 +86,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     # For each create and update: the target version beside the one it replaces (for review).
     evidence: tuple[ChangeEvidence, ...] = ()
+    # Creates and updates listed without evidence: past the plan's evidence limit.
+    evidence_omitted: int = 0
 
     @property
     def used_break_glass(self) -> str | None:

@@ -81,6 +81,8 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
         "changes": [_change_with_evidence(plan, c) for c in plan.changes],
         "problems": list(messages(plan.problems)),
         "notes": list(plan.notes),
+        # Creates and updates listed without evidence (past --evidence-limit).
+        "evidence_omitted": plan.evidence_omitted,
         "drift": _drift_json(plan),
         "unmanaged": [
             {"model": u.model, "alias": u.alias, "version": u.version} for u in plan.unmanaged

@@ -170,14 +170,23 @@ def test_each_run_and_each_model_is_read_once_however_many_aliases_and_gates(
         return get_run(run_id)
 
     registry._sources._tracking.get_run = counted
+    search_runs = registry._sources._tracking.search_runs
+    searches: list[str] = []
+
+    def searched(experiments: list[str], filter_string: str, **kwargs: object) -> object:
+        searches.append(filter_string)
+        return search_runs(experiments, filter_string, **kwargs)
+
+    registry._sources._tracking.search_runs = searched
     declared = {MODEL: {"champion": 2, "challenger": 2, "shadow": 1}}
     gate = Policy(require_metrics={"rmse": "<= 1"}, require_signature=True)
     options = Options(policies={"champion": gate, "challenger": gate})
     plan = prepare_plan(declared, registry, options)
     assert plan.problems == ()
     assert len(plan.evidence) == 3
-    assert sorted(calls) == sorted(set(calls))
-    assert len(calls) == 2
+    # Both runs in one search (the gone run of version 3 is not asked for here).
+    assert len(searches) == 1
+    assert calls == []
     assert set(registry._sources._model_infos) == {(MODEL, 1), (MODEL, 2)}
 
 
@@ -196,3 +205,25 @@ def test_a_saved_plan_with_evidence_applies(
     assert code == 0, out + err
     registry = MlflowRegistry(bikes_uri)
     assert registry.read_models([MODEL]).models[MODEL].aliases == {"champion": 2}
+
+
+def test_evidence_limit_and_modes_from_the_cli(
+    capsys: pytest.CaptureFixture[str], bikes_uri: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(f"models:\n  {MODEL}:\n    aliases:\n      champion: 2\n      challenger: 2\n")
+    args = ("plan", str(path), "--registry-uri", bikes_uri, "-o", "json")
+    code, out, err = invoke(capsys, *args, "--evidence-limit", "1")
+    assert code == 0, out + err
+    body = json.loads(out)
+    shown = {c["alias"]: "evidence" in c for c in body["changes"]}
+    assert shown == {"champion": True, "challenger": False}  # the promotion comes first
+    assert body["evidence_omitted"] == 1
+    assert any("--evidence all" in n for n in body["notes"])
+    code, out, err = invoke(capsys, *args, "--evidence-limit", "1", "--evidence", "all")
+    assert code == 0, out + err
+    assert json.loads(out)["evidence_omitted"] == 0
+    assert all("evidence" in c for c in json.loads(out)["changes"])
+    code, out, err = invoke(capsys, *args, "--evidence", "none")
+    assert code == 0, out + err
+    assert not any("evidence" in c for c in json.loads(out)["changes"])

@@ -8,6 +8,7 @@ adapter. `verify` loads a version for real, in a child process.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,13 @@ from controller.registry.seam import LoggedModel
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
+
+
+# Run ids per `search_runs` (one `attributes.run_id IN (...)` filter, one page of answers).
+RUNS_PER_SEARCH = 100
+# Past this many experiments the bulk search names too many: one `get_run` a run instead.
+MAX_SEARCHED_EXPERIMENTS = 500
+_RUN_ID = re.compile(r"^[0-9a-zA-Z]+$")  # safe inside the filter's quotes
 
 
 class SourceReads:
@@ -43,6 +51,7 @@ class SourceReads:
         self._lock = threading.Lock()
         self._runs: dict[str, Any] = {}  # run id -> run (None: gone), read at most once
         self._model_infos: dict[tuple[str, int], Any] = {}  # (model, version) -> MLmodel info
+        self._bulk_runs = True  # False once a server refuses the bulk search: get_run each
 
     def forget(self) -> None:
         with self._lock:
@@ -65,9 +74,63 @@ class SourceReads:
         return run
 
     def runs(self, run_ids: Collection[str]) -> dict[str, RunFacts]:
-        """Source runs with their latest metrics, in parallel (bounded); a gone run is absent."""
+        """Source runs with their latest metrics; a gone run is absent. Read in bulk (pages of
+        `search_runs`) where the server allows, then one `get_run` for each not found that way
+        (gone, or a server that refuses the search), in parallel (bounded)."""
+        with self._lock:
+            missing = sorted(r for r in set(run_ids) if r not in self._runs)
+        if len(missing) > 1 and self._bulk_runs:
+            self._search_runs([r for r in missing if _RUN_ID.match(r)])
         runs = self._parallel(self._run, run_ids)
         return {run_id: run_facts(run) for run_id, run in runs.items() if run is not None}
+
+    def _search_runs(self, run_ids: list[str]) -> None:
+        """Remember every run found by `search_runs` over all experiments (deleted ones too)."""
+        from mlflow.entities import ViewType  # noqa: PLC0415
+
+        try:
+            experiments = self._experiment_ids()
+            if not experiments or len(experiments) > MAX_SEARCHED_EXPERIMENTS:
+                self._bulk_runs = False
+                return
+            pages = {
+                str(i): run_ids[i : i + RUNS_PER_SEARCH]
+                for i in range(0, len(run_ids), RUNS_PER_SEARCH)
+            }
+
+            def search(key: str) -> list[Any]:
+                quoted = ", ".join(f"'{r}'" for r in pages[key])
+                return list(
+                    self._tracking.search_runs(
+                        experiments,
+                        f"attributes.run_id IN ({quoted})",
+                        run_view_type=ViewType.ALL,
+                        max_results=len(pages[key]),
+                    )
+                )
+
+            found = self._parallel(search, pages)
+        except (self._mlflow_error, RegistryError):
+            self._bulk_runs = False  # an older or stricter server: one get_run each
+            return
+        with self._lock:
+            for page in found.values():
+                for run in page:
+                    self._runs[str(run.info.run_id)] = run
+
+    def _experiment_ids(self) -> list[str]:
+        from mlflow.entities import ViewType  # noqa: PLC0415
+
+        ids: list[str] = []
+        token = None
+        while True:
+            page = self._tracking.search_experiments(
+                view_type=ViewType.ALL, max_results=1000, page_token=token
+            )
+            ids += [str(e.experiment_id) for e in page]
+            token = page.token
+            if not token or len(ids) > MAX_SEARCHED_EXPERIMENTS:
+                return ids
 
     def _model_info(self, model: str, version: int) -> Any:
         """The version's MLmodel (only that file is read), once."""

@@ -162,7 +162,9 @@ def test_apply_process_killed_mid_apply_then_rerun_converges(
     assert all(live_aliases(mlflow_server.uri, name) == {} for name in names)
 
 
-def test_evidence_reads_each_run_once_over_rest(mlflow_server: MlflowServer, unique: str) -> None:
+def test_evidence_reads_runs_in_one_search_over_rest(
+    mlflow_server: MlflowServer, unique: str
+) -> None:
     bikes = f"{unique}-bikes"
     backend = client_for(mlflow_server.backend_uri)
     backend.create_registered_model(bikes)
@@ -174,7 +176,9 @@ def test_evidence_reads_each_run_once_over_rest(mlflow_server: MlflowServer, uni
         backend.create_model_version(bikes, f"s3://aliasctl-tests/{bikes}", run_id=run.info.run_id)
         runs.append(run.info.run_id)
     backend.set_registered_model_alias(bikes, "champion", "1")
-    declared = {bikes: {"champion": 2, "challenger": 2, "shadow": 1}}
+    gone = "0" * 32
+    backend.create_model_version(bikes, f"s3://aliasctl-tests/{bikes}", run_id=gone)
+    declared = {bikes: {"champion": 2, "challenger": 2, "shadow": 1, "ghost": 3}}
     gate = Policy(require_metrics={"rmse": "<= 1"})
     with FaultProxy(mlflow_server.uri) as proxy:
         registry = MlflowRegistry(proxy.uri)
@@ -182,8 +186,12 @@ def test_evidence_reads_each_run_once_over_rest(mlflow_server: MlflowServer, uni
             declared, registry, Options(instance=unique, policies={"champion": gate})
         )
     assert plan.problems == ()
-    # Two distinct runs, read once each although the gate and three aliases need them.
-    assert proxy.counts["GET /api/2.0/mlflow/runs/get"] == len(runs)
+    # Two distinct runs in one search although the gate and three aliases need them; the
+    # gone run, not found by it, is asked for alone (and is gone).
+    assert proxy.counts["POST /api/2.0/mlflow/runs/search"] == 1
+    assert proxy.counts["GET /api/2.0/mlflow/runs/get"] == 1
+    ghost = next(e for e in plan.evidence if e.alias == "ghost")
+    assert ghost.after.run_gone
     champion = next(e for e in plan.evidence if e.alias == "champion")
     assert [(r.before, r.after, r.verdict) for r in champion.metrics] == [(0.9, 0.5, "better")]
     assert champion.after.run is not None

@@ -1,7 +1,8 @@
 """The floor of a plan or an apply at scale, run as a fresh process by bench_scale.py.
 
-Exactly the bulk reads aliasctl's adapter makes (controller/registry.py read_models and
-read_versions), on MLflow's registry client, and nothing else: no alias file, no plan.
+Exactly the bulk reads aliasctl's adapter makes (read_models and read_versions of
+controller/registry/mlflow/adapter.py), on MLflow's registry client, and nothing else: no
+alias file, no plan.
 
     python bench/scale_floor.py noop|create|apply URI MODELS [--parallelism P]
 
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-# As aliasctl does (controller/registry.py): a pooled connection per parallel writer.
+# As aliasctl does (registry/mlflow/connection.py): a pooled connection per writer.
 os.environ.setdefault("MLFLOW_HTTP_POOL_MAXSIZE", "64")
 
 import mlflow  # noqa: E402, F401 - timed on its own: the import is part of every process

@@ -16,6 +16,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from controller.desired.analysis import PROVIDER_MODELS, PROVIDERS, Analysis, AnalysisMetric
 from controller.desired.spec_errors import EXPECTED_SHAPE, describe_kind, located_issues
 from controller.desired.timespec import Freeze, Windows, check_duration, freeze_issues
 from controller.desired.yamlsource import KeyPath, SourceMap, compose, read_text
@@ -199,6 +200,12 @@ class Policy(BaseModel):
         default=None,
         description="When the alias may move (create, update or delete); --break-glass overrides.",
     )
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Measured after the alias moves to a new version (`aliasctl analyze`, "
+        "`aliasctl serve`): on failure the alias goes back to the last version that passed "
+        "and is held there.",
+    )
 
 
 class Spec(BaseModel):
@@ -362,6 +369,12 @@ def _fields_at(parent: KeyPath) -> list[str]:
         model = Windows
     elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "promote_from":
         model = PromoteFrom
+    elif len(parent) == 3 and parent[0] == "policies" and parent[2] == "analysis":
+        model = Analysis
+    elif len(parent) == 5 and parent[0] == "policies" and parent[2:4] == ("analysis", "metrics"):
+        model = AnalysisMetric
+    elif len(parent) == 6 and parent[2:4] == ("analysis", "metrics") and parent[5] in PROVIDERS:
+        model = PROVIDER_MODELS[str(parent[5])]
     return [f.alias or name for name, f in model.model_fields.items()] if model else []
 
 

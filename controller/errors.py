@@ -103,3 +103,13 @@ class PreflightError(ControllerError):
         super().__init__(
             f"pre-flight failed, nothing was written ({len(problems)} {noun}):\n{body}"
         )
+
+
+class ProviderError(ControllerError):
+    """An analysis provider could not answer (Argo's Error, not Failed): Prometheus down, a
+    bad answer, a command that could not run. Providers redact `detail` before raising."""
+
+    def __init__(self, provider: str, detail: str):
+        self.provider = provider
+        self.detail = detail
+        super().__init__(f"{provider}: {detail}")

@@ -66,12 +66,23 @@ def remember(*values: str | None) -> None:
         _learned.update(v for v in values if v and len(v) >= MIN_SECRET_LENGTH)
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a variable's name says its value is secret (a credential, a token)."""
+    return name in CREDENTIAL_VARIABLES or SECRET_NAME.search(name) is not None
+
+
+def holds_secret(name: str, value: str) -> bool:
+    """Whether a variable is secret by its name or carries a URI with a password: what a
+    child process is not given (an analysis' command)."""
+    return is_secret_name(name) or ("://" in value and bool(_password(value)))
+
+
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """Every secret value known now, longest first (so no part of one is left showing)."""
     env = os.environ if env is None else env
     found = set()
     for name, value in env.items():
-        if name in CREDENTIAL_VARIABLES or SECRET_NAME.search(name):
+        if is_secret_name(name):
             found.add(value)
         if "://" in value:
             found.add(_password(value))

@@ -144,6 +144,20 @@ class Registry(Protocol):
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...
 
+    def read_metric(
+        self,
+        metric: str,
+        *,
+        experiment: str | None,
+        run_id: str | None,
+        filter_string: str | None,
+        since_ms: int,
+    ) -> float | None:
+        """The latest value of `metric` logged at or after `since_ms` (ms since the epoch), to
+        `run_id` or to the runs of `experiment` (by name) that `filter_string` selects; None
+        when there is none (older points are stale). For an analysis' `mlflow` provider."""
+        ...
+
     # Primitives for the registry lock (registry/lock.py).
     def create_model(self, name: str, tags: Mapping[str, str], description: str) -> bool:
         """Create a registered model; False if it exists (creation is atomic in MLflow)."""

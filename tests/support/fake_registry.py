@@ -46,6 +46,9 @@ class FakeRegistry:
     server_version: ServerVersion | None = None
     # Registered models without versions or aliases: the lock's and the inventory's.
     state_models: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Logged metric points for the analysis' mlflow provider: metric -> [(timestamp ms, value)]
+    # (the fake ignores the experiment, run and filter).
+    metric_points: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -114,6 +117,18 @@ class FakeRegistry:
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         return self.broken.get((model, version))
+
+    def read_metric(
+        self,
+        metric: str,
+        *,
+        experiment: str | None,
+        run_id: str | None,
+        filter_string: str | None,
+        since_ms: int,
+    ) -> float | None:
+        fresh = [p for p in self.metric_points.get(metric, []) if p[0] >= since_ms]
+        return max(fresh)[1] if fresh else None
 
     def _write(self, *what: str) -> None:
         with self._lock:

@@ -38,6 +38,7 @@ from controller.core.state import (
 from controller.errors import Fault, RegistryError
 from controller.registry.faults import RetryPolicy, retry_transient
 from controller.registry.inventory import Inventory
+from controller.registry.mlflow import monitoring
 from controller.registry.mlflow.connection import (
     ask_server_version,
     bound_http_time,
@@ -132,6 +133,7 @@ class MlflowRegistry:
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             # mlflow's registry client is untyped; this adapter is the only place that sees it.
             self._client: Any = client._get_registry_client()  # type: ignore[no-untyped-call]
+            self._tracking: Any = client
             self._sources = SourceReads(uri, client, self._translate, self._parallel)
         except MlflowException as error:
             raise self._translate(error) from None
@@ -346,6 +348,21 @@ class MlflowRegistry:
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None:
         return self._sources.verify(model, version, timeout_seconds)
+
+    def read_metric(
+        self,
+        metric: str,
+        *,
+        experiment: str | None,
+        run_id: str | None,
+        filter_string: str | None,
+        since_ms: int,
+    ) -> float | None:
+        """For an analysis' `mlflow` provider (monitoring.py)."""
+        return monitoring.read_metric(
+            self._call, self._tracking, self.display_uri, metric,
+            experiment=experiment, run_id=run_id, filter_string=filter_string, since_ms=since_ms,
+        )  # fmt: skip
 
     # -- writes -------------------------------------------------------------------------------
 

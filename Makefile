@@ -28,10 +28,13 @@ CHROMIUM := /usr/bin/chromium
 # Debian's MariaDB for tests/test_mysql.py (tests/mysql.py runs mariadbd as a plain process;
 # the package's own service is never started).
 MARIADB := /usr/sbin/mariadbd
+# Debian's Prometheus for the analysis tests (tests/support/prometheus.py runs it as a plain
+# process with its own config and a temporary TSDB; the package's own service is never started).
+PROMETHEUS := /usr/bin/prometheus
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help install old-mlflow browser mariadb demo test test-servers lint types workflows docs pytest \
+.PHONY: help install old-mlflow browser mariadb prometheus demo test test-servers lint types workflows docs pytest \
 	bench bench-scale schema clean FORCE
 
 help:
@@ -43,6 +46,7 @@ help:
 	@echo "make test-servers - the old-server tests against every MLflow server version in OLD_MLFLOW_ALL"
 	@echo "make browser - Debian's chromium for the status page's browser test (apt; part of test)"
 	@echo "make mariadb - Debian's mariadb-server for the MySQL tests (apt; part of test)"
+	@echo "make prometheus - Debian's prometheus for the analysis tests (apt; part of test)"
 	@echo "make bench  - plan/apply against naive loops on a local mlflow server; history; scale; page; serve"
 	@echo "make bench-scale - 10,000 models: whole-process plan/apply beside the bare reads"
 
@@ -93,6 +97,22 @@ $(MARIADB):
 
 mariadb: $(MARIADB)
 
+# policy-rc.d (Debian's "may this service start?") refuses every start while apt runs: on a
+# machine with systemd the package would otherwise start its service on :9090. One already
+# there (container images ship one) is left as it is.
+$(PROMETHEUS):
+	$(APT) update -qq
+	@if [ -e /usr/sbin/policy-rc.d ]; then \
+		$(APT) install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else \
+		printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null \
+		&& $(SUDO) chmod +x /usr/sbin/policy-rc.d \
+		&& $(APT) install -y -qq --no-install-recommends prometheus >/dev/null; \
+		status=$$?; $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	fi
+
+prometheus: $(PROMETHEUS)
+
 demo: install
 	$(RUN) python examples/demo.py
 
@@ -117,7 +137,7 @@ workflows: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict
 
-pytest: install old-mlflow browser mariadb
+pytest: install old-mlflow browser mariadb prometheus
 	ALIASCTL_OLD_MLFLOW_VERSIONS='$(OLD_MLFLOW_VERSIONS)' $(RUN) pytest -n 2 --dist loadgroup
 
 # Each version's server is started by one worker (xdist_group per version) and shared by its tests.

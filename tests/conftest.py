@@ -27,8 +27,13 @@ if TYPE_CHECKING:
     from tests.support.logged_models import LoggedRegistry
 
 # The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html;
+# a real Prometheus scraping an exporter the test controls (prometheus);
 # xdist_group honoured under pytest 9.2 (tests/xdist_groups.py).
-pytest_plugins = ["tests.support.browser", "tests.support.xdist_groups"]
+pytest_plugins = [
+    "tests.support.browser",
+    "tests.support.prometheus",
+    "tests.support.xdist_groups",
+]
 
 # Keep MLflow quiet and local: no telemetry, no progress bars, no user config.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

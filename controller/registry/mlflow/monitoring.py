@@ -33,6 +33,7 @@ def read_metric(
 ) -> float | None:
     """`call` runs one MLflow request, turning its errors into RegistryErrors (the adapter's)."""
     if run_id is not None:
+        call(partial(tracking.get_run, run_id))  # a history of a run that is not there is empty
         run_ids = [run_id]
     else:
         found = call(lambda: tracking.get_experiment_by_name(experiment))

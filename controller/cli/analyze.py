@@ -14,6 +14,7 @@ from controller.cli.options import (
     lock_options,
     open_registry,
     registry_options,
+    revert_options,
 )
 from controller.desired.spec import load_spec
 
@@ -37,18 +38,7 @@ if TYPE_CHECKING:
     show_default=True,
     help="Seconds --wait waits at most.",
 )
-@click.option(
-    "--revert-branch/--no-revert-branch",
-    default=True,
-    show_default=True,
-    help="After a rollback, prepare the file's revert on a branch (git stays the truth).",
-)
-@click.option(
-    "--push/--no-push",
-    default=True,
-    show_default=True,
-    help="Push the revert branch to the file's remote where it is reachable.",
-)
+@revert_options
 @lock_options(30, "Seconds to wait for the registry lock before a rollback or hold.")
 def analyze(
     file: Path,

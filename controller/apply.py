@@ -16,10 +16,18 @@ import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from controller.core.change import Action, Change, Declared
-from controller.core.plan import Plan, compute_plan, pending_record, settled_aliases
+from controller.core.holds import hold_tag
+from controller.core.plan import (
+    Plan,
+    compute_plan,
+    pending_record,
+    settled_aliases,
+    with_holds,
+)
 from controller.core.state import DEFAULT_INSTANCE, Record, Stamp
 from controller.errors import Fault, RegistryError
 
@@ -135,6 +143,8 @@ def apply_plan(
 ) -> ApplyResult:
     """Apply `plan`; `must_stop` says why to stop writing (a lost lock), None to go on."""
     stamp = stamp or Stamp()
+    # A held alias stays where its hold keeps it: that is what its record says, too.
+    declared = with_holds(declared, plan.holds)
     # Parallel writes help a server; on a local database they only contend for its lock.
     workers = max(1, parallelism) if registry.is_remote else 1
     breaker = _Breaker(must_stop)
@@ -198,10 +208,24 @@ def apply_plan(
             if model in plan.released and not aliases:
                 new = None  # the model left the file and nothing of ours is left on it
             error = breaker.run(model, lambda: registry.write_record(model, new))
-            return f"{model}: could not write inventory record: {error}" if error else None
+            if error:
+                return f"{model}: could not write inventory record: {error}"
+            return _lift(model)
+
+        def _lift(model: str) -> str | None:
+            """Drop the holds the file lifted, once what it names now is in place."""
+            failed = {c.alias for c in not_done[model]}
+            for alias in sorted(a for m, a in plan.lifted if m == model and a not in failed):
+                error = breaker.run(
+                    model, partial(registry.delete_model_tag, model, hold_tag(alias))
+                )
+                if error:
+                    return f"{model}@{alias}: could not lift its hold: {error}"
+            return None
 
         # A released model is touched even with nothing left to delete: its record goes.
-        touched = sorted(by_model.keys() | set(plan.stale_records) | set(plan.released))
+        lifting = {m for m, _ in plan.lifted}
+        touched = sorted(by_model.keys() | set(plan.stale_records) | set(plan.released) | lifting)
         record_errors = tuple(e for e in pool.map(record, touched) if e)
 
     unconverged: tuple[Change, ...] = ()

@@ -254,6 +254,12 @@ def fingerprint(observed: Observed) -> str:
             "aliases": dict(sorted(model.aliases.items())),
             "managed": dict(sorted(model.record.aliases.items())) if model.record else None,
             "instance": model.record.instance if model.record else None,
+            # A hold changes what the plan aims at (present only where there is one).
+            **(
+                {"holds": {a: h.encode() for a, h in sorted(model.holds.items())}}
+                if model.holds
+                else {}
+            ),
         }
         for name, model in sorted(observed.models.items())
     }

@@ -1,5 +1,2 @@
-"""Analysis after a promotion: taking measurements (providers/) and running analyses.
-
-core/analysis.py judges; this folder measures, talks to Prometheus, HTTP services,
-MLflow and commands, and acts on the judgement.
-"""
+"""Analysis after a promotion: providers take measurements, the runner keeps their progress
+on the model and acts on the outcome (verify, roll back and hold, or hold) under the lock."""

@@ -126,6 +126,28 @@ def lock_options(timeout_default: float, timeout_help: str) -> Callable[[F], F]:
     return decorate
 
 
+def revert_options(func: F) -> F:
+    """What follows a rollback by analysis (`analyze` and `serve`)."""
+    return stack(
+        func,
+        [
+            click.option(
+                "--revert-branch/--no-revert-branch",
+                default=True,
+                show_default=True,
+                help="After a rollback by analysis, prepare the file's revert on a branch "
+                "(git stays the truth).",
+            ),
+            click.option(
+                "--push/--no-push",
+                default=True,
+                show_default=True,
+                help="Push that branch to the file's remote where it is reachable.",
+            ),
+        ],
+    )
+
+
 def open_registry(
     registry_uri: str | None, timeout: float | None, read_mode: str, instance: str
 ) -> Registry:

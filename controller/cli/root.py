@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from controller.cli.analyze import analyze
 from controller.cli.apply import apply
 from controller.cli.drift import drift_command
 from controller.cli.history import history, rollback
@@ -44,7 +45,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (
-    validate, schema, plan, apply, drift_command, history, rollback,
+    validate, schema, plan, apply, analyze, drift_command, history, rollback,
     import_command, unlock, serve, webhook,
 ):  # fmt: skip
     cli.add_command(command)

@@ -16,6 +16,7 @@ from controller.cli.options import (
     file_argument,
     lock_options,
     open_registry,
+    revert_options,
 )
 from controller.cli.webhook import SECRET_ENV
 
@@ -87,6 +88,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     show_default=True,
     help="Seconds a signed webhook delivery stays valid (older ones are refused as replays).",
 )
+@revert_options
 @lock_options(30, "Seconds to wait for the registry lock (held by a CI apply); then retry soon.")
 def serve(
     file: Path,
@@ -103,6 +105,8 @@ def serve(
     notify_urls: tuple[str, ...],
     notify_format: str,
     webhook_max_age: float,
+    revert_branch: bool,
+    push: bool,
     lock_timeout: float,
     lock_lease: float,
 ) -> int:
@@ -128,6 +132,8 @@ def serve(
         pull=pull,
         lock_timeout=lock_timeout,
         lock_lease=lock_lease,
+        revert_branch=revert_branch,
+        push=push,
     )
     wiring = Wiring(
         listen=address,

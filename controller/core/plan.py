@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from controller.core.change import Action, Change, Declared
+from controller.core.holds import Hold, hold_tag
 from controller.core.problem import Problem
 from controller.core.stages import stage_note
 from controller.core.state import (
@@ -62,6 +63,42 @@ def heal_keys(changes: Iterable[Change], drift: Iterable[Drift]) -> frozenset[st
     return frozenset(c.key for c in changes if (c.model, c.alias, c.after) in restored)
 
 
+@dataclass(frozen=True, order=True)
+class HeldAlias:
+    """An alias kept where a hold says while the file names the version that was held."""
+
+    model: str
+    alias: str
+    hold: Hold
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+    def describe(self) -> str:
+        hold = self.hold
+        if hold.rolled_back:
+            kept = f"held at version {hold.held_at}: version {hold.version} failed analysis"
+        else:
+            kept = f"held at version {hold.held_at}: analysis was {hold.phase.lower()}"
+        return (
+            f"{self.key} is {kept} ({hold.since}; {hold.reason}). The file names version "
+            f"{hold.version}: naming another (the fix, or the revert) lifts the hold, and so "
+            f"does `aliasctl hold release {self.key} --reason TEXT`"
+        )
+
+
+def with_holds(declared: Declared, holds: Iterable[HeldAlias]) -> Declared:
+    """The file's aliases with each held one kept where its hold says."""
+    kept = {(h.model, h.alias): h.hold.held_at for h in holds}
+    if not kept:
+        return declared
+    return {
+        model: {alias: kept.get((model, alias), version) for alias, version in aliases.items()}
+        for model, aliases in declared.items()
+    }
+
+
 @dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...]
@@ -88,6 +125,10 @@ class Plan:
     evidence: tuple[ChangeEvidence, ...] = ()
     # Creates and updates listed without evidence: past the plan's evidence limit.
     evidence_omitted: int = 0
+    # Aliases kept where a hold says (core/holds.py), and holds the file lifts by naming
+    # another version (or dropping the alias): (model, alias).
+    holds: tuple[HeldAlias, ...] = ()
+    lifted: tuple[tuple[str, str], ...] = ()
 
     @property
     def used_break_glass(self) -> str | None:
@@ -156,25 +197,22 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
     released: list[str] = []
     last_applied: dict[str, Record] = {}
     notes: list[str] = []
+    holds: list[HeldAlias] = []
+    lifted: list[tuple[str, str]] = []
 
     for name in sorted(declared):
         model = observed.models.get(name)
-        if model is None:
-            hint = _did_you_mean(name, observed)
-            problems.append(Problem(name, None, f"{name}: registered model does not exist{hint}"))
-            continue
-        if model.record_unreadable:
-            problems.append(_unreadable(name))
+        blocked = _blocked(name, model, observed, instance)
+        problems += blocked
+        if model is None or blocked:
             continue
         record = model.record
-        if record is not None and record.instance != instance:
-            text = f"{name}: managed by aliasctl instance {record.instance!r}, not {instance!r}"
-            problems.append(Problem(name, None, text))
-            continue
         managed = dict(record.aliases) if record else {}
         if record is not None:
             last_applied[name] = record
-        wanted = dict(declared[name])
+        wanted, kept = _held(name, model, declared[name])
+        holds += kept
+        lifted += [(name, a) for a in sorted(model.holds.keys() - {h.alias for h in kept})]
         # Only aliases we declare or manage take part in the diff.
         current = {a: v for a, v in model.aliases.items() if a in wanted or a in managed}
         model_changes = diff_aliases(name, current, wanted)
@@ -195,14 +233,11 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         model = observed.models[name]
         if model.record_unreadable:  # it may be ours: its aliases cannot be released blindly
             problems.append(_unreadable(name))
-            continue
-        record = model.record
-        if record is None or record.instance != instance:
-            continue
-        last_applied[name] = record
-        owned = {a: v for a, v in model.aliases.items() if a in record.aliases}
-        changes += diff_aliases(name, owned, {})
-        released.append(name)
+        elif model.record is not None and model.record.instance == instance:
+            last_applied[name] = model.record
+            lifted += [(name, alias) for alias in sorted(model.holds)]
+            changes += _release(model, model.record)
+            released.append(name)
 
     notes += [
         f"{name}: aliasctl's inventory lists it as managed, but the registry did not return it "
@@ -218,6 +253,54 @@ def compute_plan(declared: Declared, observed: Observed, instance: str = "defaul
         released=tuple(released),
         last_applied=last_applied,
         notes=tuple(notes),
+        holds=tuple(holds),
+        lifted=tuple(lifted),
+    )
+
+
+def _blocked(
+    name: str, model: ObservedModel | None, observed: Observed, instance: str
+) -> list[Problem]:
+    """Why nothing on a declared model may move: it is missing, or whose it is (or what
+    failed on it) cannot be read, or another instance manages it."""
+    if model is None:
+        hint = _did_you_mean(name, observed)
+        return [Problem(name, None, f"{name}: registered model does not exist{hint}")]
+    if model.record_unreadable:
+        return [_unreadable(name)]
+    record = model.record
+    if record is not None and record.instance != instance:
+        text = f"{name}: managed by aliasctl instance {record.instance!r}, not {instance!r}"
+        return [Problem(name, None, text)]
+    return [_unreadable_hold(name, alias) for alias in model.unreadable_holds]
+
+
+def _release(model: ObservedModel, record: Record) -> list[Change]:
+    """Deletes of the aliases aliasctl owns on a model that left the file."""
+    owned = {a: v for a, v in model.aliases.items() if a in record.aliases}
+    return diff_aliases(model.name, owned, {})
+
+
+def _held(
+    name: str, model: ObservedModel, declared: Mapping[str, int]
+) -> tuple[dict[str, int], list[HeldAlias]]:
+    """The aliases to aim at: the file's, but a held alias stays where its hold keeps it."""
+    wanted = dict(declared)
+    kept = []
+    for alias, hold in sorted(model.holds.items()):
+        if wanted.get(alias) == hold.version:
+            kept.append(HeldAlias(name, alias, hold))
+            wanted[alias] = hold.held_at
+    return wanted, kept
+
+
+def _unreadable_hold(name: str, alias: str) -> Problem:
+    return Problem(
+        name,
+        alias,
+        f"{name}@{alias}: its hold (tag {hold_tag(alias)}) cannot be read, so which version "
+        "failed analysis is unknown; restore the tag, or release the hold with "
+        f"`aliasctl hold release {name}@{alias} --reason TEXT`",
     )
 
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
+
+from controller.core.holds import Hold, Verified, read_holds, read_verified
+from controller.core.progress import PROGRESS_TAG, Progress
+from controller.core.times import UTC_FORMAT, utc_text
+
+__all__ = ["UTC_FORMAT", "utc_text"]  # re-exported: where the rest of the code finds them
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from datetime import datetime
 
 RECORD_TAG = "aliasctl.managed"
 RECORD_FORMAT = 1
@@ -25,17 +29,6 @@ DEFAULT_INSTANCE = "default"
 # ignores the length, and MLflow's own check allows more): a longer record is split.
 MAX_TAG_VALUE = 5000
 PART_SIZE = 4000
-UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def utc_text(moment: datetime) -> str:
-    """An instant as aliasctl writes it (records, the lock, evidence): `2026-12-04T18:01:00Z`.
-
-    An aware time is converted to UTC first; a naive one is taken to be UTC already.
-    """
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime(UTC_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -145,6 +138,11 @@ class ObservedModel:
     record_unreadable: bool = False
     # Stage -> the latest version in it (deprecated stages; "None" left out), from the same read.
     stages: Mapping[str, int] = field(default_factory=dict)
+    # What analysis after a promotion left on it, per alias (core/holds.py, core/analysis.py).
+    holds: Mapping[str, Hold] = field(default_factory=dict)
+    unreadable_holds: tuple[str, ...] = ()
+    verified: Mapping[str, Verified] = field(default_factory=dict)
+    progress: Mapping[str, Progress] = field(default_factory=dict)
 
     @classmethod
     def read(
@@ -157,7 +155,23 @@ class ObservedModel:
         """A model as read from the registry: its record from its tags, or why not."""
         record = Record.from_tags(tags)
         unreadable = record is None and RECORD_TAG in tags
-        return cls(name, aliases, record, unreadable, stages or {})
+        holds, unreadable_holds = read_holds(tags)
+        progress = {
+            key[len(PROGRESS_TAG) :]: found
+            for key, text in tags.items()
+            if key.startswith(PROGRESS_TAG) and (found := Progress.decode(text)) is not None
+        }
+        return cls(
+            name,
+            aliases,
+            record,
+            unreadable,
+            stages or {},
+            holds,
+            unreadable_holds,
+            read_verified(tags),
+            progress,
+        )
 
 
 @dataclass(frozen=True)

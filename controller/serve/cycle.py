@@ -59,6 +59,9 @@ class Settings:
     lock_timeout: float = 30.0
     lock_lease: float = 60.0
     parallelism: int = DEFAULT_PARALLELISM
+    # After a rollback by analysis: prepare the file's revert on a branch, and push it.
+    revert_branch: bool = True
+    push: bool = True
 
 
 @dataclass(frozen=True)

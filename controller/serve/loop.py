@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from controller.serve.analysis import analysis_pass
 from controller.serve.cycle import CycleReport, Settings, run_cycle
 from controller.serve.status import CycleOutcome, Snapshot
 
@@ -38,6 +39,7 @@ MAX_WAIT_SECONDS = 3600.0  # Condition.wait refuses huge timeouts; waking hourly
 @dataclass(frozen=True)
 class Work:
     scope: frozenset[str] | None  # None: the whole file
+    analysis_only: bool = False  # a measurement is due: no reconcile, only an analysis pass
 
 
 class WorkQueue:
@@ -76,7 +78,7 @@ class WorkQueue:
         with self._changed:
             return len(self._models) + int(self._full)
 
-    def next(self, full_due_at: float) -> Work | None:
+    def next(self, full_due_at: float, analysis_due_at: float | None = None) -> Work | None:
         """Block until there is work; None once stopped."""
         with self._changed:
             while True:
@@ -90,9 +92,13 @@ class WorkQueue:
                     scope = frozenset(self._models)
                     self._models, self._first_at = set(), None
                     return Work(scope)
+                if analysis_due_at is not None and now >= analysis_due_at:
+                    return Work(None, analysis_only=True)
                 wake = full_due_at
                 if self._first_at is not None:
                     wake = min(wake, self._first_at + self._debounce)
+                if analysis_due_at is not None:
+                    wake = min(wake, analysis_due_at)
                 self._changed.wait(min(max(0.0, wake - now), MAX_WAIT_SECONDS))
 
 
@@ -135,12 +141,31 @@ class Controller:
         self.queue.stop()
 
     def run(self) -> None:
-        """Reconcile until stopped; the first full reconcile starts at once."""
+        """Reconcile until stopped; the first full reconcile starts at once. An analysis
+        pass follows each reconcile, and runs on its own whenever a measurement is due."""
         full_due_at = time.monotonic()
-        while (work := self.queue.next(full_due_at)) is not None:
-            report = self.run_once(work.scope)
-            if work.scope is None or report.snapshot.last_outcome is CycleOutcome.FAILED:
-                full_due_at = time.monotonic() + self._delay(report)
+        analysis_due_at: float | None = None
+        while (work := self.queue.next(full_due_at, analysis_due_at)) is not None:
+            if not work.analysis_only:
+                report = self.run_once(work.scope)
+                if work.scope is None or report.snapshot.last_outcome is CycleOutcome.FAILED:
+                    full_due_at = time.monotonic() + self._delay(report)
+            if self.queue.stopped:
+                break
+            analysis_due_at = self.analyse(work.scope)
+
+    def analyse(self, scope: frozenset[str] | None) -> float | None:
+        """One analysis pass; the monotonic time the next measurement is due (None: none)."""
+        report = analysis_pass(
+            self.settings, self._registry, self._snapshot, scope, self._wall_clock()
+        )
+        self._snapshot = report.snapshot
+        if report.events:
+            self._on_events(report.events)
+        if report.next_due is None:
+            return None
+        wait = (report.next_due - self._wall_clock()).total_seconds()
+        return time.monotonic() + max(0.0, wait)
 
     def run_once(self, scope: frozenset[str] | None) -> CycleReport:
         started = time.monotonic()

@@ -47,6 +47,10 @@ class EventKind(StrEnum):
     DRIFT_HEALED = "drift_healed"  # ...and the controller put it back
     CYCLE_FAILED = "cycle_failed"  # a reconcile could not finish (registry, file, lock)
     CYCLE_RECOVERED = "cycle_recovered"  # ...and the next one did: the all-clear for a failure
+    ANALYSIS_PASSED = "analysis_passed"  # a version passed its analysis: now the verified one
+    ROLLED_BACK = "rolled_back"  # a version failed its analysis: moved back and held
+    ANALYSIS_HELD = "analysis_held"  # inconclusive, an error, or nothing to go back to: held
+    ANALYSIS_STUCK = "analysis_stuck"  # a result could not be acted on (a refused rollback)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,26 @@ class CycleOutcome(StrEnum):
     FAILED = "failed"  # did not finish: registry unreachable, file invalid, lock held, write failed
 
 
+@dataclass(frozen=True, order=True)
+class RunningAnalysis:
+    """An alias's analysis in progress (for the status page and `/status.json`)."""
+
+    model: str
+    alias: str
+    version: int
+    summary: str
+    next_at: datetime | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "alias": self.alias,
+            "version": self.version,
+            "summary": self.summary,
+            "next_measurement": _iso(self.next_at),
+        }
+
+
 @dataclass(frozen=True)
 class Applied:
     """The last apply recorded on a model (from aliasctl's record on it)."""
@@ -119,6 +143,8 @@ class Snapshot:
     last_error: str = ""
     last_success_at: datetime | None = None
     webhooks: WebhookSupport | None = None  # told once at start: webhooks, or polling alone
+    # Analyses after a promotion still running, as the last analysis pass left them.
+    analyses: tuple[RunningAnalysis, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -166,6 +192,7 @@ class Snapshot:
             "problems": list(messages(self.problems)),
             "events": [event.to_json() for event in self.events],
             "webhooks": None if self.webhooks is None else self.webhooks.to_json(),
+            "analyses": [analysis.to_json() for analysis in self.analyses],
         }
 
 

@@ -49,6 +49,8 @@ class FakeRegistry:
     # Logged metric points for the analysis' mlflow provider: metric -> [(timestamp ms, value)]
     # (the fake ignores the experiment, run and filter).
     metric_points: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    # Other tags of the managed models (holds, verified versions, analysis progress).
+    model_tags_of: dict[str, dict[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -69,11 +71,10 @@ class FakeRegistry:
         return Observed({m: self._model(m) for m in wanted if m in self.versions})
 
     def _model(self, name: str) -> ObservedModel:
-        return ObservedModel(
-            name,
-            dict(self.aliases[name]),
-            self.records.get(name),
-            stages=dict(self.stages.get(name, {})),
+        record = self.records.get(name)
+        tags = {**(record.to_tags() if record else {}), **self.model_tags_of.get(name, {})}
+        return ObservedModel.read(
+            name, dict(self.aliases[name]), tags, dict(self.stages.get(name, {}))
         )
 
     def forget_cached_reads(self) -> None:
@@ -171,10 +172,22 @@ class FakeRegistry:
             return None if found is None else dict(found)
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
+        if name in self.versions:
+            self._write("tag", name, key)
+            self.model_tags_of.setdefault(name, {})[key] = value
+            return
         with self._lock:
             if name not in self.state_models:
                 raise RegistryError(self.display_uri, f"no model {name}", fault=Fault.NOT_FOUND)
             self.state_models[name][key] = value
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        if name in self.versions:
+            self._write("untag", name, key)
+            self.model_tags_of.get(name, {}).pop(key, None)
+            return
+        with self._lock:
+            self.state_models.get(name, {}).pop(key, None)
 
     def delete_model(self, name: str) -> None:
         with self._lock:

@@ -425,6 +425,9 @@ class MlflowRegistry:
     def set_model_tag(self, name: str, key: str, value: str) -> None:
         self._set_tag(name, key, value, f"writing tag {key} of {name}")
 
+    def delete_model_tag(self, name: str, key: str) -> None:
+        self._delete_tag(name, key, f"removing tag {key} of {name}")
+
     def delete_model(self, name: str) -> None:
         delete = self._client.delete_registered_model
         what = f"deleting registered model {name}"

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from controller.secrets import MASK, RedactingStream, redact, remember, secret_values
+from controller.secrets import (
+    MASK,
+    RedactingStream,
+    holds_secret,
+    is_secret_name,
+    redact,
+    remember,
+    secret_values,
+)
 from tests.conftest import invoke, seed, write_spec
 from tests.support.receiver import Receiver
 from tests.support.serve_process import ServeProcess, get, wait_for
@@ -42,6 +50,16 @@ def test_what_counts_as_secret() -> None:
     assert set(found) >= {*PLANTED.values(), "planted-uri-pw"}
     assert not {"eu-west-1", "abc"} & set(found)
     assert found == sorted(found, key=len, reverse=True)
+
+
+def test_which_variables_a_child_process_is_not_given() -> None:
+    assert all(is_secret_name(name) for name in PLANTED)
+    assert is_secret_name("AWS_SECRET_ACCESS_KEY")
+    assert is_secret_name("my_service_api_key")  # a plugin's own name, taken at its word
+    assert not is_secret_name("AWS_REGION")
+    assert holds_secret("WAREHOUSE_URL", "postgresql://etl:pw@db/x")  # a URI's password
+    assert not holds_secret("WAREHOUSE_URL", "postgresql://db/x")
+    assert not holds_secret("PATH", "/usr/bin:/bin")
 
 
 def test_redact_hides_every_known_secret(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -197,6 +197,11 @@ class JsonServer:
                         self._send(200, json.dumps({**ANSWER, "path": self.path}).encode())
                 elif self.path == "/broken":  # an error page that quotes the request back
                     self._send(500, f"internal error while serving {auth}".encode())
+                elif self.path == "/moved":  # elsewhere: where the token must not follow
+                    self.send_response(302)
+                    self.send_header("Location", "http://user:pw@elsewhere.invalid/x?k=v")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                 elif self.path.startswith("/html"):
                     self._send(200, b"<html>hello</html>")
                 else:
@@ -279,6 +284,23 @@ def test_http_error_answer_is_an_error_without_the_token(
 def test_http_answer_that_is_not_json_is_an_error(json_server: JsonServer) -> None:
     with pytest.raises(ProviderError, match="answered 200 with no JSON"):
         take(http_metric(json_server.address + "/html", {}))
+
+
+def test_http_redirect_is_not_followed(json_server: JsonServer, bearer: dict[str, str]) -> None:
+    with pytest.raises(ProviderError) as caught:
+        take(http_metric(json_server.address + "/moved", bearer))
+    assert str(caught.value) == (
+        f"http: {json_server.address}/moved answered 302, a redirect to "
+        "http://elsewhere.invalid/x: write the address it names"
+    )
+    assert len(json_server.seen) == 1
+
+
+def test_http_address_that_is_not_http_is_an_error() -> None:
+    with pytest.raises(
+        ProviderError, match="http: file:///etc/passwd is not an http:// or https:// address"
+    ):
+        take(http_metric("file:///etc/passwd", {}))
 
 
 def test_http_missing_variable_is_named_never_its_value(

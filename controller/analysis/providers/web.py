@@ -3,7 +3,8 @@
 Every failure becomes a ProviderError naming the address without its user, password or
 query string (registry/uris.py's `redact_uri`), and the body of an error answer is
 quoted only briefly (and redacted). A user and password in the address are sent as
-HTTP basic auth, which urllib does not do from the address itself.
+HTTP basic auth, which urllib does not do from the address itself. Redirects are not
+followed: urllib would send the headers (a token) on to wherever one points.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import Request, urlopen
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from controller.analysis.reading import provider_error
 from controller.registry.uris import redact_uri
@@ -29,6 +30,14 @@ MAX_BYTES = 8 * 1024 * 1024
 QUOTED_BODY = 200
 
 
+class _NoRedirects(HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError: an answer like any other
+
+
+_OPENER = build_opener(_NoRedirects)
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -39,22 +48,30 @@ def get(provider: str, url: str, headers: Mapping[str, str], timeout: float) -> 
     """GET `url`: the answer whatever its status (the caller judges it); ProviderError when
     nothing answers, or the answer is cut or too slow."""
     parts = urlsplit(url)
+    where = redact_uri(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise provider_error(provider, f"{where} is not an http:// or https:// address")
     sent = dict(headers)
     if parts.password is not None:
         user, password = unquote(parts.username or ""), unquote(parts.password)
         remember(password)
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         sent.setdefault("Authorization", f"Basic {token}")
-        host = parts.hostname or ""
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         netloc = f"{host}:{parts.port}" if parts.port else host
         url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    where = redact_uri(url)
-    request = Request(url, headers={"Accept": "application/json", **sent})  # noqa: S310 - http(s) only
+    request = Request(url, headers={"Accept": "application/json", **sent})  # noqa: S310 - http(s)
     try:
-        with urlopen(request, timeout=timeout) as response:  # noqa: S310 - checked by the spec
+        with _OPENER.open(request, timeout=timeout) as response:
             return Answer(response.status, response.read(MAX_BYTES))
     except HTTPError as error:
         with error:
+            if 300 <= error.code < 400:  # a redirect
+                moved = redact_uri(error.headers.get("Location", "") or "?")
+                raise provider_error(
+                    provider, f"{where} answered {error.code}, a redirect to {moved}: "
+                    "write the address it names"
+                ) from None  # fmt: skip
             return Answer(error.code, error.read(MAX_BYTES))
     except TimeoutError:
         raise provider_error(provider, f"{where} did not answer within {timeout:g}s") from None

@@ -412,6 +412,12 @@ def test_mlflow_unknown_experiment_or_run_is_an_error(sqlite_uri: str) -> None:
     gone = metric("mlflow", {"metric": "error_rate", "run_id": "0123456789abcdef"})
     with pytest.raises(ProviderError, match="from run 0123456789abcdef"):
         take(gone, registry=registry)
+    client_for(sqlite_uri).create_experiment("serving")
+    bad = metric(
+        "mlflow", {"metric": "error_rate", "experiment": "serving", "filter": "tags.x ~ 1"}
+    )
+    with pytest.raises(ProviderError, match="from experiment 'serving': registry sqlite:"):
+        take(bad, registry=registry)
 
 
 def test_mlflow_reading_through_the_fake_registry() -> None:

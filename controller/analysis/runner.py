@@ -30,14 +30,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection
     from datetime import datetime
 
+    from controller.analysis.reading import Reading
     from controller.core.analysis import Target
     from controller.desired.analysis import AnalysisMetric
     from controller.desired.spec import LoadedSpec
     from controller.registry.seam import Registry
 
-    # Takes one measurement: the result the conditions judge, or a ControllerError
-    # (the provider could not answer).
-    Measure = Callable[[AnalysisMetric, Target, datetime, Registry], object]
+    # Takes one measurement: the result the conditions judge (and a detail for people),
+    # or a ControllerError (the provider could not answer).
+    Measure = Callable[[AnalysisMetric, Target, datetime, Registry], Reading]
 
 # Measurements taken at once (each waits on a provider's network answer or a command).
 MEASURE_PARALLELISM = 8
@@ -124,10 +125,11 @@ def _measure_due(
     def take(job: tuple[int, AnalysisMetric]) -> tuple[Phase, str]:
         index, metric = job
         try:
-            result = measure(metric, pending[index].target, starts[index].since, registry)
-        except ControllerError as error:
-            return Phase.ERROR, f"{metric.provider}: {error}"
-        return judge(metric, result)
+            reading = measure(metric, pending[index].target, starts[index].since, registry)
+        except ControllerError as error:  # ProviderError names its provider
+            return Phase.ERROR, str(error)
+        phase, why = judge(metric, reading.value)
+        return phase, f"{why} ({reading.detail})" if reading.detail else why
 
     with ThreadPoolExecutor(max_workers=min(MEASURE_PARALLELISM, len(jobs))) as pool:
         taken = list(pool.map(take, jobs))
@@ -139,8 +141,8 @@ def _measure_due(
 
 def provider_measure(
     metric: AnalysisMetric, target: Target, since: datetime, registry: Registry
-) -> object:
+) -> Reading:
     """A measurement by the metric's provider (controller/analysis/providers/)."""
     from controller.analysis.providers import measure  # noqa: PLC0415 - HTTP, processes
 
-    return measure(metric, target, since, registry).value
+    return measure(metric, target, since, registry)

@@ -8,13 +8,13 @@ reaches Prometheus as a literal `{{modle}}`.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import re
     from collections.abc import Mapping
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+from controller.desired.analysis import PLACEHOLDER
 
 
 class TemplateError(ValueError):

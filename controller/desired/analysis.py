@@ -51,12 +51,26 @@ def _check_url(text: str) -> str:
     return text
 
 
+# `{{ name }}` in a query, URL, filter or argv (controller/analysis/template.py fills them in).
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+TEMPLATE_NAMES = ("model", "alias", "version", "previous_version", "model_uri")
+
+
+def check_template(text: str) -> str:
+    """Refuse a placeholder typo when the file is read, not at the first measurement."""
+    unknown = [name for name in PLACEHOLDER.findall(text) if name not in TEMPLATE_NAMES]
+    if unknown:
+        known = ", ".join("{{" + name + "}}" for name in TEMPLATE_NAMES)
+        raise ValueError(f"unknown placeholder {{{{{unknown[0]}}}}}; known: {known}")
+    return text
+
+
 Interval = Annotated[str, BeforeValidator(check_interval)]
 Condition = Annotated[str, AfterValidator(check_condition)]
 Url = Annotated[str, AfterValidator(_check_url)]
 # `{{model}}`, `{{alias}}`, `{{version}}`, `{{previous_version}}` and `{{model_uri}}` are
 # replaced in queries, URLs, filters and argv (controller/analysis/template.py).
-Templated = Annotated[str, Field(min_length=1)]
+Templated = Annotated[str, Field(min_length=1), AfterValidator(check_template)]
 
 
 class PrometheusQuery(BaseModel):

@@ -91,22 +91,29 @@ def _declared_version(loaded: LoadedSpec, model: str, alias: str) -> int:
 
 def edit_file(file: Path, rollback: Rollback) -> str:
     """Rewrite only the version's characters; return the new text (already written)."""
-    text = file.read_bytes().decode("utf-8-sig")
-    loaded = parse_spec(text, str(file))
-    span = loaded.source.values[("models", rollback.model, "aliases", rollback.alias)]
+    new_text = edited_text(file.read_bytes().decode("utf-8-sig"), str(file), rollback)
+    write_text(file, new_text)
+    return new_text
+
+
+def edited_text(text: str, label: str, rollback: Rollback) -> str:
+    """The file's text with only the version's characters changed (nothing written)."""
+    loaded = parse_spec(text, label)
+    span = loaded.source.values.get(("models", rollback.model, "aliases", rollback.alias))
+    if span is None:
+        raise RollbackError(f"{label}: {rollback.key} is not declared")
     # A node's span starts at its tag or anchor (`!!int 3`, `&v 3`): keep those, swap the value.
     start = span.start + _value_offset(text[span.start : span.end])
     new_text = text[:start] + str(rollback.target) + text[span.end :]
     # Re-validate before writing: the edit must give exactly the intended file.
-    after = parse_spec(new_text, str(file)).spec.declared()
+    after = parse_spec(new_text, label).spec.declared()
     expected = loaded.spec.declared()
     expected[rollback.model][rollback.alias] = rollback.target
     if after != expected:
         raise RollbackError(
-            f"{file}: changing {rollback.key} in place would change other aliases too "
+            f"{label}: changing {rollback.key} in place would change other aliases too "
             "(a shared YAML anchor?); edit the file by hand"
         )
-    write_text(file, new_text)
     return new_text
 
 

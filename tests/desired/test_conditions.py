@@ -208,6 +208,17 @@ def test_good_conditions_in_the_spec_are_kept_as_written() -> None:
     assert (metric.success, metric.failure) == ("result < 0.05", "result >= 0.05")
 
 
+def test_unknown_placeholder_in_the_spec_is_a_located_error() -> None:
+    text = SPEC.replace("query: model_error_rate", "query: rate{v='{{verison}}'}")
+    text = text.replace("open('/etc/passwd')", "result >= 0.05")
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "aliases.yaml")
+    (issue,) = caught.value.issues
+    assert issue.location.line == 12
+    assert issue.location.key == "policies.champion.analysis.metrics.0.prometheus.query"
+    assert "{{verison}}" in issue.message
+
+
 def _escaped(message: str) -> str:
     import re  # noqa: PLC0415
 

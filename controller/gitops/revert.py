@@ -1,0 +1,147 @@
+"""The revert of an automatic rollback, on a branch for review: git stays the truth.
+
+After analysis rolls an alias back in the registry, the file still names the failed
+version. This writes the one-line `rollback` edit as a commit on its own branch, built
+with git's plumbing from HEAD, so the working tree, the index and the checked-out
+branch of the checkout `serve` or CI runs in are never touched. Where a remote is
+reachable the branch is pushed, for a pull request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.gitops.history import GitError, open_repo
+from controller.gitops.rollback import Rollback, RollbackError, edited_text
+
+BRANCH_PREFIX = "aliasctl/rollback/"
+# Used only where git has no identity configured (a bare CI runner or a container).
+FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "aliasctl",
+    "GIT_AUTHOR_EMAIL": "aliasctl@users.noreply.github.com",
+    "GIT_COMMITTER_NAME": "aliasctl",
+    "GIT_COMMITTER_EMAIL": "aliasctl@users.noreply.github.com",
+}
+
+
+@dataclass(frozen=True)
+class RevertBranch:
+    branch: str
+    sha: str
+    pushed: bool
+    # Why the push did not happen, when it was asked for (no remote, refused, timed out).
+    push_error: str | None = None
+    # False when the branch already held this very revert (a re-run, a second pass).
+    created: bool = True
+
+
+def branch_name(model: str, alias: str, to_version: int) -> str:
+    """A ref name git accepts for any model name (Unity Catalog's dots, spaces, slashes)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model}-{alias}").strip(".-")
+    safe = re.sub(r"\.{2,}", ".", safe).removesuffix(".lock")
+    return f"{BRANCH_PREFIX}{safe or 'model'}-v{to_version}"
+
+
+def prepare_revert_branch(
+    file: Path,
+    model: str,
+    alias: str,
+    to_version: int,
+    message: str,
+    *,
+    push: bool = True,
+    remote: str = "origin",
+    timeout: float = 30,
+) -> RevertBranch:
+    """Commit `model@alias: to_version` in `file` on a branch off HEAD; push it if asked."""
+    import git  # noqa: PLC0415 - gitpython is only needed by git-aware commands
+
+    repo, relative = open_repo(file)
+    try:
+        head = repo.head.commit
+        text = head.tree[relative].data_stream.read().decode("utf-8-sig")
+    except (ValueError, KeyError):
+        raise GitError(f"{file}: not committed at HEAD; nothing to revert") from None
+    label = f"{relative} at HEAD"
+    current = _declared(text, label, model, alias)
+    if current == to_version:
+        raise RollbackError(f"{label} already declares {model}@{alias}: {to_version}")
+    new_text = edited_text(text, label, Rollback(model, alias, current, to_version))
+    branch = branch_name(model, alias, to_version)
+    try:
+        sha, created = _commit_on_branch(repo, relative, new_text, branch, message, head)
+    except git.GitCommandError as error:
+        raise GitError(f"could not write the revert branch {branch}: {_last_line(error)}") from None
+    if not push:
+        return RevertBranch(branch, sha, pushed=False, created=created)
+    if remote not in [r.name for r in repo.remotes]:
+        return RevertBranch(branch, sha, False, f"no remote named {remote!r}", created)
+    try:
+        repo.git.push(
+            remote,
+            f"refs/heads/{branch}:refs/heads/{branch}",
+            "--force",
+            kill_after_timeout=timeout,
+        )
+    except git.GitCommandError as error:
+        return RevertBranch(branch, sha, False, f"git push failed: {_last_line(error)}", created)
+    return RevertBranch(branch, sha, pushed=True, created=created)
+
+
+def _declared(text: str, label: str, model: str, alias: str) -> int:
+    from controller.desired.spec import parse_spec  # noqa: PLC0415
+
+    declared = parse_spec(text, label).spec.declared()
+    version = declared.get(model, {}).get(alias)
+    if version is None:
+        raise RollbackError(f"{label}: {model}@{alias} is not declared")
+    return version
+
+
+def _commit_on_branch(
+    repo: Any, relative: str, new_text: str, branch: str, message: str, head: Any
+) -> tuple[str, bool]:
+    """Write the commit with a private index; return its sha and whether it is new."""
+    env = _identity(repo)
+    with tempfile.TemporaryDirectory(prefix="aliasctl-revert-") as scratch:
+        content = Path(scratch, "file")
+        content.write_bytes(new_text.encode("utf-8"))
+        blob = repo.git.hash_object("-w", "--path", relative, str(content))
+        index = {"GIT_INDEX_FILE": str(Path(scratch, "index"))}
+        repo.git.read_tree(head.hexsha, env=index)
+        mode = f"{head.tree[relative].mode:o}"
+        repo.git.update_index("--cacheinfo", f"{mode},{blob},{relative}", env=index)
+        tree = repo.git.write_tree(env=index)
+    existing = _branch_commit(repo, branch)
+    if existing is not None and existing.tree.hexsha == tree and head in existing.parents:
+        return str(existing.hexsha), False
+    sha = str(repo.git.commit_tree(tree, "-p", head.hexsha, "-m", message, env=env))
+    repo.git.update_ref(f"refs/heads/{branch}", sha)
+    return sha, True
+
+
+def _branch_commit(repo: Any, branch: str) -> Any:
+    try:
+        return repo.commit(f"refs/heads/{branch}")
+    except Exception:  # noqa: BLE001 - gitpython raises several kinds for a missing ref
+        return None
+
+
+def _identity(repo: Any) -> dict[str, str]:
+    """Git's own identity where configured, else aliasctl's (never a failed commit)."""
+    reader = repo.config_reader()
+    configured = reader.has_option("user", "email") and reader.has_option("user", "name")
+    if configured or os.environ.get("GIT_AUTHOR_EMAIL"):
+        return {}
+    return FALLBACK_IDENTITY
+
+
+def _last_line(error: Any) -> str:
+    lines = str(error.stderr or error).strip().splitlines()
+    last = lines[-1].strip().removeprefix("stderr: ").strip("'") if lines else "failed"
+    return re.sub(r"://[^/@\s]+@", "://***@", last)  # a remote URL may carry a token

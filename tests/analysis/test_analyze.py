@@ -24,6 +24,7 @@ from tests.conftest import client_for, invoke, live_aliases, seed
 from tests.support.gitrepo import GitRepo
 from tests.support.mlflow_server import free_port
 from tests.support.prometheus import PROMETHEUS_GROUP
+from tests.support.serve_process import ServeProcess, get, metric, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -306,3 +307,52 @@ def test_a_rollback_prepares_the_revert_and_pushes_it_to_the_remote(
     assert message.startswith(f"Roll back {unique}@champion to version 1")
     assert "0.31" in message
     assert repo.path("aliases.yaml").read_text() == spec.read_text()  # checkout untouched
+
+
+def reconciles(serve: ServeProcess) -> float:
+    text = serve.metrics()
+    return sum(
+        metric(text, "aliasctl_reconciles_total", result=r) or 0
+        for r in ("success", "blocked", "failed")
+    )
+
+
+def test_serve_rolls_back_and_holds_and_does_not_promote_the_held_version_again(
+    tmp_path: Path,
+    sqlite_uri: str,
+    prometheus: PrometheusServer,
+    unique: str,
+) -> None:
+    seed(sqlite_uri, {unique: 3})
+    error_rate(prometheus, unique, 1, 0.01)
+    error_rate(prometheus, unique, 2, 0.31)
+    spec = tmp_path / "aliases.yaml"
+    spec.write_text(spec_text(unique, 1, prometheus.address))
+    serve = ServeProcess(
+        tmp_path,
+        [str(spec), "--registry-uri", sqlite_uri, "--interval", "1", "--no-revert-branch"],
+        {"ALIASCTL_WEBHOOK_SECRET": "analysis-test-secret"},
+    )
+    try:
+        wait_for(lambda: verified_tag("champion") in tags(sqlite_uri, unique), 60, "verified v1")
+        spec.write_text(spec_text(unique, 2, prometheus.address))  # the promotion lands
+
+        def held() -> dict[str, Any] | None:
+            text = tags(sqlite_uri, unique).get(hold_tag("champion"))
+            return json.loads(text) if text else None
+
+        hold = wait_for(held, 60, "the rollback and hold")
+        assert (hold["version"], hold["held_at"], hold["phase"]) == (2, 1, "Failed")
+        wait_for(lambda: live_aliases(sqlite_uri, unique)["champion"] == 1, 30, "back at 1")
+        status, body = get(f"{serve.url}/status.json")
+        assert status == 200
+        kinds = [event["kind"] for event in json.loads(body)["events"]]
+        assert "rolled_back" in kinds
+        assert "analysis_passed" in kinds
+        # Later cycles see the file still naming version 2 and keep the alias at 1.
+        after = reconciles(serve)
+        wait_for(lambda: reconciles(serve) >= after + 2, 60, "two more cycles")
+        assert live_aliases(sqlite_uri, unique)["champion"] == 1
+    finally:
+        code = serve.stop()
+    assert code == 0, serve.log()

@@ -13,7 +13,7 @@ from controller.cli.options import (
     OUTPUTS,
     file_argument,
 )
-from controller.desired.spec import split_target
+from controller.desired.names import split_target
 
 
 @click.command()

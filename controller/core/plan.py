@@ -22,7 +22,7 @@ from controller.core.state import (
     VersionInfo,
     case_twin,
 )
-from controller.desired.spec import split_target
+from controller.desired.names import split_target
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

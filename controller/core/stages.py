@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from controller.desired.spec import check_alias_name
+from controller.desired.names import check_alias_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

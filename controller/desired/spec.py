@@ -17,51 +17,26 @@ from pydantic import (
 )
 
 from controller.desired.analysis import PROVIDER_MODELS, PROVIDERS, Analysis, AnalysisMetric
+from controller.desired.environment import AliasValue, EnvironmentSpec, FromSource
+from controller.desired.names import (
+    AliasName,
+    ModelName,
+    check_alias_name,
+    check_model_name,
+    split_target,
+)
 from controller.desired.spec_errors import EXPECTED_SHAPE, describe_kind, located_issues
 from controller.desired.timespec import Freeze, Windows, check_duration, freeze_issues
 from controller.desired.yamlsource import KeyPath, SourceMap, compose, read_text
-from controller.errors import SpecError, SpecIssue
+from controller.errors import ControllerError, SpecError, SpecIssue
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
-# MLflow's own rules for alias names (mlflow/utils/validation.py).
-ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+$")
-RESERVED_VERSION_ALIAS = re.compile(r"^v\d+$", re.IGNORECASE)
-MAX_ALIAS_LENGTH = 255
 
-
-def check_alias_name(name: str) -> str:
-    if len(name) > MAX_ALIAS_LENGTH:
-        raise ValueError(f"alias name is longer than {MAX_ALIAS_LENGTH} characters")
-    if not ALIAS_PATTERN.match(name):
-        raise ValueError(f"alias {name!r} may contain only letters, digits, '_' and '-'")
-    if name.lower() == "latest":
-        raise ValueError(f"alias {name!r} is reserved by MLflow")
-    if RESERVED_VERSION_ALIAS.match(name):
-        raise ValueError(f"alias {name!r} is reserved by MLflow (looks like a version, v<N>)")
-    return name
-
-
-# The registered models aliasctl keeps its own state in (controller/registry/seam.py).
-STATE_MODEL = re.compile(r"(^|\.)aliasctl[._](lock|inventory)[._]")
-
-
-def check_model_name(name: str) -> str:
-    if not name.strip():
-        raise ValueError("model name must not be empty")
-    if name != name.strip():
-        raise ValueError(f"model name {name!r} has leading or trailing spaces")
-    if STATE_MODEL.search(name):
-        raise ValueError(f"model name {name!r} is reserved for aliasctl's own lock and inventory")
-    return name
-
-
-def split_target(text: str) -> tuple[str, str | None]:
-    """MODEL or MODEL@ALIAS. Alias names never hold '@' but model names may, so split on the
-    last one (three-level names such as `catalog.schema.model@champion` keep their dots)."""
-    model, at, alias = text.rpartition("@")
-    return (model, alias) if at else (text, None)
+class UnresolvedPromotionError(ControllerError):
+    """A promotion from another environment reached a path that cannot resolve it."""
 
 
 def check_removal(entry: str) -> str:
@@ -74,10 +49,6 @@ def check_removal(entry: str) -> str:
     return entry
 
 
-AliasName = Annotated[str, AfterValidator(check_alias_name)]
-ModelName = Annotated[str, AfterValidator(check_model_name)]
-Version = Annotated[int, Field(strict=True, gt=0, description="A registered model version (>= 1)")]
-
 _STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
 
 
@@ -85,9 +56,11 @@ class ModelSpec(BaseModel):
     """One registered model and the aliases the controller manages on it."""
 
     model_config = _STRICT
-    aliases: dict[AliasName, Version] = Field(
-        description="Alias name -> model version number. Aliases not listed are left alone, "
-        "unless the controller set them before (then they are deleted)."
+    aliases: dict[AliasName, AliasValue] = Field(
+        description="Alias name -> model version number (or, in a file with an `environment:`, "
+        "a version promoted from another environment: {from: staging, version: 7} or "
+        "staging@champion). Aliases not listed are left alone, unless the controller set them "
+        "before (then they are deleted)."
     )
 
 
@@ -218,6 +191,11 @@ class Spec(BaseModel):
         title="aliasctl aliases.yaml",
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
+    environment: EnvironmentSpec | None = Field(
+        default=None,
+        description="The environment this file describes and where its registry is; "
+        "promotions from other environments name it.",
+    )
     models: dict[ModelName, ModelSpec] = Field(
         description="Registered model name -> its managed aliases."
     )
@@ -242,7 +220,41 @@ class Spec(BaseModel):
     )
 
     def declared(self) -> dict[str, dict[str, int]]:
-        return {name: dict(model.aliases) for name, model in self.models.items()}
+        """Every alias's version; promotions from other environments must be resolved first
+        (controller/environments), so that no path ever takes them for absent aliases."""
+        unresolved = self.promotions()
+        if unresolved:
+            model, alias, source = unresolved[0]
+            raise UnresolvedPromotionError(
+                f"{model}@{alias} is promoted from {source.describe(model)}: this command "
+                "resolves promotions between environments through `plan` and `apply`"
+            )
+        return {
+            name: {a: v for a, v in model.aliases.items() if isinstance(v, int)}
+            for name, model in self.models.items()
+        }
+
+    def promotions(self) -> list[tuple[str, str, FromSource]]:
+        """(model, alias, source) for every alias promoted from another environment."""
+        return [
+            (name, alias, value)
+            for name, model in self.models.items()
+            for alias, value in model.aliases.items()
+            if isinstance(value, FromSource)
+        ]
+
+    def with_versions(self, versions: Mapping[tuple[str, str], int | None]) -> Spec:
+        """This spec with promotions replaced by versions (None: leave the alias out)."""
+        models = {}
+        for name, model in self.models.items():
+            aliases: dict[str, int | FromSource] = {}
+            for alias, value in model.aliases.items():
+                if isinstance(value, int):
+                    aliases[alias] = value
+                elif (version := versions.get((name, alias))) is not None:
+                    aliases[alias] = version
+            models[name] = model.model_copy(update={"aliases": aliases})
+        return self.model_copy(update={"models": models})
 
 
 @dataclass(frozen=True)
@@ -299,8 +311,28 @@ def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
             issues.append(
                 SpecIssue(where, f"promote_from names alias {wanted!r}, which no model declares")
             )
-    issues += _case_twins(spec, source)
+    issues += _case_twins(spec, source) + _promotion_issues(spec, source)
     return issues + _removal_conflicts(spec, source) + freeze_issues(spec.freezes, source)
+
+
+def _promotion_issues(spec: Spec, source: SourceMap) -> list[SpecIssue]:
+    """A promotion needs the file to say which environment it describes, and another one."""
+    issues = []
+    for model, alias, promoted in spec.promotions():
+        where = source.locate(("models", model, "aliases", alias))
+        if spec.environment is None:
+            issues.append(
+                SpecIssue(
+                    where,
+                    f"{model}@{alias} is promoted from environment {promoted.from_!r}, but this "
+                    "file names no environment of its own: add `environment: {name: ...}`",
+                )
+            )
+        elif promoted.from_ == spec.environment.name:
+            issues.append(
+                SpecIssue(where, f"{model}@{alias} is promoted from this file's own environment")
+            )
+    return issues
 
 
 def _case_twins(spec: Spec, source: SourceMap) -> list[SpecIssue]:
@@ -361,6 +393,10 @@ def _fields_at(parent: KeyPath) -> list[str]:
         model = Spec
     elif len(parent) == 2 and parent[0] == "models":
         model = ModelSpec
+    elif parent == ("environment",):
+        model = EnvironmentSpec
+    elif len(parent) == 4 and parent[0] == "models" and parent[2] == "aliases":
+        model = FromSource
     elif len(parent) == 2 and parent[0] == "policies":
         model = Policy
     elif len(parent) == 2 and parent[0] == "freezes":

@@ -30,7 +30,7 @@ def located_issues(
     error: ValidationError, source: SourceMap, fields_at: Callable[[KeyPath], list[str]]
 ) -> list[SpecIssue]:
     """Located issues; a missing key that a near-miss key stands for is reported once, there."""
-    errors = error.errors()
+    errors = _one_branch(error.errors())
     suggested = {
         (tuple(e["loc"][:-1]), hint)
         for e in errors
@@ -41,6 +41,28 @@ def located_issues(
         for e in errors
         if not (e["type"] == "missing" and (tuple(e["loc"][:-1]), e["loc"][-1]) in suggested)
     ]
+
+
+def _one_branch(errors: list[Any]) -> list[Any]:
+    """An alias's value is a version or a promotion {from: ...}: pydantic reports a bad one
+    against both; keep the errors of the form the value was written in, at the alias."""
+    raw: dict[KeyPath, object] = {}
+    for e in errors:
+        loc = tuple(e["loc"])
+        if len(loc) > 4 and _is_version(loc[:4]) and "int" in str(loc[4]):
+            raw[loc[:4]] = e.get("input")
+    kept = []
+    for e in errors:
+        loc = tuple(e["loc"])
+        if not (len(loc) > 4 and _is_version(loc[:4]) and loc[:4] in raw):
+            kept.append(e)
+            continue
+        promotion = isinstance(raw[loc[:4]], dict)
+        if "FromSource" in str(loc[4]) and promotion:
+            kept.append({**e, "loc": (*loc[:4], *loc[5:])})
+        elif "int" in str(loc[4]) and not promotion:
+            kept.append({**e, "loc": loc[:4]})
+    return kept
 
 
 def _near_miss(loc: KeyPath, fields_at: Callable[[KeyPath], list[str]]) -> str | None:
@@ -68,7 +90,7 @@ def _issue(error: Any, source: SourceMap, fields_at: Callable[[KeyPath], list[st
         return SpecIssue(top, f"no top-level 'models' key; {EXPECTED_SHAPE}")
     if kind == "missing":
         return SpecIssue(source.locate(loc), f"missing required key {loc[-1]!r}")
-    if loc and _is_version(loc):
+    if loc and _is_version(loc) and kind != "value_error":
         return SpecIssue(source.locate(loc), _version_reason(value))
     return SpecIssue(source.locate(loc), _reason(error))
 
@@ -84,12 +106,21 @@ def _version_reason(value: object) -> str:
     if isinstance(value, bool):
         return f"{must}, got {str(value).lower()} (a boolean)"
     if isinstance(value, str):
-        return f"{must}, got the string {value!r} (remove the quotes)"
+        return f"{must}, got the string {value!r}{_string_hint(value)}"
     if isinstance(value, float):
         return f"{must}, got {value!r} (a decimal number)"
     if isinstance(value, int):
         return f"{must}, got {value}"
     return f"{must}, got {describe_kind(value)}"
+
+
+def _string_hint(value: str) -> str:
+    if value.strip().isdigit():
+        return " (remove the quotes)"
+    return (
+        "; a version promoted from another environment is written ENVIRONMENT@ALIAS "
+        "(staging@champion) or {from: ENVIRONMENT, version: N}"
+    )
 
 
 def describe_kind(value: object) -> str:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from controller.core.stages import describe
 from controller.core.state import case_twin
-from controller.desired.spec import STATE_MODEL, parse_spec
+from controller.desired.names import STATE_MODEL
+from controller.desired.spec import parse_spec
 from controller.errors import ControllerError
 
 if TYPE_CHECKING:

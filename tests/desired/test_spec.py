@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.desired.spec import Spec, json_schema, load_spec, parse_spec, split_target
+from controller.desired.names import split_target
+from controller.desired.spec import Spec, json_schema, load_spec, parse_spec
 from controller.errors import SpecError
 
 SPECS = Path(__file__).parent / "specs"
@@ -30,7 +31,7 @@ def test_invalid_spec_is_rejected_with_located_message(path: Path) -> None:
 def test_valid_spec_loads(path: Path) -> None:
     spec = load_spec(path).spec
     assert spec.models
-    assert all(v > 0 for m in spec.models.values() for v in m.aliases.values())
+    assert all(v > 0 for aliases in spec.declared().values() for v in aliases.values())
 
 
 def test_corpus_covers_every_required_case() -> None:
@@ -115,7 +116,10 @@ def test_schema_describes_models_and_aliases() -> None:
     assert schema["required"] == ["models"]
     assert schema["additionalProperties"] is False
     model = schema["$defs"]["ModelSpec"]
-    assert model["properties"]["aliases"]["additionalProperties"]["exclusiveMinimum"] == 0
+    version, short, promotion = model["properties"]["aliases"]["additionalProperties"]["anyOf"]
+    assert (version["type"], version["exclusiveMinimum"]) == ("integer", 0)
+    assert short["pattern"].startswith("^[a-z]")
+    assert promotion == {"$ref": "#/$defs/FromSource"}
 
 
 NUMBER_TRAPS = {

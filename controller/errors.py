@@ -89,6 +89,19 @@ class RegistryError(ControllerError):
         return self.fault is Fault.TRANSIENT
 
 
+class CopyError(RegistryError):
+    """A version could not be copied into another environment: the source version is missing
+    or not ready, a registry cannot be reached, or the target refused a write. `uri` is the
+    (display URI of the) registry that failed, `source` names the version being copied."""
+
+    def __init__(
+        self, uri: str, source: str, model: str, detail: str, *, fault: Fault = Fault.REFUSED
+    ):
+        self.source = source
+        self.model = model
+        super().__init__(uri, f"copying {source} into {model}: {detail}", fault=fault)
+
+
 class LockError(ControllerError):
     """The registry lock is held by someone else, or was lost."""
 

@@ -60,6 +60,72 @@ PROMPTS_SINCE = ServerVersion(2, 21)
 # Registry searches accept `name IN (...)` from MLflow 3.0 (2.x servers refuse it).
 NAME_IN_SINCE = ServerVersion(3, 0)
 
+# A copy of a version from another environment carries these tags (copy_tags): the first
+# is how the copy is found again, the others spell out its lineage one fact a tag.
+COPIED_FROM_TAG = "aliasctl.copied_from"
+COPIED_FROM_PREFIX = COPIED_FROM_TAG + "."
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """A model version named by where it lives: what `Registry.copy_version` copies.
+
+    `registry_uri` is the source registry's display URI (never credentials). `environment`,
+    when given, names the source in the copy's tag instead: a name outlives a URI (a server
+    moved to another host keeps its copies found). Build it with `CopySource.of`.
+    """
+
+    registry_uri: str
+    model: str
+    version: int
+    environment: str | None = None
+
+    @classmethod
+    def of(
+        cls, registry: Registry, model: str, version: int, environment: str | None = None
+    ) -> CopySource:
+        return cls(registry.display_uri, model, version, environment)
+
+    @property
+    def label(self) -> str:
+        """The source registry in the copy's tags: its environment's name, else its URI."""
+        return self.environment or self.registry_uri
+
+    @property
+    def tag_value(self) -> str:
+        """The `aliasctl.copied_from` tag a copy carries: `staging#bikes/7`."""
+        return f"{self.label}#{self.model}/{self.version}"
+
+    @property
+    def model_uri(self) -> str:
+        """The source as a `models:/` URI, as MLflow's `copy_model_version` records it."""
+        return f"models:/{self.model}/{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.model}/{self.version} of {self.label}"
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """The copy's version number in the target model; `created`: this call made it (False:
+    it was there already, found by its tag or, within one registry, by its source)."""
+
+    version: int
+    created: bool
+
+
+def copy_tags(source: CopySource, run_id: str | None) -> dict[str, str]:
+    """The lineage tags of a copy of `source` (made from the version of run `run_id`)."""
+    tags = {
+        COPIED_FROM_TAG: source.tag_value,
+        COPIED_FROM_PREFIX + "registry": source.label,
+        COPIED_FROM_PREFIX + "model": source.model,
+        COPIED_FROM_PREFIX + "version": str(source.version),
+    }
+    if run_id:
+        tags[COPIED_FROM_PREFIX + "run_id"] = run_id
+    return tags
+
 
 @dataclass(frozen=True)
 class LoggedModel:
@@ -143,6 +209,27 @@ class Registry(Protocol):
         ...
 
     def verify(self, model: str, version: int, timeout_seconds: float) -> str | None: ...
+
+    # Environments: one version copied into another registry (or model), exactly once.
+    def find_copy(self, model: str, source: CopySource) -> int | None:
+        """The version of `model` in this registry that is a copy of `source` (the oldest, if
+        several), found by its `aliasctl.copied_from` tag; within one registry also an
+        untagged copy, by its `models:/` source (a copy interrupted before its tag). None:
+        there is none. Never a silently empty answer: a search that cannot filter on tags
+        is confirmed by a read of the model's versions."""
+        ...
+
+    def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:
+        """Copy `source` (a version in `source_registry`) into this registry's `model` once.
+
+        Idempotent: the copy is looked for first (`find_copy`). Within one registry (the same
+        display URI) MLflow's `copy_model_version`, then tagged; across registries the
+        version's artifacts, tags, description and source run (params, metrics, tags) are
+        carried by MLflow's own download, log and register calls, registered with their
+        tags in one call. Raises CopyError (a RegistryError) naming the failing side. Call
+        under the target's registry lock: two concurrent copies may both copy.
+        """
+        ...
 
     def read_metric(
         self,

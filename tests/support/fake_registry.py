@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING, Self
 from controller.core.evidence import RunFacts, SignatureFacts
 from controller.core.signature import Signature
 from controller.core.state import Observed, ObservedModel, Record, VersionInfo
-from controller.errors import Fault, RegistryError
-from controller.registry.seam import LoggedModel, ServerVersion
+from controller.errors import CopyError, Fault, RegistryError
+from controller.registry.seam import (
+    COPIED_FROM_TAG,
+    CopyResult,
+    CopySource,
+    LoggedModel,
+    Registry,
+    ServerVersion,
+    copy_tags,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -130,6 +138,45 @@ class FakeRegistry:
     ) -> float | None:
         fresh = [p for p in self.metric_points.get(metric, []) if p[0] >= since_ms]
         return max(fresh)[1] if fresh else None
+
+    def find_copy(self, model: str, source: CopySource) -> int | None:
+        same = source.registry_uri == self.display_uri
+        found = [
+            v
+            for v in self.versions.get(model, {})
+            if self.version_tags.get((model, v), {}).get(COPIED_FROM_TAG) == source.tag_value
+            or (same and self.version_details.get((model, v), {}).get("source") == source.model_uri)
+        ]
+        return min(found, default=None)
+
+    def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:
+        """A copy as MLflow makes one: a new version with the source's tags, run and
+        description, plus the lineage tags (tagged after the copy within one fake)."""
+        found = self.find_copy(model, source)
+        if found is not None:
+            tags = self.version_tags.setdefault((model, found), {})
+            tags |= copy_tags(source, tags.get("aliasctl.copied_from.run_id"))
+            return CopyResult(found, created=False)
+        read = source_registry.read_versions([(source.model, source.version)])
+        if not read:
+            raise CopyError(
+                source_registry.display_uri, str(source), model,
+                f"the source registry has no version {source.version} of {source.model}",
+                fault=Fault.NOT_FOUND,
+            )  # fmt: skip
+        self._write("copy", model, str(source))
+        version = max(self.versions.setdefault(model, {}), default=0) + 1
+        self.versions[model][version] = "READY"
+        self.aliases.setdefault(model, {})
+        self.version_tags[(model, version)] = {**read[0].tags, **copy_tags(source, read[0].run_id)}
+        if read[0].run_id:
+            self.version_runs[(model, version)] = read[0].run_id
+        same = source.registry_uri == self.display_uri
+        where = source.model_uri if same else f"fake-artifacts:/{model}/{version}"
+        self.version_details[(model, version)] = {"source": where}
+        if read[0].description:
+            self.version_details[(model, version)]["description"] = read[0].description
+        return CopyResult(version, created=True)
 
     def _write(self, *what: str) -> None:
         with self._lock:

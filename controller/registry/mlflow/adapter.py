@@ -38,7 +38,7 @@ from controller.core.state import (
 from controller.errors import Fault, RegistryError
 from controller.registry.faults import RetryPolicy, retry_transient
 from controller.registry.inventory import Inventory
-from controller.registry.mlflow import monitoring
+from controller.registry.mlflow import copying, monitoring
 from controller.registry.mlflow.connection import (
     ask_server_version,
     bound_http_time,
@@ -65,6 +65,8 @@ from controller.registry.seam import (
     NEEDS_EDIT,
     NEEDS_MANAGE,
     READ_PARALLELISM,
+    CopyResult,
+    CopySource,
     LoggedModel,
     ReadMode,
     ServerVersion,
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
     from controller.core.evidence import RunFacts
+    from controller.registry.seam import Registry
 
 T = TypeVar("T")
 log = logging.getLogger("aliasctl.registry")
@@ -363,6 +366,28 @@ class MlflowRegistry:
             self._call, self._tracking, self.display_uri, metric,
             experiment=experiment, run_id=run_id, filter_string=filter_string, since_ms=since_ms,
         )  # fmt: skip
+
+    # -- environments: copies of versions from another registry (copying.py) ---------------------
+
+    def _side(self) -> copying.Side:
+        def counted(error: RegistryError) -> None:
+            with self._lock:
+                self._retries += 1
+
+        return copying.Side(
+            self.uri, self.display_uri, self._tracking, self._client,
+            self._call, self._policy, counted,
+        )  # fmt: skip
+
+    def find_copy(self, model: str, source: CopySource) -> int | None:
+        found = copying.find_copy(self._side(), model, source)
+        return None if found is None else int(found.version)
+
+    def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:
+        if not isinstance(source_registry, MlflowRegistry):
+            message = f"cannot copy from {source_registry.display_uri}: not an MLflow registry"
+            raise TypeError(message)
+        return copying.copy_version(source_registry._side(), self._side(), source, model)
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -50,8 +50,6 @@ class Promotion:
         return self.copy is None
 
 
-
-
 class ResolveError(ControllerError):
     """A promotion names a version its source environment does not declare."""
 

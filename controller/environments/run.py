@@ -1,0 +1,174 @@
+"""Plan and apply across environments: each environment is an ordinary plan on its registry.
+
+An environment's file, once its promotions are resolved to version numbers in its own
+registry, is an ordinary spec: the same plan, gates, windows, freezes, lock and
+inventory as a one-file apply. What environments add is the copy: apply copies a
+promoted version into the target registry once (under the target's lock, found again
+by its tag on any later run, so a crash or a re-run never copies twice), then moves the
+alias to the copy. Sources are applied before the environments they feed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from controller.apply import ApplyResult, apply_plan
+from controller.core.problem import messages
+from controller.desired.spec import LoadedSpec
+from controller.environments.resolve import Promotion, Source, resolve
+from controller.errors import ControllerError, PreflightError
+from controller.gitops.provenance import make_stamp
+from controller.reconcile import prepare_plan
+from controller.registry.lock import held, lock_name
+from controller.registry.seam import CopySource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from controller.core.plan import Plan
+    from controller.environments.files import EnvironmentFile, Environments
+    from controller.reconcile import Options
+    from controller.registry.seam import Registry
+
+    OptionsFor = Callable[[LoadedSpec, str], Options]
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A copy apply made (or found) before moving the alias to it."""
+
+    model: str
+    alias: str
+    source: Source
+    version: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    name: str
+    file: str
+    registry: str  # the display URI
+    plan: Plan
+    promotions: tuple[Promotion, ...] = ()
+    copied: tuple[Copied, ...] = ()
+    result: ApplyResult | None = None  # after apply
+
+    @property
+    def pending(self) -> tuple[Promotion, ...]:
+        return tuple(p for p in self.promotions if p.pending)
+
+    @property
+    def has_changes(self) -> bool:
+        return self.plan.has_changes or bool(self.pending)
+
+
+class Registries:
+    """The environments' registries, opened once each (a source serves several targets)."""
+
+    def __init__(
+        self, environments: Environments, open_registry: Callable[[str | None, str], Registry]
+    ) -> None:
+        self.environments = environments
+        self._open = open_registry
+        self._opened: dict[str, Registry] = {}
+
+    def of(self, name: str) -> Registry:
+        if name not in self._opened:
+            file = self.environments.files[name]
+            self._opened[name] = self._open(file.registry_uri(), file.spec.instance_name)
+        return self._opened[name]
+
+    def copy_source(self, source: Source) -> CopySource:
+        registry = self.of(source.environment)
+        return CopySource.of(registry, source.model, source.version, source.environment)
+
+    def find_copy(self, target: str, model: str, source: Source) -> int | None:
+        return self.of(target).find_copy(model, self.copy_source(source))
+
+
+def plan_environment(
+    file: EnvironmentFile, registries: Registries, options_for: OptionsFor
+) -> EnvironmentPlan:
+    registry = registries.of(file.name)
+    promotions = tuple(resolve(registries.environments, file.name, registries.find_copy))
+    loaded = _resolved(file, promotions, registry)
+    options = options_for(loaded, file.spec.instance_name)
+    plan = prepare_plan(loaded.spec.declared(), registry, options)
+    return EnvironmentPlan(file.name, file.path, registry.display_uri, plan, promotions)
+
+
+def apply_environment(
+    file: EnvironmentFile,
+    registries: Registries,
+    options_for: OptionsFor,
+    *,
+    lock_timeout: float,
+    lock_lease: float,
+    parallelism: int,
+    say: Callable[[str], None],
+) -> EnvironmentPlan:
+    """Copy what is pending, then plan and apply as one apply does, all under the lock."""
+    registry = registries.of(file.name)
+    instance = file.spec.instance_name
+    name = lock_name(registry, instance, file.loaded.spec.models)
+    with held(
+        registry, name, timeout_seconds=lock_timeout, lease_seconds=lock_lease, say=say
+    ) as lock:
+        promotions = resolve(registries.environments, file.name, registries.find_copy)
+        waiting = [p for p in promotions if p.waits_for is not None]
+        if waiting:
+            raise PreflightError(tuple(f"{p.key}: {p.waits_for}" for p in waiting))
+        copied = tuple(_copy(registries, file.name, p) for p in promotions if p.pending)
+        promotions = resolve(registries.environments, file.name, registries.find_copy)
+        loaded = _resolved(file, tuple(promotions), registry)
+        options = options_for(loaded, instance)
+        declared = loaded.spec.declared()
+        plan = prepare_plan(declared, registry, options)
+        if plan.problems:
+            raise PreflightError(messages(plan.problems))
+        stamp = make_stamp(Path(file.path), os.environ, options.now, plan.used_break_glass)
+        source = {**stamp.source, "environment": file.name}
+        result = apply_plan(
+            plan,
+            declared,
+            registry,
+            instance=instance,
+            stamp=replace(stamp, source=source),
+            parallelism=parallelism,
+            must_stop=lock.lost,
+        )
+    return EnvironmentPlan(
+        file.name, file.path, registry.display_uri, plan, tuple(promotions), copied, result
+    )
+
+
+def _copy(registries: Registries, target: str, promotion: Promotion) -> Copied:
+    source = promotion.source
+    if source is None:  # waits_for said why; apply_environment refused those already
+        raise ControllerError(f"{promotion.key}: nothing to copy yet")
+    copy = registries.of(target).copy_version(
+        registries.of(source.environment), registries.copy_source(source), promotion.model
+    )
+    return Copied(promotion.model, promotion.alias, source, copy.version, copy.created)
+
+
+def _resolved(
+    file: EnvironmentFile, promotions: tuple[Promotion, ...], registry: Registry
+) -> LoadedSpec:
+    """The file with every promotion as a version: its copy, or (until apply copies it)
+    the alias's live version, so that a pending promotion never reads as a removal."""
+    versions: dict[tuple[str, str], int | None] = {
+        (p.model, p.alias): p.copy for p in promotions if p.copy is not None
+    }
+    pending = [p for p in promotions if p.copy is None]
+    if pending:
+        live = registry.read_models({p.model for p in pending}, exact=True).models
+        for p in pending:
+            model = live.get(p.model)
+            versions[(p.model, p.alias)] = model.aliases.get(p.alias) if model else None
+    spec = file.loaded.spec.with_versions(versions)
+    return LoadedSpec(spec, file.loaded.source)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from controller.cli.environments import apply_environments, environment_option
 from controller.cli.options import (
     DEFAULT_FILE,
     EXIT_CHANGES,
@@ -23,14 +25,17 @@ from controller.cli.options import (
 )
 from controller.core.problem import messages
 from controller.desired.spec import load_spec
+from controller.environments.files import uses_environments
 from controller.errors import PreflightError
+
+if TYPE_CHECKING:
+    from controller.desired.spec import LoadedSpec
+    from controller.reconcile import Options
 
 
 @click.command()
-@click.argument(
-    "file", type=click.Path(path_type=Path), default=DEFAULT_FILE, required=False,
-    metavar="[FILE|PLAN.json]",
-)  # fmt: skip
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE...|PLAN.json]")
+@environment_option
 @registry_options
 @safety_options
 @click.option(
@@ -45,7 +50,8 @@ from controller.errors import PreflightError
     0, "Seconds to wait for the registry lock when another apply holds it (0: fail at once)."
 )
 def apply(
-    file: Path,
+    files: tuple[Path, ...],
+    environments: tuple[str, ...],
     registry_uri: str | None,
     timeout: float | None,
     instance: str,
@@ -63,7 +69,9 @@ def apply(
     """Plan, then make the registry match the file; verify by re-reading.
 
     Given a plan saved by `plan --out`, apply exactly that plan, or refuse it
-    (changing nothing) when the file or the registry changed since.
+    (changing nothing) when the file or the registry changed since. Several files, or a
+    file that names its environment, are applied an environment at a time, sources first:
+    a version promoted from another environment is copied once, then the alias moves.
     """
     from controller import savedplan  # noqa: PLC0415
     from controller.apply import apply_plan  # noqa: PLC0415
@@ -72,7 +80,22 @@ def apply(
     from controller.registry.lock import held, lock_name  # noqa: PLC0415
     from controller.render.reports import plan_json, render_apply  # noqa: PLC0415
 
-    saved = savedplan.load(file) if savedplan.is_saved_plan(file) else None
+    paths = files or (Path(DEFAULT_FILE),)
+    file = paths[0]
+    saved = savedplan.load(file) if len(paths) == 1 and savedplan.is_saved_plan(file) else None
+    if saved is None and uses_environments(paths):
+
+        def options_for(loaded: LoadedSpec, instance: str) -> Options:
+            return reconcile_options(
+                loaded, instance, allow_delete, max_deletes, drift, verify_timeout, break_glass
+            )
+
+        return apply_environments(
+            paths, environments, registry_uri, timeout, read_mode, output, options_for,
+            lock_timeout=lock_timeout, lock_lease=lock_lease, parallelism=parallelism,
+        )  # fmt: skip
+    if environments:
+        raise click.UsageError("--environment needs files that name their environment")
     if saved is not None:
         savedplan.check_file(saved)
         file = saved.spec_file

@@ -165,10 +165,17 @@ def _resolved(
         (p.model, p.alias): p.copy for p in promotions if p.copy is not None
     }
     pending = [p for p in promotions if p.copy is None]
+    absent: set[str] = set()
     if pending:
         live = registry.read_models({p.model for p in pending}, exact=True).models
         for p in pending:
             model = live.get(p.model)
             versions[(p.model, p.alias)] = model.aliases.get(p.alias) if model else None
+        absent = {p.model for p in pending if p.model not in live}
     spec = file.loaded.spec.with_versions(versions)
+    # A model the first copy will create: nothing to plan on it until then.
+    waiting = {name for name in absent if not spec.models[name].aliases}
+    if waiting:
+        models = {n: m for n, m in spec.models.items() if n not in waiting}
+        spec = spec.model_copy(update={"models": models})
     return LoadedSpec(spec, file.loaded.source)

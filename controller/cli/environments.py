@@ -1,0 +1,99 @@
+"""`plan` and `apply` over several files, or a file that names its environment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING
+
+import click
+
+from controller.cli.options import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, open_registry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from controller.desired.spec import LoadedSpec
+    from controller.reconcile import Options
+
+environment_option = click.option(
+    "--environment",
+    "environments",
+    multiple=True,
+    metavar="NAME",
+    help="Only this environment (repeatable); all of the files' environments by default. "
+    "Sources are still read to resolve promotions.",
+)
+
+
+def plan_environments(
+    files: Sequence[Path],
+    names: Sequence[str],
+    registry_uri: str | None,
+    timeout: float | None,
+    read_mode: str,
+    output: str,
+    options_for: Callable[[LoadedSpec, str], Options],
+    detailed_exitcode: bool,
+) -> int:
+    from controller.environments.files import load_environments  # noqa: PLC0415
+    from controller.environments.run import Registries, plan_environment  # noqa: PLC0415
+    from controller.render.environments import render_environments  # noqa: PLC0415
+
+    environments = load_environments(files)
+    selected = environments.select(names)
+    registries = Registries(
+        environments,
+        lambda uri, instance: open_registry(uri or registry_uri, timeout, read_mode, instance),
+    )
+    plans = [plan_environment(file, registries, options_for) for file in selected]
+    click.echo(render_environments(plans, output))
+    if any(p.plan.problems for p in plans):
+        return EXIT_ERROR
+    if detailed_exitcode and any(p.has_changes for p in plans):
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def apply_environments(
+    files: Sequence[Path],
+    names: Sequence[str],
+    registry_uri: str | None,
+    timeout: float | None,
+    read_mode: str,
+    output: str,
+    options_for: Callable[[LoadedSpec, str], Options],
+    *,
+    lock_timeout: float,
+    lock_lease: float,
+    parallelism: int,
+) -> int:
+    """Each environment in turn, sources first; the first that fails stops the rest."""
+    from controller.environments.files import load_environments  # noqa: PLC0415
+    from controller.environments.run import Registries, apply_environment  # noqa: PLC0415
+    from controller.render.environments import render_environments  # noqa: PLC0415
+
+    environments = load_environments(files)
+    selected = environments.select(names)
+    registries = Registries(
+        environments,
+        lambda uri, instance: open_registry(uri or registry_uri, timeout, read_mode, instance),
+    )
+    say = partial(click.echo, err=True)
+    done = []
+    for file in selected:
+        applied = apply_environment(
+            file, registries, options_for, lock_timeout=lock_timeout, lock_lease=lock_lease,
+            parallelism=parallelism, say=say,
+        )  # fmt: skip
+        done.append(applied)
+        if applied.result is not None and not applied.result.ok:
+            break
+    click.echo(render_environments(done, output))
+    failed = any(p.result is not None and not p.result.ok for p in done)
+    return EXIT_ERROR if failed or len(done) < len(selected) else EXIT_OK
+
+
+def with_instance(options: Options, instance: str) -> Options:
+    return replace(options, instance=instance)

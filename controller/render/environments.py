@@ -1,0 +1,107 @@
+"""Plans and applies across environments: a section per environment, its copies first."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from controller.render.reports import (
+    FORMAT_VERSION,
+    apply_json,
+    plan_json,
+    render_apply,
+    render_plan,
+)
+
+if TYPE_CHECKING:
+    from controller.environments.run import EnvironmentPlan
+
+
+def render_environments(plans: list[EnvironmentPlan], output: str) -> str:
+    """`plan` (no results) or `apply` (with them) over several environments."""
+    if output == "json":
+        return json.dumps(
+            {"format_version": FORMAT_VERSION, "environments": [_json(p) for p in plans]},
+            indent=2,
+        )
+    return "\n\n".join(_section(p, output) for p in plans)
+
+
+def _section(env: EnvironmentPlan, output: str) -> str:
+    markdown = output == "markdown"
+    title = (
+        f"## Environment `{env.name}` ({env.file})"
+        if markdown
+        else f"=== Environment {env.name} ({env.file}) ==="
+    )
+    lines = [title, ""]
+    promotions = _promotion_lines(env)
+    if promotions:
+        lines += [
+            "**From other environments**" if markdown else "From other environments:",
+            "",
+        ]
+        lines += [f"- {line}" if markdown else f"  {line}" for line in promotions]
+        lines.append("")
+    if env.result is None:
+        lines.append(render_plan(env.plan, env.registry, output))
+    else:
+        lines.append(render_apply(env.plan, env.result, env.registry, output))
+    return "\n".join(lines)
+
+
+def _promotion_lines(env: EnvironmentPlan) -> list[str]:
+    copied = {(c.model, c.alias): c for c in env.copied}
+    lines = []
+    for promotion in env.promotions:
+        made = copied.get((promotion.model, promotion.alias))
+        source = promotion.source
+        if source is None:
+            lines.append(f"{promotion.key}: waits: {promotion.waits_for}")
+        elif made is not None:
+            how = "copied now" if made.created else "copied before"
+            lines.append(f"{promotion.key}: {source.describe()} is version {made.version} ({how})")
+        elif promotion.copy is None:
+            lines.append(
+                f"{promotion.key}: + copy {source.describe()} here (apply copies it once, "
+                "then moves the alias to the copy)"
+            )
+        else:
+            lines.append(f"{promotion.key}: {source.describe()} is version {promotion.copy}")
+    return lines
+
+
+def _json(env: EnvironmentPlan) -> dict[str, Any]:
+    copied = {(c.model, c.alias): c for c in env.copied}
+    promotions = []
+    for p in env.promotions:
+        made = copied.get((p.model, p.alias))
+        promotions.append(
+            {
+                "model": p.model,
+                "alias": p.alias,
+                "source": None
+                if p.source is None
+                else {
+                    "environment": p.source.environment,
+                    "model": p.source.model,
+                    "version": p.source.version,
+                },
+                "version": made.version if made else p.copy,
+                "copied": made.created if made else False,
+                "pending": made is None and p.copy is None,
+                "waits_for": p.waits_for,
+            }
+        )
+    body: dict[str, Any] = {
+        "name": env.name,
+        "file": env.file,
+        "registry": env.registry,
+        "has_changes": env.has_changes,
+        "promotions": promotions,
+    }
+    if env.result is None:
+        body["plan"] = plan_json(env.plan, env.registry)
+    else:
+        body["apply"] = apply_json(env.plan, env.result, env.registry)
+    return body

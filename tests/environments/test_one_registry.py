@@ -1,0 +1,124 @@
+"""Environments on one registry, a model name per environment (bikes-staging, bikes-prod):
+plan and apply through the CLI on a real SQLite registry."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from tests.conftest import client_for, invoke, live_aliases, seed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+STAGING = """\
+environment:
+  name: staging
+models:
+  bikes-staging:
+    aliases:
+      champion: 2
+"""
+PROD = """\
+environment:
+  name: prod
+models:
+  bikes-prod:
+    aliases:
+      champion: {from: staging, model: bikes-staging, alias: champion}
+"""
+
+
+def files(tmp_path: Path, prod: str = PROD) -> tuple[str, str]:
+    staging_file, prod_file = tmp_path / "staging.yaml", tmp_path / "prod.yaml"
+    staging_file.write_text(STAGING)
+    prod_file.write_text(prod)
+    return str(staging_file), str(prod_file)
+
+
+def versions(uri: str, model: str) -> list[int]:
+    found = client_for(uri).search_model_versions(f"name='{model}'")
+    return sorted(int(v.version) for v in found)
+
+
+def test_a_promotion_is_planned_as_a_copy_applied_once_and_found_again(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes-staging": 2})
+    staging, prod = files(tmp_path)
+    registry = ("--registry-uri", sqlite_uri)
+
+    code, out, err = invoke(capsys, "plan", staging, prod, *registry, "--detailed-exitcode")
+    assert (code, err) == (2, "")
+    assert f"=== Environment staging ({staging}) ===" in out
+    assert (
+        "bikes-prod@champion: + copy staging bikes-staging v2 here (apply copies it once, "
+        "then moves the alias to the copy)"
+    ) in out
+    assert out.index("Environment staging") < out.index("Environment prod")
+
+    code, out, _ = invoke(capsys, "apply", staging, prod, *registry)
+    assert code == 0, out
+    assert "bikes-prod@champion: staging bikes-staging v2 is version 1 (copied now)" in out
+    assert live_aliases(sqlite_uri, "bikes-staging") == {"champion": 2}
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
+    copy = client_for(sqlite_uri).get_model_version("bikes-prod", "1")
+    assert copy.tags["aliasctl.copied_from"] == "staging#bikes-staging/2"
+
+    # A re-run finds the copy: no second one, nothing to do.
+    code, out, _ = invoke(capsys, "apply", staging, prod, *registry)
+    assert code == 0
+    assert versions(sqlite_uri, "bikes-prod") == [1]
+    code, out, _ = invoke(capsys, "plan", staging, prod, *registry, "--detailed-exitcode")
+    assert code == 0, out
+    assert "bikes-prod@champion: staging bikes-staging v2 is version 1" in out
+
+
+def test_json_has_a_section_per_environment_and_environment_picks_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes-staging": 2})
+    staging, prod = files(tmp_path)
+    code, out, _ = invoke(
+        capsys, "plan", staging, prod, "--registry-uri", sqlite_uri,
+        "--environment", "prod", "--output", "json",
+    )  # fmt: skip
+    assert code == 0
+    [section] = json.loads(out)["environments"]
+    assert (section["name"], section["has_changes"]) == ("prod", True)
+    [promotion] = section["promotions"]
+    assert promotion["source"] == {"environment": "staging", "model": "bikes-staging", "version": 2}
+    assert (promotion["pending"], promotion["version"]) == (True, None)
+    assert versions(sqlite_uri, "bikes-prod") == []  # plan copies nothing
+
+
+def test_a_promotion_from_an_environment_not_given_is_a_located_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    _, prod = files(tmp_path, PROD.replace("from: staging", "from: stagign"))
+    code, out, err = invoke(capsys, "plan", prod, "--registry-uri", sqlite_uri)
+    assert (code, out) == (1, "")
+    assert f"{prod}:6:17: models.bikes-prod.aliases.champion:" in err
+    assert "promoted from environment 'stagign', which none of the files given describes" in err
+    assert "Traceback" not in err
+
+
+def test_rolling_prod_back_to_a_version_already_there_copies_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes-staging": 2})
+    staging, prod = files(tmp_path)
+    assert invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)[0] == 0
+    newer = STAGING.replace("champion: 2", "champion: 1")
+    (tmp_path / "staging.yaml").write_text(newer)
+    assert invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)[0] == 0
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 2}
+    (tmp_path / "prod.yaml").write_text(PROD.replace(
+        "{from: staging, model: bikes-staging, alias: champion}", "1"
+    ))  # fmt: skip
+    code, out, _ = invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)
+    assert code == 0, out
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
+    assert versions(sqlite_uri, "bikes-prod") == [1, 2]

@@ -114,7 +114,29 @@ def load_environments(paths: Sequence[Path]) -> Environments:
         files[file.name] = file
     environments = Environments(files)
     _check_sources(environments)
+    _check_claims(environments)
     return environments
+
+
+def _check_claims(environments: Environments) -> None:
+    """Two files may not manage one model in one registry: their applies would undo each
+    other (and each would count the other's aliases as its own removals)."""
+    claimed: dict[tuple[str | None, str], EnvironmentFile] = {}
+    for file in environments.files.values():
+        try:
+            uri = file.registry_uri()
+        except EnvironmentSetupError:
+            continue  # said when the environment is opened, if it is
+        for model in file.loaded.spec.models:
+            first = claimed.setdefault((uri, model), file)
+            if first is not file:
+                where = file.loaded.source.locate(("models", model), at_key=True)
+                line = first.loaded.source.locate(("models", model), at_key=True).line
+                raise SpecError(
+                    file.path,
+                    [SpecIssue(where, f"model {model!r} is managed by {first.path}:{line} too, "
+                     "in the same registry: one file per model and registry")],
+                )  # fmt: skip
 
 
 def _check_sources(environments: Environments) -> None:

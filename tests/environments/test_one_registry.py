@@ -122,3 +122,17 @@ def test_rolling_prod_back_to_a_version_already_there_copies_nothing(
     assert code == 0, out
     assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
     assert versions(sqlite_uri, "bikes-prod") == [1, 2]
+
+
+def test_two_files_managing_one_model_in_one_registry_is_a_located_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    team_a = tmp_path / "a.yaml"
+    team_b = tmp_path / "b.yaml"
+    team_a.write_text(
+        "environment: {name: team-a}\nmodels:\n  bikes:\n    aliases: {champion: 1}\n"
+    )
+    team_b.write_text("environment: {name: team-b}\nmodels:\n  bikes:\n    aliases: {shadow: 1}\n")
+    code, out, err = invoke(capsys, "apply", str(team_a), str(team_b), "--registry-uri", sqlite_uri)
+    assert (code, out) == (1, "")
+    assert f"{team_b}:3:3: models.bikes: model 'bikes' is managed by {team_a}:3 too" in err

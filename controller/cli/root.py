@@ -22,6 +22,7 @@ from controller.cli.history import history, rollback
 from controller.cli.importing import import_command
 from controller.cli.options import EXIT_ERROR, EXIT_OK, print_error
 from controller.cli.plan import plan
+from controller.cli.promote import promote
 from controller.cli.serve import serve
 from controller.cli.unlock import unlock
 from controller.cli.validate import schema, validate
@@ -46,7 +47,7 @@ def cli(debug: bool) -> None:
 
 for command in (
     validate, schema, plan, apply, analyze, drift_command, history, rollback,
-    import_command, unlock, serve, webhook,
+    import_command, promote, unlock, serve, webhook,
 ):  # fmt: skip
     cli.add_command(command)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from controller.desired.spec import LoadedSpec, load_spec, parse_spec
+from controller.desired.spec import LoadedSpec, Spec, load_spec, parse_spec
 from controller.desired.yamlsource import write_text
 from controller.errors import ControllerError
 from controller.gitops.history import (
@@ -23,6 +23,8 @@ from controller.gitops.history import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from controller.desired.environment import FromSource
+
 
 class RollbackError(ControllerError):
     """The rollback cannot be prepared."""
@@ -32,7 +34,7 @@ class RollbackError(ControllerError):
 class Rollback:
     model: str
     alias: str
-    current: int
+    current: int | str  # a version, or where a promoted version came from ("staging v7")
     target: int
     # The revision that moved the alias to its current value, when history says so.
     changed_in: Revision | None = None
@@ -52,6 +54,11 @@ def prepare_rollback(file: Path, model: str, alias: str, to: str | None = None) 
         if target < 1:
             raise RollbackError("--to VERSION must be a positive integer")
         return Rollback(model, alias, current, target)
+    if isinstance(current, str):
+        raise RollbackError(
+            f"{model}@{alias} is promoted from {current}: roll it back to a version already "
+            "in this environment's registry with --to VERSION (nothing is copied)"
+        )
     timeline = read_timeline(file)
     if to is not None:
         entry = entry_at_revision(file, timeline, to)
@@ -80,13 +87,15 @@ def prepare_rollback(file: Path, model: str, alias: str, to: str | None = None) 
     )
 
 
-def _declared_version(loaded: LoadedSpec, model: str, alias: str) -> int:
-    declared = loaded.spec.declared()
-    if model not in declared:
+def _declared_version(loaded: LoadedSpec, model: str, alias: str) -> int | str:
+    """The version the file names, or (promoted from another environment) where from."""
+    models = loaded.spec.models
+    if model not in models:
         raise RollbackError(f"{loaded.source.path}: model {model!r} is not declared")
-    if alias not in declared[model]:
+    value = models[model].aliases.get(alias)
+    if value is None:
         raise RollbackError(f"{loaded.source.path}: {model}@{alias} is not declared")
-    return declared[model][alias]
+    return value if isinstance(value, int) else value.describe(model)
 
 
 def edit_file(file: Path, rollback: Rollback) -> str:
@@ -98,23 +107,42 @@ def edit_file(file: Path, rollback: Rollback) -> str:
 
 def edited_text(text: str, label: str, rollback: Rollback) -> str:
     """The file's text with only the version's characters changed (nothing written)."""
+    return replace_value(text, label, rollback.model, rollback.alias, rollback.target)
+
+
+def replace_value(text: str, label: str, model: str, alias: str, value: int | FromSource) -> str:
+    """`text` with only model@alias's value rewritten, checked to change nothing else."""
     loaded = parse_spec(text, label)
-    span = loaded.source.values.get(("models", rollback.model, "aliases", rollback.alias))
+    span = loaded.source.values.get(("models", model, "aliases", alias))
     if span is None:
-        raise RollbackError(f"{label}: {rollback.key} is not declared")
+        raise RollbackError(f"{label}: {model}@{alias} is not declared")
     # A node's span starts at its tag or anchor (`!!int 3`, `&v 3`): keep those, swap the value.
     start = span.start + _value_offset(text[span.start : span.end])
-    new_text = text[:start] + str(rollback.target) + text[span.end :]
+    new_text = text[:start] + _written(value) + text[span.end :]
     # Re-validate before writing: the edit must give exactly the intended file.
-    after = parse_spec(new_text, label).spec.declared()
-    expected = loaded.spec.declared()
-    expected[rollback.model][rollback.alias] = rollback.target
+    after = _as_written(parse_spec(new_text, label).spec)
+    expected = _as_written(loaded.spec)
+    expected[model][alias] = value
     if after != expected:
         raise RollbackError(
-            f"{label}: changing {rollback.key} in place would change other aliases too "
+            f"{label}: changing {model}@{alias} in place would change other aliases too "
             "(a shared YAML anchor?); edit the file by hand"
         )
     return new_text
+
+
+def _written(value: int | FromSource) -> str:
+    """A version as the file writes it; a promotion as one flow mapping, on one line."""
+    if isinstance(value, int):
+        return str(value)
+    fields = {"from": value.from_, "model": value.model, "version": value.version}
+    fields["alias"] = value.alias
+    return "{" + ", ".join(f"{k}: {v}" for k, v in fields.items() if v is not None) + "}"
+
+
+def _as_written(spec: Spec) -> dict[str, dict[str, object]]:
+    """Every alias's value as the file writes it (a version, or where it is promoted from)."""
+    return {name: dict(model.aliases) for name, model in spec.models.items()}
 
 
 def revert_command(revision: Revision) -> str:

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from controller.core.holds import released_tag
 from controller.render.markdown import md_cell, md_code, md_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from controller.apply import ApplyResult
-    from controller.core.holds import Hold
+    from controller.core.holds import Hold, Released
     from controller.core.plan import HeldAlias, Plan
+    from controller.registry.holds import FoundHold
 
 HELD_SYMBOL = "="
 LIFT_HINT = (
@@ -153,3 +155,56 @@ def no_change_reason(plan: Plan) -> str:
     if lifted := len(plan.lifted):
         parts.append(f"{lifted} hold{'s' if lifted > 1 else ''} to lift")
     return "; ".join(parts)
+
+
+def hold_list_json(found: Sequence[FoundHold], registry: str) -> dict[str, Any]:
+    """`aliasctl hold list --format json`; an unreadable hold has `readable: false`."""
+    holds = []
+    for f in found:
+        if f.hold is None:
+            holds.append({"model": f.model, "alias": f.alias, "readable": False})
+        else:
+            holds.append({**hold_json(f.model, f.alias, f.hold), "readable": True})
+    return {"format_version": 1, "registry": registry, "holds": holds}
+
+
+def hold_list_text(found: Sequence[FoundHold], registry: str) -> str:
+    if not found:
+        return f"No holds in {registry} on the file's models."
+    header = ("ALIAS", "VERSION", "HELD AT", "PHASE", "SINCE", "ROLLED BACK", "REASON")
+    rows = [
+        (f.key, "?", "?", "unreadable", "?", "?", f"tag {f.alias} cannot be read")
+        if f.hold is None
+        else (
+            f.key,
+            str(f.hold.version),
+            str(f.hold.held_at),
+            f.hold.phase,
+            f.hold.since or "?",
+            "yes" if f.hold.rolled_back else "no",
+            " ".join(f.hold.reason.split()),
+        )
+        for f in found
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
+        for row in [header, *rows]
+    ]
+    noun = "hold" if len(found) == 1 else "holds"
+    release = "Release one with `aliasctl hold release MODEL@ALIAS --reason TEXT`."
+    return "\n".join([f"{len(found)} {noun} in {registry}:", "", *lines, "", release])
+
+
+def released_text(found: FoundHold, released: Released, registry: str) -> str:
+    """What `hold release` did, and what happens next."""
+    hold = found.hold
+    what = kept_where(hold) if hold else "its hold could not be read"
+    return "\n".join(
+        [
+            f"Released the hold on {found.key} ({what}) in {registry}.",
+            f"Recorded in tag {released_tag(found.alias)}: by {released.by} at {released.at}: "
+            f"{released.reason}",
+            "The next apply (or serve) moves the alias to what the file names.",
+        ]
+    )

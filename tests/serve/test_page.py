@@ -118,7 +118,7 @@ def test_no_webhooks_row_before_the_controller_said() -> None:
 
 def test_counts_per_state() -> None:
     counts = section(render_page(realistic(), NOW), "counts")
-    assert counts == "7 aliases 2 ✓ in sync 1 ≠ drifted 1 ⊘ blocked 3 → pending"
+    assert counts == "7 aliases 2 ✓ in sync 1 ≠ drifted 0 ‖ held 1 ⊘ blocked 3 → pending"
 
 
 def test_every_alias_with_versions_state_and_reason() -> None:

@@ -39,7 +39,8 @@ APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 help:
 	@echo "make demo   - train, register, plan, apply, predict, promote, refuse a worse version,"
-	@echo "              roll back during a freeze with --break-glass (local SQLite)"
+	@echo "              roll back during a freeze with --break-glass, analyse a promotion and"
+	@echo "              roll it back and hold it (local SQLite)"
 	@echo "make test   - ruff, import contracts, mypy, workflow lint and audit, the docs site"
 	@echo "              (strict), pytest"
 	@echo "make docs   - build the documentation site into site/ (mkdocs build --strict)"

@@ -2,8 +2,9 @@
 
 Trains and registers a few versions of a `bikes` model, then drives aliasctl from
 a scratch git repo: plan, apply, serve the champion, promote the challenger with
-a commit, refuse a version worse than the champion, and roll back during a freeze
-with `--break-glass`. Everything happens in `.demo/`, where
+a commit, refuse a version worse than the champion, roll back during a freeze
+with `--break-glass`, and analyse a promotion: the error rate climbs, aliasctl rolls
+back to the verified version and holds it. Everything happens in `.demo/`, where
 MLflow's defaults (`sqlite:///mlflow.db`, artifacts in `./mlruns`) resolve.
 Re-running keeps the registry and skips the versions already registered.
 """
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import sklearn
 import yaml
+from demo_analysis import end_freeze_and_analyse, log_error_rate
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.compose import ColumnTransformer
@@ -395,6 +397,36 @@ def story() -> None:
     step("7. Git is the audit log")
     aliasctl("history", f"{MODEL}@champion", SPEC)
     aliasctl("plan", SPEC)
+
+    step("8. After a promotion: analysis, automatic rollback to the verified version, a hold")
+    after_a_promotion(client, wanted)
+
+
+def after_a_promotion(client: MlflowClient, wanted: dict[str, int]) -> None:
+    """The champion is verified; the challenger's error rate climbs; it is rolled back."""
+    champion, challenger = wanted["champion"], wanted["challenger"]
+    end_freeze_and_analyse(REPO / "aliases.yaml")
+    print("(edit repo/aliases.yaml: the freeze ends; champion gains an analysis)")
+    git("--no-pager", "diff", "--unified=0")
+    git("commit", "--quiet", "-am", "Analyse champion after each promotion; the freeze ends")
+    log_error_rate(MODEL, champion, 0.012)
+    aliasctl("analyze", "--wait", SPEC)
+    promote(challenger)
+    aliasctl("apply", SPEC)
+    log_error_rate(MODEL, challenger, 0.31)
+    aliasctl("analyze", "--wait", "--no-push", SPEC, expect=1)
+    print("(exit code 1: a version failed its analysis)")
+    registry_says(client, champion, "rolled back and held by analysis")
+    aliasctl("plan", SPEC)
+    aliasctl("apply", SPEC)
+    registry_says(client, champion, "held: apply does not promote the failed version again")
+    git(
+        "--no-pager",
+        "log",
+        "-1",
+        "--format=%h %s%n%n%b",
+        f"aliasctl/rollback/{MODEL}-champion-v{champion}",
+    )
 
 
 def main() -> int:

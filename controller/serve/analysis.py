@@ -79,7 +79,8 @@ def analysis_pass(
     if scope is not None:
         kept = tuple(a for a in previous.analyses if a.model not in scope)
         running = tuple(sorted(kept + running))
-    return PassReport(replace(previous, analyses=running), events, report.next_due)
+    snapshot = replace(previous, analyses=running, events=previous.recent_events(events))
+    return PassReport(snapshot, events, report.next_due)
 
 
 def _event(outcome: Outcome, commit: str | None, now: datetime) -> Event | None:

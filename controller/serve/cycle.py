@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aliasctl.serve")
 
-RECENT_EVENTS = 50  # kept for the status page
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -199,7 +197,7 @@ def _conclude(
         events.append(Event(EventKind.CYCLE_RECOVERED, now, commit=seen.commit, reason=was))
     snapshot = replace(
         seen,
-        events=_recent(events, previous.events),
+        events=previous.recent_events(events),
         cycles=previous.cycles + 1,
         last_cycle_at=now,
         last_outcome=outcome,
@@ -380,7 +378,3 @@ def _merge_problems(
     if scope is None:
         return new
     return tuple(p for p in old if p.model not in scope) + new
-
-
-def _recent(new: list[Event], old: tuple[Event, ...]) -> tuple[Event, ...]:
-    return (*reversed(new), *old)[:RECENT_EVENTS]

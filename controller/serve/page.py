@@ -54,6 +54,10 @@ EVENT_CLASS = {
     EventKind.DRIFT_HEALED: "ok",
     EventKind.CYCLE_FAILED: "bad",
     EventKind.CYCLE_RECOVERED: "ok",
+    EventKind.ANALYSIS_PASSED: "ok",
+    EventKind.ROLLED_BACK: "bad",
+    EventKind.ANALYSIS_HELD: "warn",
+    EventKind.ANALYSIS_STUCK: "bad",
     EventKind.HOLD_FOUND: "bad",
     EventKind.HOLD_LIFTED: "ok",
 }
@@ -286,7 +290,7 @@ def _event(e: Event, now: datetime) -> str:
     commit = f" <span class=meta>at {_sha(e.commit)}</span>" if e.commit else ""
     why = f'<div class="why">{_e(e.reason)}</div>' if e.reason else ""
     word = _e(e.kind.replace("_", " "))
-    kind = f'<span class="word {EVENT_CLASS.get(e.kind, "info")}">{word}</span>'
+    kind = f'<span class="word {EVENT_CLASS[e.kind]}">{word}</span>'
     return (
         f'<li data-kind="{e.kind}"><span class="meta">{_when(e.time, now)}</span> '
         f"{kind}{what}{commit}{why}</li>"

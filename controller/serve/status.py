@@ -16,6 +16,7 @@ from controller.core.problem import Problem, messages
 from controller.render.holds import hold_json
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from controller.core.holds import Hold
@@ -131,6 +132,9 @@ class Applied:
     applied_at: str | None
 
 
+RECENT_EVENTS = 50  # kept for the status page
+
+
 @dataclass(frozen=True)
 class Snapshot:
     file: str
@@ -160,6 +164,10 @@ class Snapshot:
 
     def count(self, state: AliasState) -> int:
         return sum(1 for a in self.aliases if a.state is state)
+
+    def recent_events(self, new: Sequence[Event]) -> tuple[Event, ...]:
+        """The events to keep after `new` (oldest first): newest first, at most 50."""
+        return (*reversed(new), *self.events)[:RECENT_EVENTS]
 
     def to_json(self) -> dict[str, object]:
         """`GET /status.json`: the status page's content for scripts (drift as data)."""

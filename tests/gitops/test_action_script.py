@@ -67,3 +67,11 @@ def test_break_glass_is_refused_for_other_commands(tmp_path: Path, command: str)
     code, out = run_step(tmp_path, command, break_glass="a reason")
     assert code == 1
     assert "'break-glass' is for command 'apply' only" in out
+
+
+def test_analyze_asks_for_markdown_and_keeps_the_callers_arguments(
+    tmp_path: Path,
+) -> None:
+    code, out = run_step(tmp_path, "analyze", "--wait")
+    assert code == 0
+    assert "analyze\naliases.yaml\n--output\nmarkdown\n--wait\n" in out

@@ -28,6 +28,8 @@ FORK_PR = "github.event.pull_request.head.repo.full_name != github.repository"
 ALLOWED_WRITES: dict[tuple[str, str], frozenset[str]] = {
     ("plan.yml", "plan"): frozenset({"pull-requests"}),  # the sticky plan comment
     ("reconcile.yml", "alert"): frozenset({"issues"}),  # the "reconcile is failing" issue
+    # A rollback's revert: its branch pushed and a pull request opened from it.
+    ("reconcile.yml", "analyze"): frozenset({"contents", "pull-requests"}),
 }
 
 
@@ -258,13 +260,36 @@ def test_no_run_script_interpolates_expressions() -> None:
         assert "${{" not in step.get("run", ""), f"{where}: {step.get('name')}"
 
 
+def test_analysis_follows_a_successful_apply_and_waits_for_a_verdict() -> None:
+    job = jobs(workflow("reconcile.yml"))["analyze"]
+    assert job["needs"] == "apply"
+    assert "needs.apply.result == 'success'" in str(job["if"])
+    [run] = [s for s in steps(job) if is_local(str(s.get("uses", "")))]
+    assert run["with"]["command"] == "analyze"
+    args = run["with"]["args"].split()
+    assert {"--wait", "--no-push"} <= set(args)
+    assert run["with"]["fail-on-changes"] == "true"  # still running at the timeout fails
+    wait = int(args[args.index("--wait-timeout") + 1])
+    assert job["timeout-minutes"] * 60 > wait, "the job outlives the wait"
+
+
+def test_only_the_revert_step_holds_a_token_and_pushes_only_rollback_branches() -> None:
+    job = jobs(workflow("reconcile.yml"))["analyze"]
+    with_token = [s for s in steps(job) if "github.token" in str(s.get("env", {}))]
+    [push] = with_token
+    assert "steps.analyze.outputs.exit-code == '1'" in push["if"]
+    assert "refs/heads/aliasctl/rollback/" in push["run"]
+    assert "gh pr create" in push["run"]
+    assert "add-mask" in push["run"]
+
+
 def test_composite_action_runs_validate_plan_apply_and_drift() -> None:
     action = load(ACTION)
     assert action["runs"]["using"] == "composite"
     assert {"command", "file", "python-version", "args"} <= set(action["inputs"])
     assert {"exit-code", "has-changes"} <= set(action["outputs"])
     script = "\n".join(s.get("run", "") for s in action["runs"]["steps"])
-    for command in ("validate", "plan", "apply", "drift"):
+    for command in ("validate", "plan", "apply", "drift", "analyze"):
         assert re.search(rf"^\s*{command}\) argv\+=", script, re.MULTILINE), command
     assert "GITHUB_STEP_SUMMARY" in script
 

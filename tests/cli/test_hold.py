@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -171,3 +172,47 @@ def test_release_needs_model_at_alias(
     )  # fmt: skip
     assert code == 1
     assert "expected MODEL@ALIAS" in err
+
+
+def analysed_spec(path: Path, champion: int, passes: bool) -> Path:
+    """The file with a smoke command as champion's analysis: it passes or fails."""
+    code = 0 if passes else 1
+    path.write_text(
+        f"models:\n  bikes:\n    aliases:\n      champion: {champion}\n"
+        "policies:\n  champion:\n    analysis:\n      metrics:\n"
+        "        - name: smoke\n          command:\n"
+        f"            argv: [{sys.executable}, -c, 'raise SystemExit({code})']\n"
+    )
+    return path
+
+
+def test_a_hold_written_by_analyze_is_listed_released_and_then_applied(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, tmp_path: Path
+) -> None:
+    """The whole loop with a real `analyze`: version 3 passes, version 4 fails and is rolled
+    back and held; the plan says why it stays; a release lets apply move it to 4."""
+    seed(sqlite_uri, {"bikes": 4})
+    spec = analysed_spec(tmp_path / "aliases.yaml", 3, passes=True)
+    uri = ("--registry-uri", sqlite_uri)
+    assert run(capsys, "apply", str(spec), *uri)[0] == 0
+    assert run(capsys, "analyze", str(spec), *uri, "--wait")[0] == 0
+    analysed_spec(spec, 4, passes=False)
+    assert run(capsys, "apply", str(spec), *uri)[0] == 0
+    code, _, err = run(capsys, "analyze", str(spec), *uri, "--wait", "--no-revert-branch")
+    assert code == 1, err
+    assert live_aliases(sqlite_uri, "bikes") == {"champion": 3}
+
+    code, out, _ = run(capsys, "plan", str(spec), *uri, "--detailed-exitcode")
+    assert code == 0
+    assert "held at 3: version 4 failed analysis, rolled back (the file names 4)" in out
+    assert "No changes: 1 held alias kept where its hold says" in out
+    code, out, _ = run(capsys, "hold", "list", str(spec), *uri, "--format", "json")
+    (hold,) = json.loads(out)["holds"]
+    assert (hold["version"], hold["held_at"], hold["phase"]) == (4, 3, "Failed")
+
+    code, _, err = run(
+        capsys, "hold", "release", "bikes@champion", str(spec), *uri, "--reason", "flaky smoke"
+    )
+    assert code == 0, err
+    assert run(capsys, "apply", str(spec), *uri)[0] == 0
+    assert live_aliases(sqlite_uri, "bikes") == {"champion": 4}

@@ -83,10 +83,11 @@ def held_text(held: Sequence[HeldAlias]) -> list[str]:
 
 def lifted_pairs(plan: Plan, result: ApplyResult | None = None) -> list[tuple[str, str]]:
     """The holds the file lifts (a plan), or those an apply did lift (its result given):
-    not where the alias's change failed, nor where its model's record or the lift did."""
+    as apply.py's `_lift` decides, not where the alias's change failed or was held back,
+    nor where its model's record or the lift itself failed."""
     if result is None:
         return list(plan.lifted)
-    failed = {r.change.key for r in result.failed}
+    failed = {r.change.key for r in result.failed} | {c.key for c in plan.held_back}
     return [
         (model, alias)
         for model, alias in plan.lifted
@@ -96,7 +97,8 @@ def lifted_pairs(plan: Plan, result: ApplyResult | None = None) -> list[tuple[st
 
 
 def _about(error: str, model: str, alias: str) -> bool:
-    """Whether a record error stopped a lift (its model's record failed, or the lift did)."""
+    """Whether a record error stopped a lift: apply.py words them `MODEL: could not write
+    inventory record: ...` and `MODEL@ALIAS: could not lift its hold: ...`."""
     return error.startswith((f"{model}@{alias}: ", f"{model}: "))
 
 

@@ -15,6 +15,7 @@ from controller.cli.options import (
     file_argument,
     lock_options,
     open_registry,
+    registry_options,
 )
 from controller.desired.spec import load_spec, split_target
 
@@ -29,18 +30,10 @@ def hold() -> None:
 
 @hold.command("list")
 @file_argument
-@connection_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="table for a terminal, json for machines.",
-)
+@registry_options
 def list_holds(
     file: Path, registry_uri: str | None, timeout: float | None, instance: str, read_mode: str,
-    fmt: str,
+    output: str,
 ) -> int:  # fmt: skip
     """List the holds on the file's models: the version each keeps an alias off, and why."""
     import json  # noqa: PLC0415
@@ -51,7 +44,7 @@ def list_holds(
     models = load_spec(file).spec.declared().keys()
     registry = open_registry(registry_uri, timeout, read_mode, instance)
     found = holds.list_holds(registry, models)
-    if fmt == "json":
+    if output == "json":
         click.echo(json.dumps(hold_list_json(found, registry.display_uri), indent=2))
     else:
         click.echo(hold_list_text(found, registry.display_uri))

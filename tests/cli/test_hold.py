@@ -66,7 +66,7 @@ def test_hold_list_shows_the_holds_on_the_files_models(
     row = next(line for line in out.splitlines() if line.startswith("bikes@champion"))
     assert row.split()[:7] == ["bikes@champion", "4", "3", "Failed", FAILED.since, "yes", "errors"]
     code, out, _ = run(
-        capsys, "hold", "list", str(held), "--registry-uri", sqlite_uri, "--format", "json"
+        capsys, "hold", "list", str(held), "--registry-uri", sqlite_uri, "--output", "json"
     )
     assert code == 0
     assert json.loads(out) == {
@@ -206,7 +206,7 @@ def test_a_hold_written_by_analyze_is_listed_released_and_then_applied(
     assert code == 0
     assert "held at 3: version 4 failed analysis, rolled back (the file names 4)" in out
     assert "No changes: 1 held alias kept where its hold says" in out
-    code, out, _ = run(capsys, "hold", "list", str(spec), *uri, "--format", "json")
+    code, out, _ = run(capsys, "hold", "list", str(spec), *uri, "--output", "json")
     (hold,) = json.loads(out)["holds"]
     assert (hold["version"], hold["held_at"], hold["phase"]) == (4, 3, "Failed")
 

@@ -126,3 +126,22 @@ class ProviderError(ControllerError):
         self.provider = provider
         self.detail = detail
         super().__init__(f"{provider}: {detail}")
+
+
+class NoHoldError(ControllerError):
+    """`hold release` named an alias with no hold (or a model that does not exist)."""
+
+    def __init__(
+        self, registry: str, model: str, alias: str, *, exists: bool, others: tuple[str, ...] = ()
+    ):
+        self.registry = registry
+        self.model = model
+        self.alias = alias
+        self.exists = exists
+        self.others = others
+        if not exists:
+            why = f"registered model {model!r} does not exist"
+        else:
+            held = ", ".join(f"{model}@{a}" for a in others) if others else "none"
+            why = f"no hold on it (holds on {model}: {held})"
+        super().__init__(f"{model}@{alias}: nothing to release in {registry}: {why}")

@@ -420,6 +420,7 @@ def after_a_promotion(client: MlflowClient, wanted: dict[str, int]) -> None:
     aliasctl("plan", SPEC)
     aliasctl("apply", SPEC)
     registry_says(client, champion, "held: apply does not promote the failed version again")
+    aliasctl("hold", "list", SPEC)
     git(
         "--no-pager",
         "log",

@@ -32,7 +32,7 @@ def drift_command(
 ) -> int:
     """Report aliases moved outside aliasctl since its last apply (exit 2 when any)."""
     from controller.reconcile import Options, prepare_plan  # noqa: PLC0415
-    from controller.render.reports import render_drift  # noqa: PLC0415
+    from controller.render.drift import render_drift  # noqa: PLC0415
 
     loaded = load_spec(file)
     registry = open_registry(registry_uri, timeout, read_mode, instance)

@@ -19,6 +19,7 @@ from controller.cli.analyze import analyze
 from controller.cli.apply import apply
 from controller.cli.drift import drift_command
 from controller.cli.history import history, rollback
+from controller.cli.hold import hold
 from controller.cli.importing import import_command
 from controller.cli.options import EXIT_ERROR, EXIT_OK, print_error
 from controller.cli.plan import plan
@@ -46,7 +47,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (
-    validate, schema, plan, apply, analyze, drift_command, history, rollback,
+    validate, schema, plan, apply, analyze, hold, drift_command, history, rollback,
     import_command, promote, unlock, serve, webhook,
 ):  # fmt: skip
     cli.add_command(command)

@@ -118,6 +118,48 @@ class Verified:
             return None
 
 
+@dataclass(frozen=True)
+class Released:
+    """A hold someone released by hand (`aliasctl hold release`): who, when, why, and which
+    version the hold had kept the alias off (None: the hold could not be read)."""
+
+    alias: str
+    version: int | None
+    by: str
+    at: str  # utc_text
+    reason: str
+    held_at: int | None = None
+    phase: str = ""
+
+    def encode(self) -> str:
+        body: dict[str, Any] = {
+            "version": self.version,
+            "held_at": self.held_at,
+            "phase": self.phase,
+            "by": self.by,
+            "at": self.at,
+            "reason": self.reason,
+        }
+        return json.dumps(body, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, alias: str, text: str) -> Released | None:
+        try:
+            body = json.loads(text)
+            version, held_at = body.get("version"), body.get("held_at")
+            return cls(
+                alias=alias,
+                version=None if version is None else _version(version),
+                by=str(body["by"]),
+                at=str(body["at"]),
+                reason=str(body["reason"]),
+                held_at=None if held_at is None else _version(held_at),
+                phase=str(body.get("phase") or ""),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
 def _version(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"not a version: {value!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,17 @@ def make_stamp(
     if break_glass is not None:  # why production moved outside its windows or in a freeze
         source["break_glass"] = break_glass
     return Stamp(commit=commit, applied_at=moment, source=source)
+
+
+def actor(env: Mapping[str, str]) -> str:
+    """Who runs aliasctl, for a hand-made record (a released hold): the GitHub actor in
+    Actions, else the OS user."""
+    if name := env.get("GITHUB_ACTOR", "").strip():
+        return name
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a uid with no passwd entry (some containers)
+        return "unknown"
 
 
 def _commit_of(file: Path) -> tuple[str | None, str | None]:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from controller.core.change import Action, Change
-from controller.render.reports import COLOUR, FORMAT_VERSION, SYMBOL, change_json, md_code, md_table
+from controller.render.markdown import md_code, md_table
+from controller.render.reports import COLOUR, FORMAT_VERSION, SYMBOL, change_json
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -14,12 +14,20 @@ import click
 from controller.core.change import Action, Change
 from controller.core.problem import messages
 from controller.render.evidence import evidence_json, evidence_section, evidence_text
+from controller.render.holds import (
+    held_markdown,
+    held_text,
+    holds_json,
+    lifted_markdown,
+    lifted_pairs,
+    lifted_text,
+    no_change_reason,
+)
+from controller.render.markdown import md_code, md_table
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from controller.apply import ApplyResult, ChangeResult
-    from controller.core.plan import Plan
+    from controller.core.plan import Drift, Plan
 
 FORMAT_VERSION = 1
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
@@ -27,7 +35,7 @@ COLOUR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
 _MARKDOWN_MARKER = "<!-- aliasctl-plan -->"
 
 
-def _version(value: int | None) -> str:
+def version_text(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
@@ -35,13 +43,14 @@ def summary_line(plan: Plan) -> str:
     if plan.problems:
         noun = "problem" if len(plan.problems) == 1 else "problems"
         return f"Plan cannot be applied: {len(plan.problems)} {noun}, nothing will be written."
+    held = no_change_reason(plan)
     if not plan.changes:
-        return "No changes. The registry matches the file."
+        return f"No changes: {held}." if held else "No changes. The registry matches the file."
     counts = ", ".join(
         f"{plan.count(action)} to {action.value}"
         for action in (Action.CREATE, Action.UPDATE, Action.DELETE)
     )
-    return f"Plan: {counts}."
+    return f"Plan: {counts}." + (f" Besides: {held}." if held else "")
 
 
 def change_json(change: Change) -> dict[str, Any]:
@@ -54,14 +63,14 @@ def change_json(change: Change) -> dict[str, Any]:
     }
 
 
-def _drift_json(plan: Plan) -> list[dict[str, Any]]:
+def drift_list_json(plan: Plan) -> list[dict[str, Any]]:
     return [
         {"model": d.model, "alias": d.alias, "recorded": d.recorded, "live": d.live}
         for d in plan.drift
     ]
 
 
-def _last_applied_json(plan: Plan) -> dict[str, dict[str, str | None]]:
+def last_applied_json(plan: Plan) -> dict[str, dict[str, str | None]]:
     return {
         model: {
             "commit": record.commit,
@@ -83,16 +92,17 @@ def plan_json(plan: Plan, registry: str) -> dict[str, Any]:
         "notes": list(plan.notes),
         # Creates and updates listed without evidence (past --evidence-limit).
         "evidence_omitted": plan.evidence_omitted,
-        "drift": _drift_json(plan),
+        "drift": drift_list_json(plan),
         "unmanaged": [
             {"model": u.model, "alias": u.alias, "version": u.version} for u in plan.unmanaged
         ],
-        "last_applied": _last_applied_json(plan),
+        "last_applied": last_applied_json(plan),
         "removals": {
             "declared": [c.key for c in plan.changes if plan.declared_removal(c)],
             "unmatched": list(plan.unmatched_removals()),
         },
         "break_glass": break_glass_json(plan),
+        **holds_json(plan),
     }
 
 
@@ -136,13 +146,17 @@ def _change_text(change: Change, *, declared_removal: bool = False) -> str:
     return click.style(line, fg=COLOUR[change.action])
 
 
+def drift_line(d: Drift) -> str:
+    return f"  ! {d.key}: set to {version_text(d.recorded)}, now {version_text(d.live)}"
+
+
 def _drift_lines(plan: Plan, healed: frozenset[tuple[str, str]] | None = None) -> list[str]:
     """Drifted aliases; after an apply, whether each was put back or left in place."""
     if not plan.drift:
         return []
     lines = [click.style("Drift (changed outside aliasctl since its last apply):", bold=True)]
     for d in plan.drift:
-        line = f"  ! {d.model}@{d.alias}: set to {_version(d.recorded)}, now {_version(d.live)}"
+        line = drift_line(d)
         if healed is not None:
             line += " (healed)" if (d.model, d.alias) in healed else " (left in place)"
         lines.append(line)
@@ -174,6 +188,8 @@ def plan_text(plan: Plan, registry: str) -> str:
             lines += evidence_text(evidence)
     if plan.changes:
         lines.append("")
+    lines += held_text(plan.holds)
+    lines += lifted_text(lifted_pairs(plan))
     if unmatched := plan.unmatched_removals():
         lines += [
             f"Removals with nothing to delete (tidy them from the file): {', '.join(unmatched)}"
@@ -195,17 +211,6 @@ def plan_text(plan: Plan, registry: str) -> str:
         lines.append("")
     lines.append(click.style(summary_line(plan), bold=True))
     return "\n".join(lines)
-
-
-def md_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
-    header = list(header)
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return out
-
-
-def md_code(text: str) -> str:
-    return "`" + text.replace("`", "'") + "`"
 
 
 def _removals_hint(plan: Plan) -> list[str]:
@@ -234,13 +239,15 @@ def plan_markdown(plan: Plan, registry: str) -> str:
                 + (" (declared in `removals`)" if plan.declared_removal(c) else ""),
                 md_code(c.model),
                 md_code(c.alias),
-                _version(c.before),
-                _version(c.after),
+                version_text(c.before),
+                version_text(c.after),
             )
             for c in plan.changes
         )
         lines += md_table(("action", "model", "alias", "before", "after"), rows)
         lines.append("")
+    lines += held_markdown(plan.holds)
+    lines += lifted_markdown(lifted_pairs(plan))
     lines += evidence_section(plan.evidence)
     if unmatched := plan.unmatched_removals():
         listed = ", ".join(md_code(e) for e in unmatched)
@@ -251,7 +258,7 @@ def plan_markdown(plan: Plan, registry: str) -> str:
         lines.append("**Drift** (changed outside aliasctl since its last apply):")
         lines.append("")
         drift_rows = (
-            (md_code(d.model), md_code(d.alias), _version(d.recorded), _version(d.live))
+            (md_code(d.model), md_code(d.alias), version_text(d.recorded), version_text(d.live))
             for d in plan.drift
         )
         lines += md_table(("model", "alias", "last set", "live"), drift_rows)
@@ -297,18 +304,23 @@ def apply_json(plan: Plan, result: ApplyResult, registry: str) -> dict[str, Any]
         "unconverged": [change_json(c) for c in result.unconverged],
         "stopped": result.stopped or None,
         "retries": result.retries,
-        "drift": _drift_json(plan),
+        "drift": drift_list_json(plan),
         "break_glass": break_glass_json(plan),
+        **holds_json(plan, result),
     }
 
 
-def _outcome_line(result: ApplyResult) -> str:
+def _outcome_line(plan: Plan, result: ApplyResult) -> str:
     applied, failed = len(result.applied), len(result.failed)
-    if result.ok and not result.results:
-        return "No changes. The registry matches the file."
+    lifted = len(lifted_pairs(plan, result))
+    if result.ok and not result.results and not lifted:
+        held = no_change_reason(plan)
+        return f"No changes: {held}." if held else "No changes. The registry matches the file."
     retried = f" ({result.retries} transient failures retried)" if result.retries else ""
+    if lifted:
+        retried = f", {lifted} hold{'s' if lifted > 1 else ''} lifted{retried}"
     if result.ok:
-        return f"Apply complete: {applied} applied.{retried}"
+        return f"Apply complete: {applied} applied{retried}."
     stopped = f"Stopped early: {result.stopped}. " if result.stopped else ""
     return (
         f"{stopped}Apply FAILED: {applied} applied, {failed} failed, "
@@ -330,15 +342,18 @@ def apply_text(plan: Plan, result: ApplyResult, registry: str) -> str:
     ]
     if result.results or result.record_errors:
         lines.append("")
+    lines += held_text(plan.holds)
+    lines += lifted_text(lifted_pairs(plan, result), done=True)
     healed = frozenset((r.change.model, r.change.alias) for r in result.applied)
     lines += _drift_lines(plan, healed)
     lines += break_glass_lines(plan)
-    lines.append(click.style(_outcome_line(result), bold=True, fg=None if result.ok else "red"))
+    outcome = _outcome_line(plan, result)
+    lines.append(click.style(outcome, bold=True, fg=None if result.ok else "red"))
     return "\n".join(lines)
 
 
 def apply_markdown(plan: Plan, result: ApplyResult, registry: str) -> str:
-    lines = [f"### aliasctl apply: {_outcome_line(result)}", ""]
+    lines = [f"### aliasctl apply: {_outcome_line(plan, result)}", ""]
     if result.results:
         rows = (
             (
@@ -346,8 +361,8 @@ def apply_markdown(plan: Plan, result: ApplyResult, registry: str) -> str:
                 f"{SYMBOL[r.change.action]} {r.change.action.value}",
                 md_code(r.change.model),
                 md_code(r.change.alias),
-                _version(r.change.before),
-                _version(r.change.after),
+                version_text(r.change.before),
+                version_text(r.change.after),
                 r.error or "",
             )
             for r in result.results
@@ -356,6 +371,8 @@ def apply_markdown(plan: Plan, result: ApplyResult, registry: str) -> str:
         lines.append("")
     lines += [f"- ❌ {e}" for e in result.record_errors]
     lines += [f"- ❌ {md_code(c.key)} did not converge" for c in result.unconverged]
+    lines += held_markdown(plan.holds)
+    lines += lifted_markdown(lifted_pairs(plan, result), done=True)
     lines += break_glass_lines(plan, markdown=True)
     lines.append(f"<sub>registry: {md_code(registry)}</sub>")
     return "\n".join(lines)
@@ -367,35 +384,3 @@ def render_apply(plan: Plan, result: ApplyResult, registry: str, output: str) ->
     if output == "markdown":
         return apply_markdown(plan, result, registry)
     return apply_text(plan, result, registry)
-
-
-def drift_json(plan: Plan, registry: str) -> dict[str, Any]:
-    return {
-        "format_version": FORMAT_VERSION,
-        "registry": registry,
-        "has_drift": bool(plan.drift),
-        "drift": _drift_json(plan),
-        "pending_changes": len(plan.changes),
-        "problems": list(messages(plan.problems)),
-        "last_applied": _last_applied_json(plan),
-    }
-
-
-def render_drift(plan: Plan, registry: str, output: str) -> str:
-    if output == "json":
-        return json.dumps(drift_json(plan, registry), indent=2)
-    if not plan.drift:
-        return f"No drift: every managed alias is where aliasctl last set it ({registry})."
-    if output == "markdown":
-        rows = (
-            (md_code(d.model), md_code(d.alias), _version(d.recorded), _version(d.live))
-            for d in plan.drift
-        )
-        table = md_table(("model", "alias", "last set", "live"), rows)
-        return "\n".join([f"### aliasctl drift: {len(plan.drift)} aliases moved", "", *table])
-    lines = [f"Drift in {registry} (changed outside aliasctl since its last apply):"]
-    lines += [
-        f"  ! {d.model}@{d.alias}: set to {_version(d.recorded)}, now {_version(d.live)}"
-        for d in plan.drift
-    ]
-    return "\n".join(lines)

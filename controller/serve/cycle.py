@@ -24,6 +24,7 @@ from controller.gitops.history import pull_fast_forward
 from controller.gitops.provenance import make_stamp
 from controller.reconcile import DriftMode, Options, in_scope, prepare_plan
 from controller.registry.lock import held, lock_name
+from controller.serve.holds import hold_events, mark_held
 from controller.serve.status import (
     AliasState,
     AliasStatus,
@@ -145,8 +146,9 @@ def _reconcile(
         except LockError as busy:
             lock_problem = f"waiting for the registry lock: {busy}"
 
-    statuses = alias_statuses(declared, plan, result, lock_problem)
+    statuses = mark_held(alias_statuses(declared, plan, result, lock_problem), plan)
     events = cycle_events(previous, declared, plan, result, stamp.commit, now)
+    events += hold_events(previous, declared, plan, stamp.commit, now)
     error = _apply_error(result)
     problems = plan.problems
     if lock_problem:
@@ -224,7 +226,7 @@ def _movable(plan: Plan) -> Plan:
 
 
 def _has_work(plan: Plan) -> bool:
-    return bool(plan.changes or plan.stale_records or plan.released)
+    return bool(plan.changes or plan.stale_records or plan.released or plan.lifted)
 
 
 def _apply_error(result: ApplyResult | None) -> str:

@@ -3,7 +3,8 @@
 Names follow Prometheus' conventions (application prefix, base units, `_total` on
 counters, `_timestamp_seconds` for times, `_info` for build facts):
 
-  aliasctl_alias_in_sync{model,alias}          gauge    1 in sync, 0 drifted, pending or blocked
+  aliasctl_alias_in_sync{model,alias}          gauge    1 in sync, 0 drifted, pending, blocked, held
+  aliasctl_alias_held{model,alias}             gauge    1 held after a failed analysis, else 0
   aliasctl_aliases{state}                      gauge    managed aliases per AliasState (all states)
   aliasctl_drifted_aliases                     gauge    aliases moved outside aliasctl
   aliasctl_reconciles_total{result}            counter  cycles by CycleOutcome
@@ -17,7 +18,7 @@ counters, `_timestamp_seconds` for times, `_info` for build facts):
   aliasctl_events_total{kind}                  counter  events by EventKind
   aliasctl_build_info{version,instance,drift_mode}  gauge  always 1
 
-The per-alias gauge keeps only the label sets of the latest snapshot: an alias that
+The per-alias gauges keep only the label sets of the latest snapshot: an alias that
 stops being managed is removed, so dead aliases never report and memory stays
 bounded by the file. Every other label value is fixed and exported from the start
 (at 0), so `increase()` sees the first event of a kind too.
@@ -78,6 +79,12 @@ class Metrics:
         self._alias_in_sync = Gauge(
             "aliasctl_alias_in_sync",
             "1 when the alias points where the file says (in sync), else 0.",
+            ["model", "alias"],
+            registry=r,
+        )
+        self._alias_held = Gauge(
+            "aliasctl_alias_held",
+            "1 when a hold keeps the alias off the version the file names (failed analysis).",
             ["model", "alias"],
             registry=r,
         )
@@ -185,11 +192,13 @@ class Metrics:
         keys = {(a.model, a.alias) for a in snapshot.aliases}
         for model, alias in self._in_sync_keys - keys:
             self._alias_in_sync.remove(model, alias)
+            self._alias_held.remove(model, alias)
         self._in_sync_keys = keys
         for a in snapshot.aliases:
             self._alias_in_sync.labels(a.model, a.alias).set(
                 1 if a.state is AliasState.IN_SYNC else 0
             )
+            self._alias_held.labels(a.model, a.alias).set(1 if a.state is AliasState.HELD else 0)
         for state in AliasState:
             self._aliases.labels(str(state)).set(snapshot.count(state))
         self._drifted.set(snapshot.count(AliasState.DRIFTED))

@@ -49,6 +49,8 @@ _ICONS = {
     EventKind.DRIFT_HEALED: ":white_check_mark:",
     EventKind.CYCLE_FAILED: ":x:",
     EventKind.CYCLE_RECOVERED: ":white_check_mark:",
+    EventKind.HOLD_FOUND: ":octagonal_sign:",
+    EventKind.HOLD_LIFTED: ":arrow_forward:",
 }
 
 

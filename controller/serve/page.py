@@ -33,9 +33,16 @@ STATE_TEXT = {
     AliasState.DRIFTED: ("drifted", "\u2260"),  # not equal: live is not what was set
     AliasState.PENDING: ("pending", "\u2192"),  # arrow: a change still to apply
     AliasState.BLOCKED: ("blocked", "\u2298"),  # circled slash: held by a gate
+    AliasState.HELD: ("held", "\u2016"),  # double bar (pause): kept off a failed version
 }
 # Attention first: the counts and the attention list read worst to best.
-STATE_ORDER = (AliasState.DRIFTED, AliasState.BLOCKED, AliasState.PENDING, AliasState.IN_SYNC)
+STATE_ORDER = (
+    AliasState.DRIFTED,
+    AliasState.HELD,
+    AliasState.BLOCKED,
+    AliasState.PENDING,
+    AliasState.IN_SYNC,
+)
 OUTCOME_CLASS = {
     CycleOutcome.SUCCESS: "ok",
     CycleOutcome.BLOCKED: "warn",
@@ -47,6 +54,12 @@ EVENT_CLASS = {
     EventKind.DRIFT_HEALED: "ok",
     EventKind.CYCLE_FAILED: "bad",
     EventKind.CYCLE_RECOVERED: "ok",
+    EventKind.ANALYSIS_PASSED: "ok",
+    EventKind.ROLLED_BACK: "bad",
+    EventKind.ANALYSIS_HELD: "warn",
+    EventKind.ANALYSIS_STUCK: "bad",
+    EventKind.HOLD_FOUND: "bad",
+    EventKind.HOLD_LIFTED: "ok",
 }
 
 
@@ -148,7 +161,7 @@ def _counts(s: Snapshot) -> str:
     boxes = "".join(
         f'<li class="count {state}{"" if counts[state] else " zero"}" data-state="{state}">'
         f"<b>{counts[state]:,}</b><span>{STATE_TEXT[state][1]} {STATE_TEXT[state][0]}</span></li>"
-        for state in (AliasState.IN_SYNC, *STATE_ORDER[:3])
+        for state in (AliasState.IN_SYNC, *STATE_ORDER[:-1])
     )
     total = len(s.aliases)
     return f'<section id=counts><h2>{total:,} aliases</h2><ul class="counts">{boxes}</ul></section>'
@@ -276,7 +289,8 @@ def _event(e: Event, now: datetime) -> str:
             what += f" {_version(e.before, 'none')} \u2192 {_version(e.after, 'none')}"
     commit = f" <span class=meta>at {_sha(e.commit)}</span>" if e.commit else ""
     why = f'<div class="why">{_e(e.reason)}</div>' if e.reason else ""
-    kind = f'<span class="word {EVENT_CLASS[e.kind]}">{_e(e.kind.replace("_", " "))}</span>'
+    word = _e(e.kind.replace("_", " "))
+    kind = f'<span class="word {EVENT_CLASS[e.kind]}">{word}</span>'
     return (
         f'<li data-kind="{e.kind}"><span class="meta">{_when(e.time, now)}</span> '
         f"{kind}{what}{commit}{why}</li>"

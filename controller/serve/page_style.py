@@ -20,7 +20,7 @@ code{font:.9em ui-monospace,"DejaVu Sans Mono",monospace;overflow-wrap:anywhere}
 .badge.ok,.word.ok,.count.in_sync{background:var(--okb);color:var(--ok)}
 .badge.bad,.word.bad,.count.drifted{background:var(--badb);color:var(--bad)}
 .word.warn,.count.pending{background:var(--warnb);color:var(--warn)}
-.count.blocked{background:var(--blkb);color:var(--blk)}.word.info{background:var(--infob);color:var(--info)}
+.count.blocked{background:var(--blkb);color:var(--blk)}.count.held{background:var(--badb);color:var(--bad)}.word.info{background:var(--infob);color:var(--info)}
 .word{padding:0 .4rem;border-radius:.3rem;font-weight:600;white-space:nowrap}
 .error,.note{border-left:4px solid var(--bad);background:var(--badb);padding:.6rem .8rem;
 margin:.8rem 0;border-radius:.3rem;overflow-wrap:anywhere}
@@ -29,7 +29,7 @@ dl.health{display:grid;grid-template-columns:repeat(auto-fill,minmax(24rem,1fr))
 margin:.8rem 0 0}
 dl.health div{display:flex;gap:.6rem;padding:.3rem 0;border-bottom:1px solid var(--line)}
 dt{color:var(--mut);min-width:6.5rem}dd{margin:0;overflow-wrap:anywhere;min-width:0}
-ul.counts{display:grid;grid-template-columns:repeat(4,1fr);gap:.5rem;list-style:none;padding:0;margin:0}
+ul.counts{display:grid;grid-template-columns:repeat(5,1fr);gap:.5rem;list-style:none;padding:0;margin:0}
 .count{border-radius:.5rem;padding:.5rem .7rem;display:flex;flex-direction:column}
 .count.zero{background:var(--card);color:var(--mut)}
 .count b{font-size:1.5rem;line-height:1.2}.count span{font-size:.85rem;font-weight:600}
@@ -47,7 +47,8 @@ tr.model th{background:var(--card);padding-top:.5rem}
 border:1px solid currentColor}
 .state.in_sync{color:var(--ok);background:var(--okb)}.state.drifted{color:var(--bad);background:var(--badb)}
 .state.pending{color:var(--warn);background:var(--warnb)}.state.blocked{color:var(--blk);background:var(--blkb)}
-tr[data-state=drifted]{--s:var(--bad)}tr[data-state=blocked]{--s:var(--blk)}
+.state.held{color:var(--bad);background:var(--badb)}
+tr[data-state=drifted],tr[data-state=held]{--s:var(--bad)}tr[data-state=blocked]{--s:var(--blk)}
 tr[data-state=pending]{--s:var(--warn)}
 tr.alias td.name{box-shadow:inset 3px 0 var(--s,transparent)}
 ol.events{list-style:none;margin:0;padding:0}

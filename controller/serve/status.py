@@ -13,11 +13,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from controller.core.problem import Problem, messages
+from controller.render.holds import hold_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from controller.core.holds import Hold
     from controller.serve.webhook_support import WebhookSupport
 
 
@@ -26,6 +28,7 @@ class AliasState(StrEnum):
     DRIFTED = "drifted"  # moved outside aliasctl since it last set it
     PENDING = "pending"  # the file asks for a change not applied yet (warn mode, or mid-cycle)
     BLOCKED = "blocked"  # a change held back by a gate, a window or a freeze
+    HELD = "held"  # kept off a version that failed its analysis while the file names it
 
 
 @dataclass(frozen=True, order=True)
@@ -35,7 +38,9 @@ class AliasStatus:
     desired: int | None  # None: the file no longer declares it (to be deleted)
     live: int | None  # None: not set in the registry
     state: AliasState
-    reason: str = ""  # why drifted or blocked, one line
+    reason: str = ""  # why drifted, blocked or held, one line
+    # The hold that keeps it (HELD only): the version that failed, where it stays, why.
+    hold: Hold | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -52,6 +57,8 @@ class EventKind(StrEnum):
     ROLLED_BACK = "rolled_back"  # a version failed its analysis: moved back and held
     ANALYSIS_HELD = "analysis_held"  # inconclusive, an error, or nothing to go back to: held
     ANALYSIS_STUCK = "analysis_stuck"  # a result could not be acted on (a refused rollback)
+    HOLD_FOUND = "hold_found"  # a hold keeps an alias off the version the file names
+    HOLD_LIFTED = "hold_lifted"  # ...and it is gone: the file moved on, or it was released
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,7 @@ class Snapshot:
                     "live": a.live,
                     "state": str(a.state),
                     "reason": a.reason or None,
+                    "hold": None if a.hold is None else hold_json(a.model, a.alias, a.hold),
                 }
                 for a in self.aliases
             ],

@@ -344,10 +344,15 @@ def test_serve_rolls_back_and_holds_and_does_not_promote_the_held_version_again(
         hold = wait_for(held, 60, "the rollback and hold")
         assert (hold["version"], hold["held_at"], hold["phase"]) == (2, 1, "Failed")
         wait_for(lambda: live_aliases(sqlite_uri, unique)["champion"] == 1, 30, "back at 1")
-        status, body = get(f"{serve.url}/status.json")
-        assert status == 200
-        kinds = [event["kind"] for event in json.loads(body)["events"]]
-        assert "rolled_back" in kinds
+
+        def event_kinds() -> list[str] | None:
+            status, body = get(f"{serve.url}/status.json")
+            assert status == 200
+            kinds = [event["kind"] for event in json.loads(body)["events"]]
+            return kinds if "rolled_back" in kinds else None
+
+        # The pass ends (and its events reach the status) just after the rollback's write.
+        kinds = wait_for(event_kinds, 30, "the rolled_back event")
         assert "analysis_passed" in kinds
         # Later cycles see the file still naming version 2 and keep the alias at 1.
         after = reconciles(serve)

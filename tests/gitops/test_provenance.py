@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
 
 from controller.core.ci import ci_context
-from controller.gitops.provenance import make_stamp
+from controller.gitops.provenance import actor, make_stamp
 from tests.support.gitrepo import GitRepo, isolate_git, spec_text
 
 if TYPE_CHECKING:
@@ -154,3 +155,9 @@ def test_stamp_records_a_break_glass_reason_only_when_given(tmp_path: Path) -> N
     assert "break_glass" not in make_stamp(file, {}, NOW).source
     stamp = make_stamp(file, {}, NOW, break_glass="INC-42")
     assert stamp.source["break_glass"] == "INC-42"
+
+
+def test_actor_is_the_github_actor_in_actions_else_the_os_user() -> None:
+    assert actor({"GITHUB_ACTOR": "alice"}) == "alice"
+    assert actor({"GITHUB_ACTOR": " "}) == getpass.getuser()
+    assert actor({}) == getpass.getuser()

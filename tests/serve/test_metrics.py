@@ -213,3 +213,22 @@ def test_the_docs_table_lists_exactly_the_exported_metrics() -> None:
     )
     exported = {f.name + ("_total" if f.type == "counter" else "") for f in families}
     assert documented == {n for n in exported if n.startswith("aliasctl_")}
+
+
+def test_a_held_alias_is_1_on_the_held_gauge_until_it_goes() -> None:
+    metrics = Metrics(instance="prod", drift_mode="heal")
+    held, other = (
+        alias("churn", "champion", AliasState.HELD),
+        alias("churn", "shadow", AliasState.IN_SYNC),
+    )
+    metrics.observe_cycle(snapshot(held, other), 0.2)
+    got = scrape(metrics)
+    assert value(got, "aliasctl_alias_held", model="churn", alias="champion") == 1
+    assert value(got, "aliasctl_alias_held", model="churn", alias="shadow") == 0
+    assert value(got, "aliasctl_alias_in_sync", model="churn", alias="champion") == 0
+    assert value(got, "aliasctl_aliases", state="held") == 1
+    metrics.observe_cycle(snapshot(alias("churn", "champion", AliasState.IN_SYNC)), 0.2)
+    got = scrape(metrics)
+    assert value(got, "aliasctl_alias_held", model="churn", alias="champion") == 0
+    assert names(got, "aliasctl_alias_held") == [{"model": "churn", "alias": "champion"}]
+    assert value(got, "aliasctl_aliases", state="held") == 0

@@ -118,7 +118,7 @@ def test_no_webhooks_row_before_the_controller_said() -> None:
 
 def test_counts_per_state() -> None:
     counts = section(render_page(realistic(), NOW), "counts")
-    assert counts == "7 aliases 2 ✓ in sync 1 ≠ drifted 1 ⊘ blocked 3 → pending"
+    assert counts == "7 aliases 2 ✓ in sync 1 ≠ drifted 0 ‖ held 1 ⊘ blocked 3 → pending"
 
 
 def test_every_alias_with_versions_state_and_reason() -> None:
@@ -322,3 +322,29 @@ def test_ten_thousand_aliases_all_on_the_page() -> None:
     off = sum(1 for a in snapshot.aliases if a.state is not AliasState.IN_SYNC)
     assert len(rows(html, "attention")) == off == 600
     assert html.count("<tbody data-model=") == 5_000
+
+
+def test_every_kind_of_event_renders_with_a_colour() -> None:
+    """Analysis events reach the snapshot too (serve/analysis.py): none may break the page."""
+    every = tuple(
+        Event(kind, NOW - timedelta(minutes=i), "m", "a", 1, 2) for i, kind in enumerate(EventKind)
+    )
+    html = render_page(replace(realistic(), events=every), NOW)
+    for kind in EventKind:
+        assert re.search(rf'<li data-kind="{kind}">.*?<span class="word (ok|bad|warn|info)">', html)
+
+
+def test_a_held_alias_shows_its_hold() -> None:
+    held = replace(
+        realistic().aliases[0],
+        desired=4,
+        live=3,
+        state=AliasState.HELD,
+        reason="held at 3: version 4 failed analysis, rolled back",
+    )
+    html = render_page(replace(realistic(), aliases=(held,)), NOW)
+    assert rows(html, "attention")[held.key] == (
+        "held",
+        f"{held.key} v4 v3 ‖ held held at 3: version 4 failed analysis, rolled back",
+    )
+    assert section(html, "counts").startswith("1 aliases 0 ✓ in sync 0 ≠ drifted 1 ‖ held")

@@ -215,6 +215,9 @@ class FakeRegistry:
 
     def model_tags(self, name: str) -> dict[str, str] | None:
         with self._lock:
+            if name in self.versions:  # as the adapter: any registered model's tags
+                record = self.records.get(name)
+                return {**(record.to_tags() if record else {}), **self.model_tags_of.get(name, {})}
             found = self.state_models.get(name)
             return None if found is None else dict(found)
 

@@ -85,6 +85,10 @@ class Options:
     # Changes shown with detailed evidence (promotions first, then creates); None: every one.
     # Gates read what they judge for every change whatever this says.
     evidence_limit: int | None = DEFAULT_EVIDENCE_LIMIT
+    # promote_from in another environment: the stretch in which the version held the alias
+    # there, by that environment's file history (controller/environments), by (model, alias);
+    # a gate with no entry here fails, never passes.
+    source_soak: Mapping[tuple[str, str], Stretch] = field(default_factory=dict)
 
     @classmethod
     def for_spec(cls, loaded: LoadedSpec) -> Options:
@@ -307,7 +311,7 @@ def _gate_problems(
     # Only what the gates asked for: the evidence's reads never feed a gate.
     run_ids = {run for k in run_keys if k in info and (run := info[k].run_id)}
     metrics = {r: sources.runs[r].metrics for r in run_ids if r in sources.runs}
-    past = _held_before(gated, options.spec_file)
+    past = _held_before(gated, options.spec_file, options.source_soak)
     # One MLmodel read per distinct version, however many aliases point at it.
     signatures = {key: _signature(sources.models[key]) for key in sorted(model_keys)}
 
@@ -374,9 +378,12 @@ class _Past:
     error: str | None = None
 
 
-def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
+def _held_before(
+    gated: list[Gated], spec_file: Path | None, source_soak: Mapping[tuple[str, str], Stretch]
+) -> _Past:
     """Read the file's history when a gate depends on it: promote_from, or a relative bound
-    or promote_from that a rollback (an update back to a former holder) would skip."""
+    or promote_from that a rollback (an update back to a former holder) would skip. A
+    promote_from in another environment is judged by that environment's history instead."""
     rollback_matters = any(may_be_exempt(g.change, g.policy) for g in gated)
     if not rollback_matters and not any(g.policy.promote_from for g in gated):
         return _Past()
@@ -400,8 +407,12 @@ def _held_before(gated: list[Gated], spec_file: Path | None) -> _Past:
         past.held[(model, alias)] = frozenset(aliases)
         revisions = [(e.revision.time, e.state.get(model, {})) for e in timeline.entries]
         rule = gate.policy.promote_from
-        if rule is not None and (stretch := latest_stretch(revisions, rule.alias, version, alias)):
-            past.stretches[(model, alias)] = stretch
+        if rule is not None and rule.environment is not None:
+            if (model, alias) in source_soak:
+                past.held[(model, alias)] |= {rule.alias}
+                past.stretches[(model, alias)] = source_soak[(model, alias)]
+        elif rule is not None and (found := latest_stretch(revisions, rule.alias, version, alias)):
+            past.stretches[(model, alias)] = found
         if lost := last_lost(revisions, alias, version):
             past.lost[(model, alias)] = lost
     return past

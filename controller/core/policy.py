@@ -231,6 +231,12 @@ def _promote_from(
     where: str, change: Change, rule: PromoteFrom, evidence: Evidence, now: datetime | None
 ) -> list[str]:
     alias = rule.alias
+    if alias not in evidence.held_before and rule.environment is not None:
+        why = (
+            f"version {change.after} is not promoted from a version that held {alias!r} in "
+            f"{rule.environment} (plan and apply it with {rule.environment}'s file)"
+        )
+        return [f"{where}: promote_from {alias!r} in {rule.environment}: {why}"]
     if alias not in evidence.held_before:
         why = evidence.history_error or (
             f"version {change.after} never held {alias!r} in an earlier revision"

@@ -17,7 +17,12 @@ from pydantic import (
 )
 
 from controller.desired.analysis import PROVIDER_MODELS, PROVIDERS, Analysis, AnalysisMetric
-from controller.desired.environment import AliasValue, EnvironmentSpec, FromSource
+from controller.desired.environment import (
+    AliasValue,
+    EnvironmentName,
+    EnvironmentSpec,
+    FromSource,
+)
 from controller.desired.names import (
     AliasName,
     ModelName,
@@ -114,6 +119,11 @@ class PromoteFrom(BaseModel):
 
     model_config = _STRICT
     alias: AliasName = Field(description="The alias the version must have held before.")
+    environment: EnvironmentName | None = Field(
+        default=None,
+        description="Held in this other environment (by its file's git history): for a "
+        "version promoted from it, {from: ENVIRONMENT, ...}.",
+    )
     soak: Duration = Field(
         default=None,
         alias="for",

@@ -19,6 +19,7 @@ from controller.apply import ApplyResult, apply_plan
 from controller.core.problem import messages
 from controller.desired.spec import LoadedSpec
 from controller.environments.resolve import Promotion, Source, resolve
+from controller.environments.soak import soak_problems, source_stretches
 from controller.errors import ControllerError, PreflightError
 from controller.gitops.provenance import make_stamp
 from controller.reconcile import prepare_plan
@@ -94,11 +95,14 @@ def plan_environment(
     file: EnvironmentFile, registries: Registries, options_for: OptionsFor
 ) -> EnvironmentPlan:
     registry = registries.of(file.name)
-    promotions = tuple(resolve(registries.environments, file.name, registries.find_copy))
-    loaded = _resolved(file, promotions, registry)
-    options = options_for(loaded, file.spec.instance_name)
+    promotions = resolve(registries.environments, file.name, registries.find_copy)
+    loaded = _resolved(file, tuple(promotions), registry)
+    stretches, errors = source_stretches(registries.environments, file, promotions)
+    options = replace(options_for(loaded, file.spec.instance_name), source_soak=stretches)
     plan = prepare_plan(loaded.spec.declared(), registry, options)
-    return EnvironmentPlan(file.name, file.path, registry.display_uri, plan, promotions)
+    blocked = soak_problems(file, promotions, stretches, errors, options.now)
+    plan = replace(plan, problems=(*plan.problems, *blocked))
+    return EnvironmentPlan(file.name, file.path, registry.display_uri, plan, tuple(promotions))
 
 
 def apply_environment(
@@ -122,10 +126,17 @@ def apply_environment(
         waiting = [p for p in promotions if p.waits_for is not None]
         if waiting:
             raise PreflightError(tuple(f"{p.key}: {p.waits_for}" for p in waiting))
+        # A soak across environments is judged before anything is copied.
+        stretches, errors = source_stretches(registries.environments, file, promotions)
+        now = options_for(file.loaded, instance).now
+        blocked = soak_problems(file, promotions, stretches, errors, now)
+        if blocked:
+            raise PreflightError(messages(tuple(blocked)))
         copied = tuple(_copy(registries, file.name, p) for p in promotions if p.pending)
         promotions = resolve(registries.environments, file.name, registries.find_copy)
         loaded = _resolved(file, tuple(promotions), registry)
-        options = options_for(loaded, instance)
+        stretches, _ = source_stretches(registries.environments, file, promotions)
+        options = replace(options_for(loaded, instance), source_soak=stretches)
         declared = loaded.spec.declared()
         plan = prepare_plan(declared, registry, options)
         if plan.problems:

@@ -202,9 +202,15 @@ def _parse(data: bytes, label: str) -> tuple[State | None, str | None]:
     except UnicodeDecodeError:
         return None, f"{label}: not valid UTF-8"
     try:
-        return parse_spec(text, label).spec.declared(), None
+        spec = parse_spec(text, label).spec
     except SpecError as error:
         return None, str(error)
+    # Versions only: a promotion from another environment names no number of this registry.
+    state = {
+        name: {alias: v for alias, v in model.aliases.items() if isinstance(v, int)}
+        for name, model in spec.models.items()
+    }
+    return state, None
 
 
 def diff_states(before: State, after: State) -> list[Change]:

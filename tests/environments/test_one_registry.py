@@ -4,6 +4,7 @@ plan and apply through the CLI on a real SQLite registry."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tests.conftest import client_for, invoke, live_aliases, seed
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import pytest
+
+    from tests.support.gitrepo import GitRepo
 
 STAGING = """\
 environment:
@@ -136,3 +139,44 @@ def test_two_files_managing_one_model_in_one_registry_is_a_located_error(
     code, out, err = invoke(capsys, "apply", str(team_a), str(team_b), "--registry-uri", sqlite_uri)
     assert (code, out) == (1, "")
     assert f"{team_b}:3:3: models.bikes: model 'bikes' is managed by {team_a}:3 too" in err
+
+
+SOAKED_PROD = """\
+environment: {name: prod}
+models:
+  bikes-prod:
+    aliases:
+      champion: {from: staging, model: bikes-staging, alias: champion}
+policies:
+  champion:
+    promote_from: {alias: champion, environment: staging, for: 24h}
+"""
+
+
+def test_a_soak_in_staging_is_measured_from_stagings_history_before_anything_is_copied(
+    capsys: pytest.CaptureFixture[str], repo: GitRepo, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes-staging": 2})
+    repo.write("staging.yaml", STAGING)
+    repo.commit("Staging: champion 2", when=datetime.now(UTC) - timedelta(hours=2))
+    repo.write("prod.yaml", SOAKED_PROD)
+    repo.commit("Prod: promote from staging")
+    staging, prod = str(repo.path("staging.yaml")), str(repo.path("prod.yaml"))
+    registry = ("--registry-uri", sqlite_uri)
+
+    code, out, _ = invoke(capsys, "plan", staging, prod, *registry)
+    assert code == 1
+    assert (
+        "bikes-prod@champion <- staging bikes-staging v2: in staging, has been champion for "
+        "2h, needs 24h"
+    ) in out
+    code, _, err = invoke(capsys, "apply", staging, prod, *registry)
+    assert code == 1
+    assert "in staging, has been champion for 2h" in err
+    assert versions(sqlite_uri, "bikes-prod") == []  # nothing copied
+
+    repo.write("prod.yaml", SOAKED_PROD.replace("for: 24h", "for: 1h"))
+    repo.commit("Prod: a one-hour soak")
+    code, out, _ = invoke(capsys, "apply", staging, prod, *registry)
+    assert code == 0, out
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}

@@ -11,13 +11,14 @@ alias to the copy. Sources are applied before the environments they feed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.apply import ApplyResult, apply_plan
 from controller.core.problem import messages
 from controller.desired.spec import LoadedSpec
+from controller.environments.evidence import PromotionEvidence, promotion_evidence
 from controller.environments.resolve import Promotion, Source, resolve
 from controller.environments.soak import soak_problems, source_stretches
 from controller.errors import ControllerError, PreflightError
@@ -27,7 +28,7 @@ from controller.registry.lock import held, lock_name
 from controller.registry.seam import CopySource
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from controller.core.plan import Plan
     from controller.environments.files import EnvironmentFile, Environments
@@ -57,6 +58,8 @@ class EnvironmentPlan:
     promotions: tuple[Promotion, ...] = ()
     copied: tuple[Copied, ...] = ()
     result: ApplyResult | None = None  # after apply
+    # A pending promotion's metrics beside the alias's version now (plan only).
+    evidence: Mapping[tuple[str, str], PromotionEvidence] = field(default_factory=dict)
 
     @property
     def pending(self) -> tuple[Promotion, ...]:
@@ -96,13 +99,20 @@ def plan_environment(
 ) -> EnvironmentPlan:
     registry = registries.of(file.name)
     promotions = resolve(registries.environments, file.name, registries.find_copy)
-    loaded = _resolved(file, tuple(promotions), registry)
+    loaded, live = _resolved(file, tuple(promotions), registry)
     stretches, errors = source_stretches(registries.environments, file, promotions)
     options = replace(options_for(loaded, file.spec.instance_name), source_soak=stretches)
     plan = prepare_plan(loaded.spec.declared(), registry, options)
     blocked = soak_problems(file, promotions, stretches, errors, options.now)
     plan = replace(plan, problems=(*plan.problems, *blocked))
-    return EnvironmentPlan(file.name, file.path, registry.display_uri, plan, tuple(promotions))
+    evidence = {}
+    if options.evidence:
+        sources = {p.source.environment: registries.of(p.source.environment)
+                   for p in promotions if p.pending and p.source is not None}  # fmt: skip
+        evidence = promotion_evidence(file, registry, sources, promotions, live)
+    return EnvironmentPlan(
+        file.name, file.path, registry.display_uri, plan, tuple(promotions), evidence=evidence
+    )
 
 
 def apply_environment(
@@ -134,7 +144,7 @@ def apply_environment(
             raise PreflightError(messages(tuple(blocked)))
         copied = tuple(_copy(registries, file.name, p) for p in promotions if p.pending)
         promotions = resolve(registries.environments, file.name, registries.find_copy)
-        loaded = _resolved(file, tuple(promotions), registry)
+        loaded, _ = _resolved(file, tuple(promotions), registry)
         stretches, _ = source_stretches(registries.environments, file, promotions)
         options = replace(options_for(loaded, instance), source_soak=stretches)
         declared = loaded.spec.declared()
@@ -169,19 +179,22 @@ def _copy(registries: Registries, target: str, promotion: Promotion) -> Copied:
 
 def _resolved(
     file: EnvironmentFile, promotions: tuple[Promotion, ...], registry: Registry
-) -> LoadedSpec:
+) -> tuple[LoadedSpec, dict[tuple[str, str], int]]:
     """The file with every promotion as a version: its copy, or (until apply copies it)
     the alias's live version, so that a pending promotion never reads as a removal."""
     versions: dict[tuple[str, str], int | None] = {
         (p.model, p.alias): p.copy for p in promotions if p.copy is not None
     }
     pending = [p for p in promotions if p.copy is None]
+    live_now: dict[tuple[str, str], int] = {}
     absent: set[str] = set()
     if pending:
         live = registry.read_models({p.model for p in pending}, exact=True).models
         for p in pending:
             model = live.get(p.model)
             versions[(p.model, p.alias)] = model.aliases.get(p.alias) if model else None
+            if model is not None and p.alias in model.aliases:
+                live_now[(p.model, p.alias)] = model.aliases[p.alias]
         absent = {p.model for p in pending if p.model not in live}
     spec = file.loaded.spec.with_versions(versions)
     # A model the first copy will create: nothing to plan on it until then.
@@ -189,4 +202,4 @@ def _resolved(
     if waiting:
         models = {n: m for n, m in spec.models.items() if n not in waiting}
         spec = spec.model_copy(update={"models": models})
-    return LoadedSpec(spec, file.loaded.source)
+    return LoadedSpec(spec, file.loaded.source), live_now

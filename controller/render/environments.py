@@ -41,7 +41,12 @@ def _section(env: EnvironmentPlan, output: str) -> str:
             "**From other environments**" if markdown else "From other environments:",
             "",
         ]
-        lines += [f"- {line}" if markdown else f"  {line}" for line in promotions]
+        for line in promotions:
+            nested = line.startswith("    ")
+            if markdown:
+                lines.append(f"  - {line.strip()}" if nested else f"- {line}")
+            else:
+                lines.append(f"  {line}")
         lines.append("")
     if env.result is None:
         lines.append(render_plan(env.plan, env.registry, output))
@@ -66,9 +71,24 @@ def _promotion_lines(env: EnvironmentPlan) -> list[str]:
                 f"{promotion.key}: + copy {source.describe()} here (apply copies it once, "
                 "then moves the alias to the copy)"
             )
+            if (evidence := env.evidence.get((promotion.model, promotion.alias))) is not None:
+                lines.append(f"    {evidence.line()}")
         else:
             lines.append(f"{promotion.key}: {source.describe()} is version {promotion.copy}")
     return lines
+
+
+def _evidence_json(env: EnvironmentPlan, model: str, alias: str) -> dict[str, Any] | None:
+    found = env.evidence.get((model, alias))
+    if found is None:
+        return None
+    return {
+        "source": {"label": found.source.label, "metrics": found.source.metrics},
+        "current": None
+        if found.current is None
+        else {"label": found.current.label, "metrics": found.current.metrics},
+        "error": found.error,
+    }
 
 
 def _json(env: EnvironmentPlan) -> dict[str, Any]:
@@ -91,6 +111,7 @@ def _json(env: EnvironmentPlan) -> dict[str, Any]:
                 "copied": made.created if made else False,
                 "pending": made is None and p.copy is None,
                 "waits_for": p.waits_for,
+                "evidence": _evidence_json(env, p.model, p.alias),
             }
         )
     body: dict[str, Any] = {

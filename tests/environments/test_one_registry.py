@@ -180,3 +180,31 @@ def test_a_soak_in_staging_is_measured_from_stagings_history_before_anything_is_
     code, out, _ = invoke(capsys, "apply", staging, prod, *registry)
     assert code == 0, out
     assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
+
+
+def registered_with_rmse(uri: str, model: str, rmse: float) -> int:
+    """A version whose source run logged `rmse` (the model is created when missing)."""
+    client = client_for(uri)
+    if not client.search_registered_models(f"name='{model}'"):
+        client.create_registered_model(model)
+    run = client.create_run("0")
+    client.log_metric(run.info.run_id, "rmse", rmse)
+    version = client.create_model_version(model, f"s3://x/{model}", run_id=run.info.run_id)
+    return int(version.version)
+
+
+def test_a_pending_promotion_shows_the_source_metrics_beside_the_alias_now(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    registered_with_rmse(sqlite_uri, "bikes-staging", 18.59)
+    registered_with_rmse(sqlite_uri, "bikes-staging", 17.25)
+    current = registered_with_rmse(sqlite_uri, "bikes-prod", 28.98)
+    client_for(sqlite_uri).set_registered_model_alias("bikes-prod", "champion", str(current))
+    staging, prod = files(tmp_path, PROD + "show_metrics: [rmse]\n")
+
+    code, out, _ = invoke(capsys, "plan", staging, prod, "--registry-uri", sqlite_uri)
+
+    assert code == 0, out
+    assert (
+        "      staging bikes-staging v2 vs prod version 1 (now): rmse 17.25 vs 28.98"
+    ) in out.splitlines()

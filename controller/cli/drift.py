@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import click
 
+from controller.cli.environments import drift_environments, environment_option
 from controller.cli.options import (
+    DEFAULT_FILE,
     EXIT_CHANGES,
     EXIT_OK,
-    file_argument,
     open_registry,
     registry_options,
 )
 from controller.desired.spec import load_spec
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from controller.environments.files import uses_environments
 
 
 @click.command("drift")
-@file_argument
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE...]")
+@environment_option
 @registry_options
 def drift_command(
-    file: Path,
+    files: tuple[Path, ...],
+    environments: tuple[str, ...],
     registry_uri: str | None,
     timeout: float | None,
     instance: str,
     read_mode: str,
     output: str,
 ) -> int:
-    """Report aliases moved outside aliasctl since its last apply (exit 2 when any)."""
+    """Report aliases moved outside aliasctl since its last apply (exit 2 when any).
+
+    Several files, or a file that names its environment: a section per environment.
+    """
     from controller.reconcile import Options, prepare_plan  # noqa: PLC0415
     from controller.render.drift import render_drift  # noqa: PLC0415
 
+    paths = files or (Path(DEFAULT_FILE),)
+    if uses_environments(paths):
+        return drift_environments(
+            paths, environments, registry_uri, timeout, read_mode, output,
+            lambda _loaded, instance: Options(instance=instance, evidence=False),
+        )  # fmt: skip
+    if environments:
+        raise click.UsageError("--environment needs files that name their environment")
+    file = paths[0]
     loaded = load_spec(file)
     registry = open_registry(registry_uri, timeout, read_mode, instance)
     options = Options(instance=instance, evidence=False)

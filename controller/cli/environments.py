@@ -56,6 +56,30 @@ def plan_environments(
     return EXIT_OK
 
 
+def drift_environments(
+    files: Sequence[Path],
+    names: Sequence[str],
+    registry_uri: str | None,
+    timeout: float | None,
+    read_mode: str,
+    output: str,
+    options_for: Callable[[LoadedSpec, str], Options],
+) -> int:
+    """Each environment's drift, a section each; promotions resolve to their copies."""
+    from controller.environments.files import load_environments  # noqa: PLC0415
+    from controller.environments.run import Registries, plan_environment  # noqa: PLC0415
+    from controller.render.environments import render_environments_drift  # noqa: PLC0415
+
+    environments = load_environments(files)
+    registries = Registries(
+        environments,
+        lambda uri, instance: open_registry(uri or registry_uri, timeout, read_mode, instance),
+    )
+    plans = [plan_environment(f, registries, options_for) for f in environments.select(names)]
+    click.echo(render_environments_drift(plans, output))
+    return EXIT_CHANGES if any(p.plan.drift for p in plans) else EXIT_OK
+
+
 def apply_environments(
     files: Sequence[Path],
     names: Sequence[str],

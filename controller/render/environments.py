@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from controller.render.drift import drift_json, render_drift
 from controller.render.reports import (
     FORMAT_VERSION,
     apply_json,
@@ -27,14 +28,24 @@ def render_environments(plans: list[EnvironmentPlan], output: str) -> str:
     return "\n\n".join(_section(p, output) for p in plans)
 
 
+def render_environments_drift(plans: list[EnvironmentPlan], output: str) -> str:
+    if output == "json":
+        body = [{"name": p.name, "file": p.file, **drift_json(p.plan, p.registry)} for p in plans]
+        return json.dumps({"format_version": FORMAT_VERSION, "environments": body}, indent=2)
+    return "\n\n".join(
+        f"{_title(p, output)}\n\n{render_drift(p.plan, p.registry, output)}" for p in plans
+    )
+
+
+def _title(env: EnvironmentPlan, output: str) -> str:
+    if output == "markdown":
+        return f"## Environment `{env.name}` ({env.file})"
+    return f"=== Environment {env.name} ({env.file}) ==="
+
+
 def _section(env: EnvironmentPlan, output: str) -> str:
     markdown = output == "markdown"
-    title = (
-        f"## Environment `{env.name}` ({env.file})"
-        if markdown
-        else f"=== Environment {env.name} ({env.file}) ==="
-    )
-    lines = [title, ""]
+    lines = [_title(env, output), ""]
     promotions = _promotion_lines(env)
     if promotions:
         lines += [

@@ -208,3 +208,26 @@ def test_a_pending_promotion_shows_the_source_metrics_beside_the_alias_now(
     assert (
         "      staging bikes-staging v2 vs prod version 1 (now): rmse 17.25 vs 28.98"
     ) in out.splitlines()
+
+
+def test_drift_reads_each_environment_and_its_promotions_copies(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes-staging": 2})
+    staging, prod = files(tmp_path)
+    assert invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)[0] == 0
+    assert invoke(capsys, "drift", staging, prod, "--registry-uri", sqlite_uri)[0] == 0
+    client = client_for(sqlite_uri)
+    client.create_model_version("bikes-prod", "s3://x/hand")
+    client.set_registered_model_alias("bikes-prod", "champion", "2")  # by hand
+
+    code, out, _ = invoke(
+        capsys, "drift", staging, prod, "--registry-uri", sqlite_uri, "--output", "json"
+    )
+
+    assert code == 2
+    staging_drift, prod_drift = json.loads(out)["environments"]
+    assert (staging_drift["name"], staging_drift["has_drift"]) == ("staging", False)
+    assert (prod_drift["name"], prod_drift["has_drift"]) == ("prod", True)
+    [moved] = prod_drift["drift"]
+    assert (moved["model"], moved["alias"]) == ("bikes-prod", "champion")

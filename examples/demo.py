@@ -15,8 +15,6 @@ import contextlib
 import io
 import logging
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -24,7 +22,6 @@ import time
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
@@ -32,7 +29,21 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import sklearn
 import yaml
-from demo_analysis import end_freeze_and_analyse, log_error_rate
+from demo_analysis import after_a_promotion
+from demo_environments import staging_to_production
+from demo_shell import (
+    MODEL,
+    REPO,
+    ROOT,
+    SPEC,
+    WORKDIR,
+    DemoError,
+    aliasctl,
+    git,
+    promote,
+    registry_says,
+    step,
+)
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.compose import ColumnTransformer
@@ -44,11 +55,6 @@ from sklearn.pipeline import Pipeline
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKDIR = ROOT / ".demo"
-REPO = WORKDIR / "repo"
-SPEC = "repo/aliases.yaml"  # relative to WORKDIR, where aliasctl runs
-MODEL = "bikes"
 VARIANT_TAG = "demo.variant"
 VALIDATION_TAG = "validation_status"
 R2_TO_PASS = 0.7
@@ -74,10 +80,6 @@ PIP_REQUIREMENTS = [
 ]
 WEATHER = ["temperature", "humidity", "wind_speed"]
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-class DemoError(Exception):
-    """A step did not go as the story expects."""
 
 
 @dataclass(frozen=True)
@@ -140,27 +142,6 @@ def bike_rentals(rows: int, seed: int) -> pd.DataFrame:
             "rentals": rentals,
         }
     )
-
-
-def step(title: str) -> None:
-    print(f"\n=== {title} ===", flush=True)
-
-
-def run(argv: list[str], shown: list[str], expect: int = 0) -> None:
-    """Print `shown` like a shell prompt, run `argv` in WORKDIR, insist on the exit code."""
-    print(f"$ {shlex.join(shown)}", flush=True)
-    code = subprocess.run(argv, cwd=WORKDIR, check=False).returncode
-    if code != expect:
-        raise DemoError(f"`{shlex.join(shown)}` exited {code}, expected {expect}")
-
-
-def git(*args: str) -> None:
-    run(["git", "-C", "repo", *args], ["git", "-C", "repo", *args])
-
-
-def aliasctl(*args: str, expect: int = 0) -> None:
-    # `-m controller` runs the CLI of this very venv, whatever is on PATH.
-    run([sys.executable, "-m", "controller", *args], ["aliasctl", *args], expect)
 
 
 def train_and_register(variant: Variant, data: pd.DataFrame) -> int:
@@ -271,20 +252,6 @@ def declared_aliases() -> dict[str, int]:
     return {str(alias): int(version) for alias, version in aliases.items()}
 
 
-def promote(version: int) -> None:
-    """Point champion at `version` by editing one line, as a person would in a pull request."""
-    path = REPO / "aliases.yaml"
-    text, count = re.subn(
-        r"^(\s*champion:\s*)\d+", rf"\g<1>{version}", path.read_text(encoding="utf-8"), flags=re.M
-    )
-    if count != 1:
-        raise DemoError(f"expected one `champion:` line in {path}, found {count}")
-    path.write_text(text, encoding="utf-8")
-    print(f"(edit repo/aliases.yaml: champion -> {version})")
-    git("--no-pager", "diff", "--unified=0")
-    git("commit", "--quiet", "-am", f"Promote {MODEL} v{version} to champion")
-
-
 def register_retrain(client: MlflowClient) -> int:
     """Register RETRAIN_FROM's logged model once more as a new version (milliseconds)."""
     by_variant = {
@@ -325,13 +292,6 @@ def freeze_around_now() -> tuple[str, str]:
         "    reason: release weekend\n"
     )
     return block, f"{start:%H:%M}-{end:%H:%M} UTC"
-
-
-def registry_says(client: MlflowClient, version: int, how: str) -> None:
-    live = int(client.get_model_version_by_alias(MODEL, "champion").version)
-    if live != version:
-        raise DemoError(f"{MODEL}@champion is on version {live}, expected {version}")
-    print(f"(registry: {MODEL}@champion -> version {live}, {how})")
 
 
 def isolate_and_quiet() -> None:
@@ -401,33 +361,8 @@ def story() -> None:
     step("8. After a promotion: analysis, automatic rollback to the verified version, a hold")
     after_a_promotion(client, wanted)
 
-
-def after_a_promotion(client: MlflowClient, wanted: dict[str, int]) -> None:
-    """The champion is verified; the challenger's error rate climbs; it is rolled back."""
-    champion, challenger = wanted["champion"], wanted["challenger"]
-    end_freeze_and_analyse(REPO / "aliases.yaml")
-    print("(edit repo/aliases.yaml: the freeze ends; champion gains an analysis)")
-    git("--no-pager", "diff", "--unified=0")
-    git("commit", "--quiet", "-am", "Analyse champion after each promotion; the freeze ends")
-    log_error_rate(MODEL, champion, 0.012)
-    aliasctl("analyze", "--wait", SPEC)
-    promote(challenger)
-    aliasctl("apply", SPEC)
-    log_error_rate(MODEL, challenger, 0.31)
-    aliasctl("analyze", "--wait", "--no-push", SPEC, expect=1)
-    print("(exit code 1: a version failed its analysis)")
-    registry_says(client, champion, "rolled back and held by analysis")
-    aliasctl("plan", SPEC)
-    aliasctl("apply", SPEC)
-    registry_says(client, champion, "held: apply does not promote the failed version again")
-    aliasctl("hold", "list", SPEC)
-    git(
-        "--no-pager",
-        "log",
-        "-1",
-        "--format=%h %s%n%n%b",
-        f"aliasctl/rollback/{MODEL}-champion-v{champion}",
-    )
+    step("9. Environments: staging to production, one reviewed line, copied once")
+    staging_to_production(client, wanted, samples())
 
 
 def main() -> int:

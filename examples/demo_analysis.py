@@ -11,7 +11,11 @@ import re
 from typing import TYPE_CHECKING
 
 import mlflow
+from demo_shell import MODEL, REPO, SPEC, aliasctl, git, promote, registry_says
 from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,3 +60,31 @@ def log_error_rate(model: str, version: int, rate: float) -> None:
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{model}-v{version}", tags=tags):
         mlflow.log_metric(ERROR_RATE, rate)
     print(f"(serving side: {model} version {version} logs {ERROR_RATE} {rate})")
+
+
+def after_a_promotion(client: MlflowClient, wanted: dict[str, int]) -> None:
+    """The champion is verified; the challenger's error rate climbs; it is rolled back."""
+    champion, challenger = wanted["champion"], wanted["challenger"]
+    end_freeze_and_analyse(REPO / "aliases.yaml")
+    print("(edit repo/aliases.yaml: the freeze ends; champion gains an analysis)")
+    git("--no-pager", "diff", "--unified=0")
+    git("commit", "--quiet", "-am", "Analyse champion after each promotion; the freeze ends")
+    log_error_rate(MODEL, champion, 0.012)
+    aliasctl("analyze", "--wait", SPEC)
+    promote(challenger)
+    aliasctl("apply", SPEC)
+    log_error_rate(MODEL, challenger, 0.31)
+    aliasctl("analyze", "--wait", "--no-push", SPEC, expect=1)
+    print("(exit code 1: a version failed its analysis)")
+    registry_says(client, champion, "rolled back and held by analysis")
+    aliasctl("plan", SPEC)
+    aliasctl("apply", SPEC)
+    registry_says(client, champion, "held: apply does not promote the failed version again")
+    aliasctl("hold", "list", SPEC)
+    git(
+        "--no-pager",
+        "log",
+        "-1",
+        "--format=%h %s%n%n%b",
+        f"aliasctl/rollback/{MODEL}-champion-v{champion}",
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from controller.render.drift import drift_json, render_drift
 from controller.render.reports import (
     FORMAT_VERSION,
+    NO_CHANGES,
     apply_json,
     plan_json,
     render_apply,
@@ -60,7 +61,15 @@ def _section(env: EnvironmentPlan, output: str) -> str:
                 lines.append(f"  {line}")
         lines.append("")
     if env.result is None:
-        lines.append(render_plan(env.plan, env.registry, output))
+        rendered = render_plan(env.plan, env.registry, output)
+        if env.pending and not env.plan.problems:
+            copies = len(env.pending)
+            pending = (
+                f"Pending: {copies} {'copy' if copies == 1 else 'copies'} from other "
+                "environments; apply copies each once, then moves its alias."
+            )
+            rendered = rendered.replace(NO_CHANGES, pending)
+        lines.append(rendered)
     else:
         lines.append(render_apply(env.plan, env.result, env.registry, output))
     return "\n".join(lines)

@@ -39,13 +39,16 @@ def version_text(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
+NO_CHANGES = "No changes. The registry matches the file."
+
+
 def summary_line(plan: Plan) -> str:
     if plan.problems:
         noun = "problem" if len(plan.problems) == 1 else "problems"
         return f"Plan cannot be applied: {len(plan.problems)} {noun}, nothing will be written."
     held = no_change_reason(plan)
     if not plan.changes:
-        return f"No changes: {held}." if held else "No changes. The registry matches the file."
+        return f"No changes: {held}." if held else NO_CHANGES
     counts = ", ".join(
         f"{plan.count(action)} to {action.value}"
         for action in (Action.CREATE, Action.UPDATE, Action.DELETE)
@@ -315,7 +318,7 @@ def _outcome_line(plan: Plan, result: ApplyResult) -> str:
     lifted = len(lifted_pairs(plan, result))
     if result.ok and not result.results and not lifted:
         held = no_change_reason(plan)
-        return f"No changes: {held}." if held else "No changes. The registry matches the file."
+        return f"No changes: {held}." if held else NO_CHANGES
     retried = f" ({result.retries} transient failures retried)" if result.retries else ""
     if lifted:
         retried = f", {lifted} hold{'s' if lifted > 1 else ''} lifted{retried}"

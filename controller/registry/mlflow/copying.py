@@ -95,10 +95,15 @@ def find_copy(side: Side, model: str, source: CopySource) -> Any | None:
     # Nothing found: confirmed from the model's own versions (a store that misreads the tag
     # filter answers nothing), which also shows an untagged copy by its `models:/` source.
     try:
-        return _oldest(v for v in _versions(side, f"name = '{model}'") if _copies(v, source, same))
+        versions = list(_versions(side, f"name = '{model}'"))
+        if not versions:
+            _check_no_versions(side, source, model)
+    except CopyError:
+        raise
     except RegistryError as error:
         detail = f"cannot list its versions: {error.detail}"
         raise _error(side, source, model, detail, error) from None
+    return _oldest(v for v in versions if _copies(v, source, same))
 
 
 def copy_version(src: Side, dst: Side, source: CopySource, model: str) -> CopyResult:
@@ -125,6 +130,23 @@ def copy_version(src: Side, dst: Side, source: CopySource, model: str) -> CopyRe
 
 def _versions(side: Side, filter_string: str) -> Iterator[Any]:
     return pages(side.call, side.registry.search_model_versions, filter_string, VERSIONS_PER_PAGE)
+
+
+def _check_no_versions(side: Side, source: CopySource, model: str) -> None:
+    """A search that found no version at all, confirmed by a read of the model (one request,
+    on empty answers only): a registry whose searches answer nothing must not look empty."""
+    try:
+        found = side.call(lambda: side.registry.get_registered_model(model))
+    except RegistryError as error:
+        if error.fault is Fault.NOT_FOUND:
+            return
+        raise
+    if found.latest_versions:
+        detail = (
+            "the registry's search returned none of its versions, which exist: its searches "
+            "cannot be trusted, so a copy cannot be found (nothing was copied)"
+        )
+        raise _error(side, source, model, detail)
 
 
 def _tags(version: Any) -> dict[str, str]:

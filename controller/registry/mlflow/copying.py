@@ -15,15 +15,19 @@ never copies twice:
   `create_model_version(..., tags=...)`: the tag lands with the version, so a crash before
   registration leaves at most an orphan run, never an untagged version.
 
-A registration is not idempotent: a transient failure is retried only after `find_copy`
-says the failed attempt did not register it after all.
+A registration is not idempotent: it is sent once (MLflow's HTTP client would resend a
+request whose answer was lost, registering twice), and a transient failure is retried only
+after `find_copy` says the failed attempt did not register it after all.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -58,6 +62,8 @@ CARRIED_SYSTEM_TAGS = frozenset(
         "mlflow.note.content",
     }
 )
+MAX_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow's client at each request
+_SENDING_ONCE = threading.Lock()
 BATCH = 100  # params and tags per log_batch (MLflow's limit for params)
 FAILED = "FAILED_REGISTRATION"
 log = logging.getLogger("aliasctl.registry")
@@ -350,7 +356,8 @@ def _register_once(side: Side, source: CopySource, model: str, create: Callable[
             found = find_copy(side, model, source)
             if found is not None:
                 return int(found.version)
-        return int(side.call(create))
+        with _sent_once():
+            return int(side.call(create))
 
     try:
         return retry_transient(once, side.policy, side.on_retry)
@@ -358,6 +365,23 @@ def _register_once(side: Side, source: CopySource, model: str, create: Callable[
         raise
     except RegistryError as error:
         raise _error(side, source, model, _doing("registering the copy", error), error) from None
+
+
+@contextmanager
+def _sent_once() -> Iterator[None]:
+    """No resending by MLflow's HTTP client (urllib3 resends a POST whose connection broke
+    after it was sent) while this thread registers. The setting is process-wide: requests of
+    other threads meanwhile go unretried by MLflow too (the adapter retries its own writes)."""
+    with _SENDING_ONCE:
+        saved = os.environ.get(MAX_RETRIES)
+        os.environ[MAX_RETRIES] = "0"
+        try:
+            yield
+        finally:
+            if saved is None:
+                del os.environ[MAX_RETRIES]
+            else:
+                os.environ[MAX_RETRIES] = saved
 
 
 def _retried(

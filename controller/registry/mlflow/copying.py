@@ -280,9 +280,10 @@ def _log_run(
     dst: Side, source: CopySource, model: str, run: Any | None, local: str
 ) -> tuple[str, str]:
     """A run in the target holding the version's files and its source run's lineage."""
-    from mlflow.entities import Metric, Param  # noqa: PLC0415
+    from mlflow.entities import Metric, Param, RunStatus  # noqa: PLC0415
 
     tracking = dst.tracking
+    finished = RunStatus.FINISHED
     run_tags = {**_carried_tags(run), **copy_tags(source, run.info.run_id if run else None)}
     params = dict(run.data.params) if run else {}
     stamp = int(run.info.end_time or run.info.start_time or 0) if run else 0
@@ -303,7 +304,11 @@ def _log_run(
             ms = [Metric(k, float(v), stamp, 0) for k, v in batch.items()]
             dst.call(partial(tracking.log_batch, run_id, metrics=ms))
         dst.call(lambda: tracking.log_artifacts(run_id, local, ARTIFACT_PATH))
-        dst.call(lambda: tracking.set_terminated(run_id, "FINISHED"))
+        # The store's call, not `set_terminated`: that prints a link to the run on stdout
+        # (made from the URI as given, a password in it included).
+        end = int(time.time() * 1000)
+        finish = partial(tracking._tracking_client.store.update_run_info, run_id, finished)
+        dst.call(lambda: finish(end_time=end, run_name=None))
     except RegistryError as error:
         raise _error(dst, source, model, _doing("logging the copy's run", error), error) from None
     return run_id, str(made.info.artifact_uri)

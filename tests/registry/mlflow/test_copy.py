@@ -79,10 +79,14 @@ def test_copy_across_servers_loads_and_predicts_like_the_original(
 @pytest.mark.server
 @pytest.mark.xdist_group("environments")
 def test_copy_across_servers_carries_tags_description_and_run_lineage(
-    staging_server: MlflowServer, production_server: MlflowServer, staged: Staged, unique: str
+    staging_server: MlflowServer,
+    production_server: MlflowServer,
+    staged: Staged,
+    unique: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     staging = MlflowRegistry(with_password(staging_server.uri, "s3cret"))
-    production = MlflowRegistry(production_server.uri)
+    production = MlflowRegistry(with_password(production_server.uri, "s3cret"))
     source = CopySource.of(staging, staged.model, staged.version, environment="staging")
     target = f"{unique}-bikes"
 
@@ -105,6 +109,9 @@ def test_copy_across_servers_carries_tags_description_and_run_lineage(
     assert run.data.tags["aliasctl.copied_from.run_id"] == staged.run_id
     # The source registry is named by its environment, never with its credentials.
     assert not [v for v in {**copy.tags, **run.data.tags}.values() if "s3cret" in v]
+    assert run.info.status == "FINISHED"
+    assert run.info.end_time is not None
+    assert capsys.readouterr().out == ""  # MLflow prints no link to the run
 
 
 @pytest.mark.server

@@ -27,6 +27,7 @@ from tests.support.mlflow_server import free_port
 
 if TYPE_CHECKING:
     from tests.support.mlflow_server import MlflowServer
+    from tests.support.old_server import OldMlflowServer
 
 
 def versions_of(uri: str, model: str) -> list[int]:
@@ -305,3 +306,25 @@ def test_missing_source_version_within_one_registry_is_a_copy_error(sqlite_uri: 
 
     with pytest.raises(CopyError, match="the source registry has no version 5 of bikes-staging"):
         registry.copy_version(registry, source, "bikes-prod")
+
+
+@pytest.mark.server
+@pytest.mark.usefixtures("mlflow_http_defaults")
+def test_copy_on_an_old_server_is_found_again_by_its_tag(
+    old_mlflow_server: OldMlflowServer, unique: str
+) -> None:
+    """2.x servers filter versions on tags too; the copy goes over REST with our 3.x client."""
+    seed(old_mlflow_server.uri, {f"{unique}-staging": 1})
+    registry = MlflowRegistry(old_mlflow_server.uri)
+    source = CopySource.of(registry, f"{unique}-staging", 1, environment="staging")
+
+    first = registry.copy_version(registry, source, f"{unique}-prod")
+    with FaultProxy(old_mlflow_server.uri) as proxy:
+        again = MlflowRegistry(proxy.uri).copy_version(registry, source, f"{unique}-prod")
+
+    assert (first, again) == (CopyResult(1, created=True), CopyResult(1, created=False))
+    # Found by one search filtering on the tag: the server filtered, no listing was needed.
+    assert proxy.counts["GET /api/2.0/mlflow/model-versions/search"] == 1
+    assert versions_of(old_mlflow_server.uri, f"{unique}-prod") == [1]
+    tags = client_for(old_mlflow_server.uri).get_model_version(f"{unique}-prod", "1").tags
+    assert tags[COPIED_FROM_TAG] == f"staging#{unique}-staging/1"

@@ -66,6 +66,8 @@ MAX_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow's client at ea
 _SENDING_ONCE = threading.Lock()
 BATCH = 100  # params and tags per log_batch (MLflow's limit for params)
 FAILED = "FAILED_REGISTRATION"
+# Faults of a search after which no other search is tried.
+UNANSWERED = frozenset({Fault.UNREACHABLE, Fault.TRANSIENT, Fault.AUTH})
 log = logging.getLogger("aliasctl.registry")
 
 
@@ -93,7 +95,11 @@ def find_copy(side: Side, model: str, source: CopySource) -> Any | None:
         tagged = f"name = '{model}' AND tags.`{COPIED_FROM_TAG}` = '{value}'"
         try:
             found = _oldest(v for v in _versions(side, tagged) if _copies(v, source, same))
-        except RegistryError as error:  # a registry that cannot filter on tags
+        except RegistryError as error:
+            if error.fault in UNANSWERED:  # the listing below would not be answered either
+                detail = f"searching for copies: {error.detail}"
+                raise _error(side, source, model, detail, error) from None
+            # A registry that cannot filter on tags: the listing below does without.
             log.debug("no tag search for copies in %s: %s", side.display_uri, error.detail)
             found = None
         if found is not None:

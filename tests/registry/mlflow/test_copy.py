@@ -247,7 +247,10 @@ def test_unreachable_target_is_a_copy_error_without_credentials(
         production.copy_version(staging, source, f"{unique}-bikes")
 
     assert unreachable.value.fault is Fault.UNREACHABLE
-    assert str(unreachable.value).startswith(f"registry {nowhere}: copying ")
+    assert str(unreachable.value).startswith(
+        f"registry {nowhere}: copying {staged.model}/{staged.version} of staging into "
+        f"{unique}-bikes: searching for copies: cannot reach the registry"
+    )
     assert "s3cret" not in str(unreachable.value)
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+    from tests.support.environments import Staged
     from tests.support.logged_models import LoggedRegistry
 
 # The headless-Chromium fixtures (chromium, desktop_page, phone_page, artifacts) and serve_html;
@@ -282,3 +283,40 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
     """A fresh git repository; git (ours and the controller's) ignores the user's config."""
     isolate_git(monkeypatch, tmp_path)
     return GitRepo.init(tmp_path / "repo")
+
+
+# Environments: two registries of their own (issue 20). Tests using them share
+# xdist_group("environments"), so one worker starts both.
+def _environment_server(root: Path, template: Path) -> MlflowServer:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template, root / "mlflow.db")  # skip the server's own migrations
+    # Artifacts only through the server: both hand out `mlflow-artifacts:/` URIs, so a
+    # download resolved by the wrong server fails instead of reading the other's files.
+    return MlflowServer(root, workers=1, proxy_artifacts=True)
+
+
+@pytest.fixture(scope="session")
+def staging_server(
+    tmp_path_factory: pytest.TempPathFactory, _template_db: Path
+) -> Iterator[MlflowServer]:
+    """A staging `mlflow server`: its own database and artifact store."""
+    yield from running(_environment_server(tmp_path_factory.mktemp("staging"), _template_db))
+
+
+@pytest.fixture(scope="session")
+def production_server(
+    tmp_path_factory: pytest.TempPathFactory, _template_db: Path
+) -> Iterator[MlflowServer]:
+    """A production `mlflow server`: its own database and artifact store."""
+    yield from running(_environment_server(tmp_path_factory.mktemp("production"), _template_db))
+
+
+@pytest.fixture(scope="session")
+def staged(staging_server: MlflowServer) -> Staged:
+    """A real scikit-learn version logged to staging once (tests/support/environments.py)."""
+    from tests.support.environments import stage_model  # noqa: PLC0415
+
+    # mlflow's logging API warns about its own type hints: not ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return stage_model(staging_server.uri)

@@ -152,6 +152,9 @@ class FakeRegistry:
     def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:
         """A copy as MLflow makes one: a new version with the source's tags, run and
         description, plus the lineage tags (tagged after the copy within one fake)."""
+        if source.registry_uri != source_registry.display_uri:
+            message = f"{source} does not name the source registry {source_registry.display_uri}"
+            raise ValueError(message)
         found = self.find_copy(model, source)
         if found is not None:
             tags = self.version_tags.setdefault((model, found), {})

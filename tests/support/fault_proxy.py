@@ -40,6 +40,7 @@ class FaultProxy:
         refuse: dict[tuple[str, str], int] | None = None,
         write_delay: float = 0.0,
         blank: tuple[str, ...] = (),
+        cut_first: tuple[str, ...] = (),
     ):
         self.upstream = urlsplit(upstream)
         self.fault_rate = fault_rate
@@ -50,6 +51,9 @@ class FaultProxy:
         # Path fragments whose successful answers arrive empty (`{}`): an MLflow-compatible
         # service whose searches find nothing, as servers before 2.21 did for MLflow 3 clients.
         self.blank = blank
+        # Path fragments whose first write is forwarded and its answer then cut: the write
+        # happened, the client never hears so (once each, then they pass).
+        self.cut_first = set(cut_first)
         self.first_alias_write = threading.Event()
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
@@ -69,6 +73,11 @@ class FaultProxy:
                 if method == refused_method and fragment in path:
                     self.counts["refused"] += 1
                     return "refuse"
+            cut = next((f for f in sorted(self.cut_first) if f in path), None)
+            if method in WRITES and cut is not None:
+                self.cut_first.discard(cut)
+                self.counts["cut"] += 1
+                return "cut"
             if method in WRITES and self.rng.random() < self.fault_rate:
                 fault = self.rng.choice(("503", "cut"))
                 self.counts[fault] += 1
@@ -129,7 +138,8 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = _relay  # noqa: N815
+            # PUT: artifact uploads through a server that proxies its artifact store.
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _relay  # noqa: N815
 
         return Handler
 

@@ -41,8 +41,11 @@ class MlflowServer:
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         startup_seconds: float = STARTUP_SECONDS,
+        proxy_artifacts: bool = False,
     ):
-        """`python` may be another venv's (an older MLflow); `env` adds to this process's."""
+        """`python` may be another venv's (an older MLflow); `env` adds to this process's.
+        `proxy_artifacts`: clients reach root/artifacts only through the server
+        (`mlflow-artifacts:/` URIs), as with a bucket the clients cannot see."""
         self.root = root
         self._backend_uri = backend_uri
         self.port = port or free_port()
@@ -51,6 +54,7 @@ class MlflowServer:
         self.extra_args = tuple(extra_args)
         self.env = dict(env or {})
         self.startup_seconds = startup_seconds
+        self.proxy_artifacts = proxy_artifacts
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "server.log"
 
@@ -78,8 +82,7 @@ class MlflowServer:
             str(self.workers),
             "--backend-store-uri",
             self.backend_uri,
-            "--default-artifact-root",
-            str(self.root / "artifacts"),
+            *self._artifact_args(),
             *self.extra_args,
         ]
         # No background job runner: its idle worker processes only take CPU from the test.
@@ -95,6 +98,17 @@ class MlflowServer:
             )
         self._wait_ready()
         return self
+
+    def _artifact_args(self) -> list[str]:
+        if self.proxy_artifacts:
+            destination = str(self.root / "artifacts")
+            return [
+                "--default-artifact-root",
+                "mlflow-artifacts:/",
+                "--artifacts-destination",
+                destination,
+            ]
+        return ["--default-artifact-root", str(self.root / "artifacts")]
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_seconds

@@ -15,15 +15,19 @@ never copies twice:
   `create_model_version(..., tags=...)`: the tag lands with the version, so a crash before
   registration leaves at most an orphan run, never an untagged version.
 
-A registration is not idempotent: a transient failure is retried only after `find_copy`
-says the failed attempt did not register it after all.
+A registration is not idempotent: it is sent once (MLflow's HTTP client would resend a
+request whose answer was lost, registering twice), and a transient failure is retried only
+after `find_copy` says the failed attempt did not register it after all.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -58,8 +62,12 @@ CARRIED_SYSTEM_TAGS = frozenset(
         "mlflow.note.content",
     }
 )
+MAX_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"  # read by MLflow's client at each request
+_SENDING_ONCE = threading.Lock()
 BATCH = 100  # params and tags per log_batch (MLflow's limit for params)
 FAILED = "FAILED_REGISTRATION"
+# Faults of a search after which no other search is tried.
+UNANSWERED = frozenset({Fault.UNREACHABLE, Fault.TRANSIENT, Fault.AUTH})
 log = logging.getLogger("aliasctl.registry")
 
 
@@ -87,7 +95,11 @@ def find_copy(side: Side, model: str, source: CopySource) -> Any | None:
         tagged = f"name = '{model}' AND tags.`{COPIED_FROM_TAG}` = '{value}'"
         try:
             found = _oldest(v for v in _versions(side, tagged) if _copies(v, source, same))
-        except RegistryError as error:  # a registry that cannot filter on tags
+        except RegistryError as error:
+            if error.fault in UNANSWERED:  # the listing below would not be answered either
+                detail = f"searching for copies: {error.detail}"
+                raise _error(side, source, model, detail, error) from None
+            # A registry that cannot filter on tags: the listing below does without.
             log.debug("no tag search for copies in %s: %s", side.display_uri, error.detail)
             found = None
         if found is not None:
@@ -95,10 +107,15 @@ def find_copy(side: Side, model: str, source: CopySource) -> Any | None:
     # Nothing found: confirmed from the model's own versions (a store that misreads the tag
     # filter answers nothing), which also shows an untagged copy by its `models:/` source.
     try:
-        return _oldest(v for v in _versions(side, f"name = '{model}'") if _copies(v, source, same))
+        versions = list(_versions(side, f"name = '{model}'"))
+        if not versions:
+            _check_no_versions(side, source, model)
+    except CopyError:
+        raise
     except RegistryError as error:
         detail = f"cannot list its versions: {error.detail}"
         raise _error(side, source, model, detail, error) from None
+    return _oldest(v for v in versions if _copies(v, source, same))
 
 
 def copy_version(src: Side, dst: Side, source: CopySource, model: str) -> CopyResult:
@@ -125,6 +142,23 @@ def copy_version(src: Side, dst: Side, source: CopySource, model: str) -> CopyRe
 
 def _versions(side: Side, filter_string: str) -> Iterator[Any]:
     return pages(side.call, side.registry.search_model_versions, filter_string, VERSIONS_PER_PAGE)
+
+
+def _check_no_versions(side: Side, source: CopySource, model: str) -> None:
+    """A search that found no version at all, confirmed by a read of the model (one request,
+    on empty answers only): a registry whose searches answer nothing must not look empty."""
+    try:
+        found = side.call(lambda: side.registry.get_registered_model(model))
+    except RegistryError as error:
+        if error.fault is Fault.NOT_FOUND:
+            return
+        raise
+    if found.latest_versions:
+        detail = (
+            "the registry's search returned none of its versions, which exist: its searches "
+            "cannot be trusted, so a copy cannot be found (nothing was copied)"
+        )
+        raise _error(side, source, model, detail)
 
 
 def _tags(version: Any) -> dict[str, str]:
@@ -252,9 +286,10 @@ def _log_run(
     dst: Side, source: CopySource, model: str, run: Any | None, local: str
 ) -> tuple[str, str]:
     """A run in the target holding the version's files and its source run's lineage."""
-    from mlflow.entities import Metric, Param  # noqa: PLC0415
+    from mlflow.entities import Metric, Param, RunStatus  # noqa: PLC0415
 
     tracking = dst.tracking
+    finished = RunStatus.FINISHED
     run_tags = {**_carried_tags(run), **copy_tags(source, run.info.run_id if run else None)}
     params = dict(run.data.params) if run else {}
     stamp = int(run.info.end_time or run.info.start_time or 0) if run else 0
@@ -275,7 +310,11 @@ def _log_run(
             ms = [Metric(k, float(v), stamp, 0) for k, v in batch.items()]
             dst.call(partial(tracking.log_batch, run_id, metrics=ms))
         dst.call(lambda: tracking.log_artifacts(run_id, local, ARTIFACT_PATH))
-        dst.call(lambda: tracking.set_terminated(run_id, "FINISHED"))
+        # The store's call, not `set_terminated`: that prints a link to the run on stdout
+        # (made from the URI as given, a password in it included).
+        end = int(time.time() * 1000)
+        finish = partial(tracking._tracking_client.store.update_run_info, run_id, finished)
+        dst.call(lambda: finish(end_time=end, run_name=None))
     except RegistryError as error:
         raise _error(dst, source, model, _doing("logging the copy's run", error), error) from None
     return run_id, str(made.info.artifact_uri)
@@ -328,7 +367,8 @@ def _register_once(side: Side, source: CopySource, model: str, create: Callable[
             found = find_copy(side, model, source)
             if found is not None:
                 return int(found.version)
-        return int(side.call(create))
+        with _sent_once():
+            return int(side.call(create))
 
     try:
         return retry_transient(once, side.policy, side.on_retry)
@@ -336,6 +376,23 @@ def _register_once(side: Side, source: CopySource, model: str, create: Callable[
         raise
     except RegistryError as error:
         raise _error(side, source, model, _doing("registering the copy", error), error) from None
+
+
+@contextmanager
+def _sent_once() -> Iterator[None]:
+    """No resending by MLflow's HTTP client (urllib3 resends a POST whose connection broke
+    after it was sent) while this thread registers. The setting is process-wide: requests of
+    other threads meanwhile go unretried by MLflow too (the adapter retries its own writes)."""
+    with _SENDING_ONCE:
+        saved = os.environ.get(MAX_RETRIES)
+        os.environ[MAX_RETRIES] = "0"
+        try:
+            yield
+        finally:
+            if saved is None:
+                del os.environ[MAX_RETRIES]
+            else:
+                os.environ[MAX_RETRIES] = saved
 
 
 def _retried(

@@ -85,6 +85,10 @@ class Options:
     # Changes shown with detailed evidence (promotions first, then creates); None: every one.
     # Gates read what they judge for every change whatever this says.
     evidence_limit: int | None = DEFAULT_EVIDENCE_LIMIT
+    # False (the serve cycle): a plan that only heals reads no versions and judges no gates.
+    # A heal puts back a version aliasctl set, checked then, and the cycle applies heals
+    # whatever the pre-flight says; a version deleted since fails the write itself.
+    preflight_heals: bool = True
 
     @classmethod
     def for_spec(cls, loaded: LoadedSpec) -> Options:
@@ -106,14 +110,23 @@ def in_scope(declared: Declared, scope: frozenset[str] | None) -> Declared:
     return {name: aliases for name, aliases in declared.items() if name in scope}
 
 
-def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
-    """The plan plus every pre-flight problem; versions are read only for changes."""
+def prepare_plan(
+    declared: Declared,
+    registry: Registry,
+    options: Options | None = None,
+    observed: Observed | None = None,
+) -> Plan:
+    """The plan plus every pre-flight problem; versions are read only for changes.
+
+    `observed`: the models, read already (the serve cycle reads its lock beside them).
+    """
     options = options or Options()
-    if options.scope is None:
-        observed = registry.read_models(declared.keys())
-    else:
+    if options.scope is not None:
         declared = in_scope(declared, options.scope)
-        observed = registry.read_models(options.scope, exact=True)
+    if observed is None:
+        scope = options.scope
+        wanted = declared.keys() if scope is None else scope
+        observed = registry.read_models(wanted, exact=scope is not None)
     plan = compute_plan(declared, observed, options.instance)
     plan = replace(plan, fingerprint=fingerprint(observed), removals=options.removals)
     if options.drift is DriftMode.WARN:
@@ -135,7 +148,7 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         max_deletes=options.max_deletes,
     )
     targets = plan.targets()
-    if targets:
+    if targets and (options.preflight_heals or options.evidence or not _only_heals(plan)):
         # The versions replaced come in the same bulk read, for the evidence.
         versions = registry.read_versions(targets | versions_to_read(plan.changes))
         target_problems = check_targets(plan, versions)
@@ -150,6 +163,11 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         if options.evidence:
             plan = _gather_evidence(plan, versions, sources, options)
     return replace(plan, problems=tuple(problems))
+
+
+def _only_heals(plan: Plan) -> bool:
+    """Every alias the plan sets goes back to what aliasctl last set (deletes aside)."""
+    return all(c.key in plan.heals for c in plan.changes if c.after is not None)
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,9 @@ class ObservedModel:
     unreadable_holds: tuple[str, ...] = ()
     verified: Mapping[str, Verified] = field(default_factory=dict)
     progress: Mapping[str, Progress] = field(default_factory=dict)
+    # Every tag as read, for what reads a model for its tags alone (the registry lock's
+    # release checks its token in the read a serve cycle makes anyway).
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def read(
@@ -171,6 +174,7 @@ class ObservedModel:
             unreadable_holds,
             read_verified(tags),
             progress,
+            dict(tags),
         )
 
 

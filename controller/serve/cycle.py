@@ -35,13 +35,15 @@ from controller.serve.status import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Collection, Iterable, Mapping
     from datetime import datetime
     from pathlib import Path
 
     from controller.core.change import Change, Declared
     from controller.core.plan import Plan
+    from controller.core.state import Observed
     from controller.desired.spec import LoadedSpec
+    from controller.registry.lock import RegistryLock
     from controller.registry.seam import Registry
 
 log = logging.getLogger("aliasctl.serve")
@@ -109,14 +111,18 @@ def _reconcile(
         now=now,
         evidence=False,  # for reviewers of a plan; the controller reads none
         scope=scope,
+        preflight_heals=False,  # a heal is applied whatever the pre-flight says (_movable)
     )
     everything = loaded.spec.declared()
     declared = in_scope(everything, scope)
     stamp = make_stamp(settings.file, os.environ, now)
-    plan = prepare_plan(declared, registry, options)
+    plan: Plan | None = None
+    if scope is None:
+        # A full cycle mostly finds nothing to do: read first, lock only for work.
+        plan = prepare_plan(declared, registry, options)
     result: ApplyResult | None = None
     lock_problem = ""
-    if _has_work(_movable(plan)):
+    if plan is None or _has_work(_movable(plan)):
         # Named from the whole file, as `apply` names it: a scoped cycle takes the same lock.
         name = lock_name(registry, settings.instance, everything)
         try:
@@ -127,14 +133,18 @@ def _reconcile(
                 lease_seconds=settings.lock_lease,
                 say=log.info,
             ) as lock:
-                # Plan again under the lock: what is applied is what was planned against.
-                plan = prepare_plan(declared, registry, options)
+                beside = LockBeside(registry, lock)
+                # Plan (again) under the lock: what is applied is what was planned against.
+                # A webhook's models are read once, here, and the lock with them.
+                observed = None if scope is None else beside.read(scope, exact=True)
+                plan = prepare_plan(declared, registry, options, observed)
                 movable = _movable(plan)
                 if _has_work(movable):
 
                     def must_stop() -> str | None:
                         return lock.lost() or ("the controller is stopping" if stopping() else None)
 
+                    beside.forget()  # writes follow: only a read after them vouches
                     result = apply_plan(
                         movable,
                         declared,
@@ -143,9 +153,13 @@ def _reconcile(
                         stamp=replace(stamp, source={**stamp.source, "controller": "serve"}),
                         parallelism=settings.parallelism,
                         must_stop=must_stop,
+                        reread=beside.read,
                     )
+                beside.vouch()
         except LockError as busy:
             lock_problem = f"waiting for the registry lock: {busy}"
+    if plan is None:  # a webhook's cycle that could not take the lock: what is there, unlocked
+        plan = prepare_plan(declared, registry, options)
 
     statuses = alias_statuses(declared, plan, result, lock_problem)
     events = cycle_events(previous, declared, plan, result, stamp.commit, now)
@@ -171,6 +185,36 @@ def _reconcile(
         commit=stamp.commit,
     )
     return _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
+
+
+class LockBeside:
+    """Reads of named models that read the registry lock in the same request (one search
+    in bulk mode, one more read per model otherwise): the last such read, made after the
+    cycle's last write, is also the lock's release check that it is still ours."""
+
+    def __init__(self, registry: Registry, lock: RegistryLock) -> None:
+        self._registry = registry
+        self._lock = lock
+        self._seen: tuple[Mapping[str, str] | None] | None = None
+
+    def read(self, names: Collection[str], exact: bool) -> Observed:
+        if not exact:  # a bulk read past a search page of names: the release reads on its own
+            self._seen = None
+            return self._registry.read_models(names)
+        observed = self._registry.read_models({*names, self._lock.name}, exact=True)
+        found = observed.models.get(self._lock.name)
+        self._seen = (None if found is None else found.tags,)
+        models = {n: m for n, m in observed.models.items() if n != self._lock.name}
+        return replace(observed, models=models)
+
+    def forget(self) -> None:
+        self._seen = None
+
+    def vouch(self) -> None:
+        """Hand the last read's lock tags to the release, when the last request was one."""
+        if self._seen is not None:
+            self._lock.vouch(self._seen[0])
+        self._seen = None
 
 
 def _failed(previous: Snapshot, error: str, now: datetime) -> CycleReport:

@@ -71,6 +71,8 @@ class CycleReport:
     snapshot: Snapshot
     events: tuple[Event, ...]
     lock_busy: bool = False  # another apply holds the lock: try again soon
+    # The aliases this cycle set, (model, alias, version): their webhooks echo them back.
+    written: tuple[tuple[str, str, int], ...] = ()
 
 
 def run_cycle(
@@ -184,7 +186,13 @@ def _reconcile(
         problems=_merge_problems(previous.problems, problems, scope),
         commit=stamp.commit,
     )
-    return _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
+    written = tuple(
+        (r.change.model, r.change.alias, r.change.after)
+        for r in (result.applied if result else ())
+        if r.change.after is not None
+    )
+    report = _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
+    return replace(report, written=written)
 
 
 class LockBeside:

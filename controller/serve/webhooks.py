@@ -19,7 +19,7 @@ from controller.serve.signing import (
     ReplayGuard,
     verify_headers,
 )
-from controller.serve.webhook_event import parse_event
+from controller.serve.webhook_event import DeliveryKind, parse_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,7 +66,10 @@ class WebhookReceiver:
             return self._answer("invalid", HTTPStatus.BAD_REQUEST, "not an MLflow event")
         if event.ignored or event.model is None:
             return self._answer("ignored", HTTPStatus.OK, event.describe())
-        self._queue.request(event.model)
+        seen = None
+        if event.kind is DeliveryKind.ALIAS_SET and event.alias and event.version is not None:
+            seen = (event.alias, event.version)  # the loop tells our own writes' echoes
+        self._queue.request(event.model, seen)
         return self._answer("accepted", HTTPStatus.ACCEPTED, event.describe())
 
     def _answer(self, outcome: str, status: HTTPStatus, reason: str) -> tuple[int, str]:

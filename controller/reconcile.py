@@ -187,7 +187,8 @@ def _read_sources(
     registry: Registry,
     options: Options,
 ) -> _Sources:
-    """One read of the runs (in parallel, by the registry) and of each distinct MLmodel."""
+    """One read of the runs (in parallel, by the registry) and of each distinct MLmodel: one
+    per source shared by versions, one per version otherwise."""
     info = {(v.model, v.version): v for v in versions}
     run_keys, model_keys = _gate_reads(gated)
     if options.evidence:
@@ -195,10 +196,17 @@ def _read_sources(
         run_keys, model_keys = run_keys | shown, model_keys | shown
     run_ids = {run for k in run_keys if k in info and (run := info[k].run_id)}
     runs = registry.read_runs(run_ids) if run_ids else {}
-    pairs = sorted(model_keys)
-    with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(pairs)))) as pool:
-        read = list(pool.map(lambda p: _logged_model(registry, *p), pairs))
-    return _Sources(runs, dict(zip(pairs, read, strict=True)))
+    # Versions registered from one source share its MLmodel (a retrain that came out the
+    # same, a version registered again): read once, by the first of them.
+    by_source: dict[object, list[tuple[str, int]]] = {}
+    for pair in sorted(model_keys):
+        source = info[pair].shared_source if pair in info else None
+        by_source.setdefault(pair if source is None else source, []).append(pair)
+    groups = list(by_source.values())
+    with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(groups)))) as pool:
+        read = list(pool.map(lambda group: _logged_model(registry, *group[0]), groups))
+    models = {pair: found for group, found in zip(groups, read, strict=True) for pair in group}
+    return _Sources(runs, models)
 
 
 def _logged_model(registry: Registry, model: str, version: int) -> LoggedModel | ControllerError:

@@ -202,6 +202,10 @@ class VersionInfo:
     created_at: str | None = None
     user: str | None = None
     description: str | None = None
+    # Where its files are read from, when that is the same for every version registered from
+    # it (open-source MLflow reads a version's files at its source; Databricks copies each
+    # version's files, and leaves this None): versions that share it share an MLmodel read.
+    shared_source: str | None = None
 
 
 def case_twin(name: str, names: Iterable[str]) -> str | None:

@@ -82,14 +82,23 @@ def run_cycle(
     scope: frozenset[str] | None,
     now: datetime,
     stopping: Callable[[], bool] = lambda: False,
+    *,
+    lock_first: bool = True,
 ) -> CycleReport:
-    """Reconcile the file (or just the models in `scope`) once; never raises."""
+    """Reconcile the file (or just the models in `scope`) once; never raises.
+
+    `lock_first` (a scoped cycle only): take the lock before reading, and read the models
+    once, under it: for a webhook that names a managed alias (likely drift to heal). Else
+    the models are read first and the lock taken only for work (what mostly finds nothing:
+    a full cycle, a new version, an unmanaged alias), then read again under it.
+    """
     registry.forget_cached_reads()
     try:
         if settings.pull:
             pull_fast_forward(settings.file)
         loaded = load_spec(settings.file)
-        return _reconcile(settings, registry, loaded, previous, scope, now, stopping)
+        locked_read = lock_first and scope is not None
+        return _reconcile(settings, registry, loaded, previous, scope, now, stopping, locked_read)
     except ControllerError as error:
         return _failed(previous, str(error), now)
     except Exception as error:  # the controller must outlive any one cycle
@@ -105,6 +114,7 @@ def _reconcile(
     scope: frozenset[str] | None,
     now: datetime,
     stopping: Callable[[], bool],
+    lock_first: bool,
 ) -> CycleReport:
     options = replace(
         Options.for_spec(loaded),
@@ -119,8 +129,7 @@ def _reconcile(
     declared = in_scope(everything, scope)
     stamp = make_stamp(settings.file, os.environ, now)
     plan: Plan | None = None
-    if scope is None:
-        # A full cycle mostly finds nothing to do: read first, lock only for work.
+    if not lock_first:  # what mostly finds nothing to do: read first, lock only for work
         plan = prepare_plan(declared, registry, options)
     result: ApplyResult | None = None
     lock_problem = ""
@@ -137,7 +146,7 @@ def _reconcile(
             ) as lock:
                 beside = LockBeside(registry, lock)
                 # Plan (again) under the lock: what is applied is what was planned against.
-                # A webhook's models are read once, here, and the lock with them.
+                # A scoped cycle reads its models by name, and the lock with them.
                 observed = None if scope is None else beside.read(scope, exact=True)
                 plan = prepare_plan(declared, registry, options, observed)
                 movable = _movable(plan)
@@ -160,7 +169,7 @@ def _reconcile(
                 beside.vouch()
         except LockError as busy:
             lock_problem = f"waiting for the registry lock: {busy}"
-    if plan is None:  # a webhook's cycle that could not take the lock: what is there, unlocked
+    if plan is None:  # a locked-first cycle that could not take the lock: what is there
         plan = prepare_plan(declared, registry, options)
 
     statuses = alias_statuses(declared, plan, result, lock_problem)

@@ -22,7 +22,7 @@ from controller.serve.cycle import CycleReport, Settings, run_cycle
 from controller.serve.status import CycleOutcome, Snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Collection, Iterable, Mapping
 
     from controller.registry.seam import Registry
     from controller.serve.status import Event
@@ -39,16 +39,20 @@ MAX_WAIT_SECONDS = 3600.0  # Condition.wait refuses huge timeouts; waking hourly
 # failed delivery 3 times with backoff, each try bounded by 30 s.
 ECHO_SECONDS = 300.0
 
-# An alias set as a webhook reports it: (alias, version).
-Sighting = tuple[str, int]
+# An alias event as a webhook reports it: (alias, the version set; None: deleted).
+Sighting = tuple[str, int | None]
 
 
 @dataclass(frozen=True)
 class Work:
     scope: frozenset[str] | None  # None: the whole file
     analysis_only: bool = False  # a measurement is due: no reconcile, only an analysis pass
-    # Models of the scope named only by alias-set events, with what each event reported.
+    # Models of the scope named only by alias events, with what each event reported.
     sightings: Mapping[str, frozenset[Sighting]] = field(default_factory=dict)
+
+    def names_managed_alias(self, managed: Collection[tuple[str, str]]) -> bool:
+        """Whether an alias event named one of these (model, alias): likely drift to heal."""
+        return any((m, a) in managed for m, seen in self.sightings.items() for a, _ in seen)
 
 
 class WorkQueue:
@@ -65,8 +69,9 @@ class WorkQueue:
         self._stopped = False
 
     def request(self, model: str | None = None, seen: Sighting | None = None) -> None:
-        """Ask for a reconcile of `model`, or of everything (None); `seen`: the event only
-        reported that alias set to that version (perhaps our own write coming back)."""
+        """Ask for a reconcile of `model`, or of everything (None); `seen`: the event was
+        about that alias, set to that version (perhaps our own write coming back) or
+        deleted (None)."""
         with self._changed:
             if model is None:
                 self._full = True
@@ -160,7 +165,8 @@ class Echoes:
         echoes = {
             model
             for model, seen in work.sightings.items()
-            if seen and all(self._set.get((model, a), (None,))[0] == v for a, v in seen)
+            if seen
+            and all(v is not None and self._set.get((model, a), (None,))[0] == v for a, v in seen)
         }
         self.forget(work.scope)  # taken, or made history by the cycle that follows
         if echoes:
@@ -217,7 +223,8 @@ class Controller:
                 scope = self.echoes.take(work)
                 if scope is not None and not scope:
                     continue  # nothing but our own writes coming back: no reconcile
-                report = self.run_once(scope)
+                managed = {(a.model, a.alias) for a in self._snapshot.aliases}
+                report = self.run_once(scope, lock_first=work.names_managed_alias(managed))
                 if work.scope is None or report.snapshot.last_outcome is CycleOutcome.FAILED:
                     full_due_at = time.monotonic() + self._delay(report)
             if self.queue.stopped:
@@ -239,7 +246,7 @@ class Controller:
         wait = (report.next_due - self._wall_clock()).total_seconds()
         return time.monotonic() + max(0.0, wait)
 
-    def run_once(self, scope: frozenset[str] | None) -> CycleReport:
+    def run_once(self, scope: frozenset[str] | None, *, lock_first: bool = False) -> CycleReport:
         started = time.monotonic()
         report = run_cycle(
             self.settings,
@@ -248,6 +255,7 @@ class Controller:
             scope,
             self._wall_clock(),
             stopping=lambda: self.queue.stopped,
+            lock_first=lock_first,
         )
         duration = time.monotonic() - started
         self._snapshot = report.snapshot

@@ -24,7 +24,7 @@ from controller.serve.webhook_event import DeliveryKind, parse_event
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from controller.serve.loop import WorkQueue
+    from controller.serve.loop import Sighting, WorkQueue
     from controller.serve.signing import HeaderLookup
 
 log = logging.getLogger("aliasctl.serve.webhooks")
@@ -66,9 +66,11 @@ class WebhookReceiver:
             return self._answer("invalid", HTTPStatus.BAD_REQUEST, "not an MLflow event")
         if event.ignored or event.model is None:
             return self._answer("ignored", HTTPStatus.OK, event.describe())
-        seen = None
+        seen: Sighting | None = None  # for the loop: our own writes' echoes, likely drift
         if event.kind is DeliveryKind.ALIAS_SET and event.alias and event.version is not None:
-            seen = (event.alias, event.version)  # the loop tells our own writes' echoes
+            seen = (event.alias, event.version)
+        elif event.kind is DeliveryKind.ALIAS_DELETED and event.alias:
+            seen = (event.alias, None)
         self._queue.request(event.model, seen)
         return self._answer("accepted", HTTPStatus.ACCEPTED, event.describe())
 

@@ -267,6 +267,28 @@ def test_a_queue_keeps_what_alias_events_reported_until_another_event_names_the_
     assert work.sightings == {"bikes": frozenset({("champion", 2), ("challenger", 3)})}
 
 
+def test_a_webhook_naming_a_managed_alias_locks_first_and_others_read_first() -> None:
+    """Likely drift takes the lock before its one read; a new version or an alias aliasctl
+    does not manage mostly finds nothing to do: one read, and the lock only for work."""
+    managed = {("bikes", "champion"), ("bikes", "challenger")}
+    now = [100.0]
+    queue = WorkQueue(debounce_seconds=1, clock=lambda: now[0])
+
+    def work(*events: tuple[str, tuple[str, int | None] | None]) -> Work:
+        for model, seen in events:
+            queue.request(model, seen)
+        now[0] += 2
+        taken = queue.next(full_due_at=float("inf"))
+        assert taken is not None
+        return taken
+
+    assert work(("bikes", ("champion", 1))).names_managed_alias(managed)
+    assert work(("bikes", ("challenger", None))).names_managed_alias(managed)  # deleted
+    assert not work(("bikes", ("staging", 4))).names_managed_alias(managed)
+    assert not work(("bikes", None)).names_managed_alias(managed)  # a new version
+    assert not work(("taxis", ("champion", 1))).names_managed_alias(managed)
+
+
 def _echo_work(*seen: tuple[str, str, int]) -> Work:
     sightings: dict[str, set[tuple[str, int]]] = {}
     for model, alias, version in seen:

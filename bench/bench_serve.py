@@ -237,7 +237,8 @@ class Bench:
                 for index, name in enumerate(events):
                     # Paced arrivals, as deliveries come in; a benchmark's pacing, not a wait.
                     time.sleep(max(0.0, began + index * gap - time.perf_counter()))
-                    controller.queue.request(name)
+                    # What MLflow's webhook says: the alias moved by hand, and to what.
+                    controller.queue.request(name, (ALIAS, MOVED))
                 with done:
                     if not done.wait_for(lambda: healed >= set(names), timeout=300):
                         raise RuntimeError(f"not healed: {sorted(set(names) - healed)[:3]}")

@@ -89,6 +89,10 @@ class Options:
     # there, by that environment's file history (controller/environments), by (model, alias);
     # a gate with no entry here fails, never passes.
     source_soak: Mapping[tuple[str, str], Stretch] = field(default_factory=dict)
+    # False (the serve cycle): a plan that only heals reads no versions and judges no gates.
+    # A heal puts back a version aliasctl set, checked then, and the cycle applies heals
+    # whatever the pre-flight says; a version deleted since fails the write itself.
+    preflight_heals: bool = True
 
     @classmethod
     def for_spec(cls, loaded: LoadedSpec) -> Options:
@@ -110,14 +114,23 @@ def in_scope(declared: Declared, scope: frozenset[str] | None) -> Declared:
     return {name: aliases for name, aliases in declared.items() if name in scope}
 
 
-def prepare_plan(declared: Declared, registry: Registry, options: Options | None = None) -> Plan:
-    """The plan plus every pre-flight problem; versions are read only for changes."""
+def prepare_plan(
+    declared: Declared,
+    registry: Registry,
+    options: Options | None = None,
+    observed: Observed | None = None,
+) -> Plan:
+    """The plan plus every pre-flight problem; versions are read only for changes.
+
+    `observed`: the models, read already (the serve cycle reads its lock beside them).
+    """
     options = options or Options()
-    if options.scope is None:
-        observed = registry.read_models(declared.keys())
-    else:
+    if options.scope is not None:
         declared = in_scope(declared, options.scope)
-        observed = registry.read_models(options.scope, exact=True)
+    if observed is None:
+        scope = options.scope
+        wanted = declared.keys() if scope is None else scope
+        observed = registry.read_models(wanted, exact=scope is not None)
     plan = compute_plan(declared, observed, options.instance)
     plan = replace(plan, fingerprint=fingerprint(observed), removals=options.removals)
     if options.drift is DriftMode.WARN:
@@ -139,7 +152,7 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         max_deletes=options.max_deletes,
     )
     targets = plan.targets()
-    if targets:
+    if targets and (options.preflight_heals or options.evidence or not _only_heals(plan)):
         # The versions replaced come in the same bulk read, for the evidence.
         versions = registry.read_versions(targets | versions_to_read(plan.changes))
         target_problems = check_targets(plan, versions)
@@ -154,6 +167,11 @@ def prepare_plan(declared: Declared, registry: Registry, options: Options | None
         if options.evidence:
             plan = _gather_evidence(plan, versions, sources, options)
     return replace(plan, problems=tuple(problems))
+
+
+def _only_heals(plan: Plan) -> bool:
+    """Every alias the plan sets goes back to what aliasctl last set (deletes aside)."""
+    return all(c.key in plan.heals for c in plan.changes if c.after is not None)
 
 
 @dataclass(frozen=True)
@@ -173,7 +191,8 @@ def _read_sources(
     registry: Registry,
     options: Options,
 ) -> _Sources:
-    """One read of the runs (in parallel, by the registry) and of each distinct MLmodel."""
+    """One read of the runs (in parallel, by the registry) and of each distinct MLmodel: one
+    per source shared by versions, one per version otherwise."""
     info = {(v.model, v.version): v for v in versions}
     run_keys, model_keys = _gate_reads(gated)
     if options.evidence:
@@ -181,10 +200,17 @@ def _read_sources(
         run_keys, model_keys = run_keys | shown, model_keys | shown
     run_ids = {run for k in run_keys if k in info and (run := info[k].run_id)}
     runs = registry.read_runs(run_ids) if run_ids else {}
-    pairs = sorted(model_keys)
-    with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(pairs)))) as pool:
-        read = list(pool.map(lambda p: _logged_model(registry, *p), pairs))
-    return _Sources(runs, dict(zip(pairs, read, strict=True)))
+    # Versions registered from one source share its MLmodel (a retrain that came out the
+    # same, a version registered again): read once, by the first of them.
+    by_source: dict[object, list[tuple[str, int]]] = {}
+    for pair in sorted(model_keys):
+        source = info[pair].shared_source if pair in info else None
+        by_source.setdefault(pair if source is None else source, []).append(pair)
+    groups = list(by_source.values())
+    with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(groups)))) as pool:
+        read = list(pool.map(lambda group: _logged_model(registry, *group[0]), groups))
+    models = {pair: found for group, found in zip(groups, read, strict=True) for pair in group}
+    return _Sources(runs, models)
 
 
 def _logged_model(registry: Registry, model: str, version: int) -> LoggedModel | ControllerError:

@@ -143,6 +143,9 @@ class ObservedModel:
     unreadable_holds: tuple[str, ...] = ()
     verified: Mapping[str, Verified] = field(default_factory=dict)
     progress: Mapping[str, Progress] = field(default_factory=dict)
+    # Every tag as read, for what reads a model for its tags alone (the registry lock's
+    # release checks its token in the read a serve cycle makes anyway).
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def read(
@@ -171,6 +174,7 @@ class ObservedModel:
             unreadable_holds,
             read_verified(tags),
             progress,
+            dict(tags),
         )
 
 
@@ -198,6 +202,10 @@ class VersionInfo:
     created_at: str | None = None
     user: str | None = None
     description: str | None = None
+    # Where its files are read from, when that is the same for every version registered from
+    # it (open-source MLflow reads a version's files at its source; Databricks copies each
+    # version's files, and leaves this None): versions that share it share an MLmodel read.
+    shared_source: str | None = None
 
 
 def case_twin(name: str, names: Iterable[str]) -> str | None:

@@ -178,6 +178,8 @@ class RegistryLock:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        # The lock model's tags as the holder's last read found them (see `vouch`).
+        self._seen: tuple[dict[str, str] | None] | None = None
 
     def _tags(self) -> dict[str, str]:
         now = self.clock()
@@ -299,19 +301,32 @@ class RegistryLock:
             )
         return None
 
+    def vouch(self, tags: Mapping[str, str] | None) -> None:
+        """The lock model's tags (None: gone), as a read the holder made anyway just found
+        them: its last request before leaving the lock, beside the models it wrote.
+
+        `release` checks its token in these instead of reading the lock again, saving one
+        request. Only for a read made after the holder's last write: the check is then as
+        close to the delete as a read of its own would be.
+        """
+        self._seen = (None if tags is None else dict(tags),)
+
     def release(self) -> None:
         """Delete the lock model if it is surely still ours; never someone else's.
 
-        MLflow has no compare-and-delete, so the check and the delete are two requests.
-        A waiter takes over only once the lease has run out, so with half a lease left
-        between them nobody can step in; with less, renew first (which re-checks the
-        token), and a lease that ran out or cannot be renewed is left to expire.
+        MLflow has no compare-and-delete, so the check and the delete are two requests
+        (the check may be the holder's last read, see `vouch`). A waiter takes over only
+        once the lease has run out, so with half a lease left between them nobody can step
+        in; with less, renew first (which re-checks the token), and a lease that ran out or
+        cannot be renewed is left to expire.
         """
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=5)
         # Past the lease, a renewal could land on a taker's lock: leave it to expire then.
+        seen, self._seen = self._seen, None
         if 0 < self._remaining() < self.lease / 2 and not self._lost.is_set():
+            seen = None  # renewing writes the lock: what was seen before is not the last word
             try:
                 self.renew()
             except ControllerError as error:
@@ -319,7 +334,7 @@ class RegistryLock:
         if self._lost.is_set() or self._remaining() < self.lease / 2:
             log.warning("left the registry lock %s to expire: %s", self.name, self.lost())
         else:
-            tags = self.registry.model_tags(self.name)
+            tags = seen[0] if seen is not None else self.registry.model_tags(self.name)
             if tags is not None and tags.get(TOKEN_TAG) == self.token:
                 self.registry.delete_model(self.name)
         if self.took_over is not None:

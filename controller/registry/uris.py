@@ -55,6 +55,8 @@ def redact_uri(uri: str) -> str:
 
 
 BARE_SCHEMES = frozenset({"databricks", "databricks-uc"})
+# Registries that copy each new version's files into storage of its own.
+COPYING_SCHEMES = BARE_SCHEMES
 
 
 def scheme(uri: str) -> str:

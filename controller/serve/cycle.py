@@ -36,13 +36,15 @@ from controller.serve.status import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Collection, Iterable, Mapping
     from datetime import datetime
     from pathlib import Path
 
     from controller.core.change import Change, Declared
     from controller.core.plan import Plan
+    from controller.core.state import Observed
     from controller.desired.spec import LoadedSpec
+    from controller.registry.lock import RegistryLock
     from controller.registry.seam import Registry
 
 log = logging.getLogger("aliasctl.serve")
@@ -68,6 +70,8 @@ class CycleReport:
     snapshot: Snapshot
     events: tuple[Event, ...]
     lock_busy: bool = False  # another apply holds the lock: try again soon
+    # The aliases this cycle set, (model, alias, version): their webhooks echo them back.
+    written: tuple[tuple[str, str, int], ...] = ()
 
 
 def run_cycle(
@@ -77,14 +81,23 @@ def run_cycle(
     scope: frozenset[str] | None,
     now: datetime,
     stopping: Callable[[], bool] = lambda: False,
+    *,
+    lock_first: bool = True,
 ) -> CycleReport:
-    """Reconcile the file (or just the models in `scope`) once; never raises."""
+    """Reconcile the file (or just the models in `scope`) once; never raises.
+
+    `lock_first` (a scoped cycle only): take the lock before reading, and read the models
+    once, under it: for a webhook that names a managed alias (likely drift to heal). Else
+    the models are read first and the lock taken only for work (what mostly finds nothing:
+    a full cycle, a new version, an unmanaged alias), then read again under it.
+    """
     registry.forget_cached_reads()
     try:
         if settings.pull:
             pull_fast_forward(settings.file)
         loaded = load_spec(settings.file)
-        return _reconcile(settings, registry, loaded, previous, scope, now, stopping)
+        locked_read = lock_first and scope is not None
+        return _reconcile(settings, registry, loaded, previous, scope, now, stopping, locked_read)
     except ControllerError as error:
         return _failed(previous, str(error), now)
     except Exception as error:  # the controller must outlive any one cycle
@@ -100,6 +113,7 @@ def _reconcile(
     scope: frozenset[str] | None,
     now: datetime,
     stopping: Callable[[], bool],
+    lock_first: bool,
 ) -> CycleReport:
     options = replace(
         Options.for_spec(loaded),
@@ -108,14 +122,17 @@ def _reconcile(
         now=now,
         evidence=False,  # for reviewers of a plan; the controller reads none
         scope=scope,
+        preflight_heals=False,  # a heal is applied whatever the pre-flight says (_movable)
     )
     everything = loaded.spec.declared()
     declared = in_scope(everything, scope)
     stamp = make_stamp(settings.file, os.environ, now)
-    plan = prepare_plan(declared, registry, options)
+    plan: Plan | None = None
+    if not lock_first:  # what mostly finds nothing to do: read first, lock only for work
+        plan = prepare_plan(declared, registry, options)
     result: ApplyResult | None = None
     lock_problem = ""
-    if _has_work(_movable(plan)):
+    if plan is None or _has_work(_movable(plan)):
         # Named from the whole file, as `apply` names it: a scoped cycle takes the same lock.
         name = lock_name(registry, settings.instance, everything)
         try:
@@ -126,14 +143,18 @@ def _reconcile(
                 lease_seconds=settings.lock_lease,
                 say=log.info,
             ) as lock:
-                # Plan again under the lock: what is applied is what was planned against.
-                plan = prepare_plan(declared, registry, options)
+                beside = LockBeside(registry, lock)
+                # Plan (again) under the lock: what is applied is what was planned against.
+                # A scoped cycle reads its models by name, and the lock with them.
+                observed = None if scope is None else beside.read(scope, exact=True)
+                plan = prepare_plan(declared, registry, options, observed)
                 movable = _movable(plan)
                 if _has_work(movable):
 
                     def must_stop() -> str | None:
                         return lock.lost() or ("the controller is stopping" if stopping() else None)
 
+                    beside.forget()  # writes follow: only a read after them vouches
                     result = apply_plan(
                         movable,
                         declared,
@@ -142,9 +163,13 @@ def _reconcile(
                         stamp=replace(stamp, source={**stamp.source, "controller": "serve"}),
                         parallelism=settings.parallelism,
                         must_stop=must_stop,
+                        reread=beside.read,
                     )
+                beside.vouch()
         except LockError as busy:
             lock_problem = f"waiting for the registry lock: {busy}"
+    if plan is None:  # a locked-first cycle that could not take the lock: what is there
+        plan = prepare_plan(declared, registry, options)
 
     statuses = mark_held(alias_statuses(declared, plan, result, lock_problem), plan)
     events = cycle_events(previous, declared, plan, result, stamp.commit, now)
@@ -170,7 +195,43 @@ def _reconcile(
         problems=_merge_problems(previous.problems, problems, scope),
         commit=stamp.commit,
     )
-    return _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
+    written = tuple(
+        (r.change.model, r.change.alias, r.change.after)
+        for r in (result.applied if result else ())
+        if r.change.after is not None
+    )
+    report = _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
+    return replace(report, written=written)
+
+
+class LockBeside:
+    """Reads of named models that read the registry lock in the same request (one search
+    in bulk mode, one more read per model otherwise): the last such read, made after the
+    cycle's last write, is also the lock's release check that it is still ours."""
+
+    def __init__(self, registry: Registry, lock: RegistryLock) -> None:
+        self._registry = registry
+        self._lock = lock
+        self._seen: tuple[Mapping[str, str] | None] | None = None
+
+    def read(self, names: Collection[str], exact: bool) -> Observed:
+        if not exact:  # a bulk read past a search page of names: the release reads on its own
+            self._seen = None
+            return self._registry.read_models(names)
+        observed = self._registry.read_models({*names, self._lock.name}, exact=True)
+        found = observed.models.get(self._lock.name)
+        self._seen = (None if found is None else found.tags,)
+        models = {n: m for n, m in observed.models.items() if n != self._lock.name}
+        return replace(observed, models=models)
+
+    def forget(self) -> None:
+        self._seen = None
+
+    def vouch(self) -> None:
+        """Hand the last read's lock tags to the release, when the last request was one."""
+        if self._seen is not None:
+            self._lock.vouch(self._seen[0])
+        self._seen = None
 
 
 def _failed(previous: Snapshot, error: str, now: datetime) -> CycleReport:

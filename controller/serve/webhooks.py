@@ -19,12 +19,12 @@ from controller.serve.signing import (
     ReplayGuard,
     verify_headers,
 )
-from controller.serve.webhook_event import parse_event
+from controller.serve.webhook_event import DeliveryKind, parse_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from controller.serve.loop import WorkQueue
+    from controller.serve.loop import Sighting, WorkQueue
     from controller.serve.signing import HeaderLookup
 
 log = logging.getLogger("aliasctl.serve.webhooks")
@@ -66,7 +66,12 @@ class WebhookReceiver:
             return self._answer("invalid", HTTPStatus.BAD_REQUEST, "not an MLflow event")
         if event.ignored or event.model is None:
             return self._answer("ignored", HTTPStatus.OK, event.describe())
-        self._queue.request(event.model)
+        seen: Sighting | None = None  # for the loop: our own writes' echoes, likely drift
+        if event.kind is DeliveryKind.ALIAS_SET and event.alias and event.version is not None:
+            seen = (event.alias, event.version)
+        elif event.kind is DeliveryKind.ALIAS_DELETED and event.alias:
+            seen = (event.alias, None)
+        self._queue.request(event.model, seen)
         return self._answer("accepted", HTTPStatus.ACCEPTED, event.describe())
 
     def _answer(self, outcome: str, status: HTTPStatus, reason: str) -> tuple[int, str]:

@@ -269,6 +269,46 @@ def test_real_registry_reads_each_signature_and_the_metrics_once(
     assert [c[1] for c in calls if c[0] == "read_versions"] == [{(MODEL, 6), (MODEL, 1)}]
 
 
+def test_versions_registered_from_one_source_share_one_mlmodel_read(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from controller.registry.mlflow.adapter import MlflowRegistry  # noqa: PLC0415
+
+    client_for(uri).set_registered_model_alias(MODEL, "champion", "1")
+    registry = MlflowRegistry(uri)
+    read = registry.read_logged_model
+    reads: list[tuple[str, int]] = []
+
+    def counted(model: str, version: int) -> Any:
+        reads.append((model, version))
+        return read(model, version)
+
+    monkeypatch.setattr(registry, "read_logged_model", counted)
+    policy = Policy(require_compatible_signature=True)
+    options = Options(policies={"champion": policy, "shadow": policy})
+    # Versions 1 to 5 are registered from one source; 6 from another. The gates and the
+    # evidence look at 1, 2, 3 and 6: two reads.
+    plan = prepare_plan({MODEL: {"champion": 2, "challenger": 3, "shadow": 6}}, registry, options)
+    assert plan.problems == ()
+    assert sorted(reads) == [(MODEL, 1), (MODEL, 6)]
+    shared = [e for e in plan.evidence if e.alias in {"champion", "challenger"}]
+    assert all(e.after.signature == shared[0].after.signature for e in shared)
+
+
+def test_a_registry_that_copies_each_versions_files_shares_no_read() -> None:
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from controller.registry.mlflow.entities import version_info  # noqa: PLC0415
+
+    version = SimpleNamespace(
+        name="m", version="2", status="READY", tags={}, run_id="r", creation_timestamp=0,
+        user_id=None, description=None, source="dbfs:/models/m",
+    )  # fmt: skip
+    assert version_info(version).shared_source == "dbfs:/models/m"
+    # Databricks copies a version's files at registration: one source, maybe two MLmodels.
+    assert version_info(version, copied=True).shared_source is None
+
+
 def test_relative_gates_fail_closed_when_the_current_version_was_not_read() -> None:
     from controller.core.change import Action, Change  # noqa: PLC0415
     from controller.core.policy import Evidence, check_gates  # noqa: PLC0415

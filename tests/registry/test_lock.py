@@ -350,6 +350,58 @@ def test_release_renews_first_when_little_of_the_lease_is_left() -> None:
     assert registry.model_tags(LOCK) is None  # renewed, then safely deleted
 
 
+class _CountingReads(FakeRegistry):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tag_reads = 0
+
+    def model_tags(self, name: str) -> dict[str, str] | None:
+        self.tag_reads += 1
+        return super().model_tags(name)
+
+
+def test_release_checks_its_token_in_a_read_vouched_for_instead_of_reading_again() -> None:
+    registry = _CountingReads()
+    lock = RegistryLock(registry, LOCK)
+    lock.acquire()
+    lock.vouch(registry.model_tags(LOCK))  # a serve cycle's last read, the lock beside
+    before = registry.tag_reads
+    lock.release()
+    assert registry.tag_reads == before  # one request saved: the delete alone
+    assert registry.model_tags(LOCK) is None
+
+
+def test_a_vouched_read_naming_another_holder_or_none_never_deletes_the_lock() -> None:
+    registry = FakeRegistry()
+    first = RegistryLock(registry, LOCK)
+    first.acquire()
+    break_lock(registry, LOCK)  # `unlock --force` while it ran, and another apply took it
+    second = RegistryLock(registry, LOCK)
+    second.acquire()
+    first.vouch(registry.model_tags(LOCK))
+    first.release()
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == second.token
+    third = RegistryLock(registry, LOCK)  # a read that found no lock at all
+    third.vouch(None)
+    third.release()
+    assert (registry.model_tags(LOCK) or {})[TOKEN_TAG] == second.token
+    second.release()
+
+
+def test_a_vouched_read_is_not_the_last_word_once_release_renews() -> None:
+    registry = _CountingReads()
+    ticks = Clock(0.0)
+    lock = RegistryLock(registry, LOCK, lease_seconds=60, monotonic=ticks)
+    lock.acquire()
+    lock._stop.set()
+    lock.vouch(registry.model_tags(LOCK))
+    ticks.now = 50  # the renewal writes the lock, then its token is read again
+    before = registry.tag_reads
+    lock.release()
+    assert registry.tag_reads == before + 2  # the renewal's read, and the check's own
+    assert registry.model_tags(LOCK) is None
+
+
 class _Unreadable(FakeRegistry):
     """A lock model that cannot be created, yet is never found either."""
 

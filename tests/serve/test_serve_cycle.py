@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 from controller.reconcile import DriftMode
 from controller.registry.lock import EXPIRES_TAG, HOLDER_TAG, TOKEN_TAG, lock_name
 from controller.serve.cycle import Settings, run_cycle
-from controller.serve.loop import MAX_SCOPED_MODELS, Controller, WorkQueue
+from controller.serve.loop import (
+    ECHO_SECONDS,
+    MAX_SCOPED_MODELS,
+    Controller,
+    Echoes,
+    Work,
+    WorkQueue,
+)
 from controller.serve.status import AliasState, CycleOutcome, Snapshot
 from tests.support.fake_registry import FakeRegistry
 from tests.support.gitrepo import GitRepo
@@ -243,6 +250,100 @@ def test_a_burst_of_webhooks_is_one_scoped_reconcile() -> None:
     full = queue.next(full_due_at=1000)
     assert full is not None
     assert full.scope is None
+
+
+def test_a_queue_keeps_what_alias_events_reported_until_another_event_names_the_model() -> None:
+    now = [100.0]
+    queue = WorkQueue(debounce_seconds=2, clock=lambda: now[0])
+    queue.request("bikes", ("champion", 2))
+    queue.request("bikes", ("challenger", 3))
+    queue.request("taxis", ("champion", 1))
+    queue.request("taxis")  # a delete, or a new version: taxis is reconciled whatever came before
+    queue.request("taxis", ("champion", 1))
+    now[0] = 102.5
+    work = queue.next(full_due_at=1000)
+    assert work is not None
+    assert work.scope == frozenset({"bikes", "taxis"})
+    assert work.sightings == {"bikes": frozenset({("champion", 2), ("challenger", 3)})}
+
+
+def test_a_webhook_naming_a_managed_alias_locks_first_and_others_read_first() -> None:
+    """Likely drift takes the lock before its one read; a new version or an alias aliasctl
+    does not manage mostly finds nothing to do: one read, and the lock only for work."""
+    managed = {("bikes", "champion"), ("bikes", "challenger")}
+    now = [100.0]
+    queue = WorkQueue(debounce_seconds=1, clock=lambda: now[0])
+
+    def work(*events: tuple[str, tuple[str, int | None] | None]) -> Work:
+        for model, seen in events:
+            queue.request(model, seen)
+        now[0] += 2
+        taken = queue.next(full_due_at=float("inf"))
+        assert taken is not None
+        return taken
+
+    assert work(("bikes", ("champion", 1))).names_managed_alias(managed)
+    assert work(("bikes", ("challenger", None))).names_managed_alias(managed)  # deleted
+    assert not work(("bikes", ("staging", 4))).names_managed_alias(managed)
+    assert not work(("bikes", None)).names_managed_alias(managed)  # a new version
+    assert not work(("taxis", ("champion", 1))).names_managed_alias(managed)
+
+
+def _echo_work(*seen: tuple[str, str, int]) -> Work:
+    sightings: dict[str, set[tuple[str, int]]] = {}
+    for model, alias, version in seen:
+        sightings.setdefault(model, set()).add((alias, version))
+    return Work(frozenset(sightings), sightings={m: frozenset(s) for m, s in sightings.items()})
+
+
+def test_a_webhook_that_echoes_our_own_write_starts_no_reconcile(tmp_path: Path) -> None:
+    file = tmp_path / "aliases.yaml"
+    file.write_text(SPEC)
+    fake = FakeRegistry.with_models({"bikes": 3, "taxis": 1})
+    first = run_cycle(settings(file), fake, empty(file), None, NOW)
+    assert sorted(first.written) == [
+        ("bikes", "challenger", 3),
+        ("bikes", "champion", 2),
+        ("taxis", "champion", 1),
+    ]
+    clock = [0.0]
+    echoes = Echoes(clock=lambda: clock[0])
+    echoes.remember(None, first.written)
+    # MLflow's events about the three writes: nothing to reconcile.
+    assert (
+        echoes.take(_echo_work(("bikes", "champion", 2), ("bikes", "challenger", 3))) == frozenset()
+    )
+    # Each echo is taken once: the same report again is someone's write (a re-set by hand).
+    assert echoes.take(_echo_work(("bikes", "champion", 2))) == frozenset({"bikes"})
+
+    fake.aliases["bikes"]["champion"] = 1  # by hand; its event reports version 1
+    assert echoes.take(_echo_work(("taxis", "champion", 1), ("bikes", "champion", 1))) == frozenset(
+        {"bikes"}
+    )
+    healed = run_cycle(settings(file), fake, first.snapshot, frozenset({"bikes"}), NOW)
+    assert healed.written == (("bikes", "champion", 2),)
+    echoes.remember(frozenset({"bikes"}), healed.written)
+    assert echoes.take(_echo_work(("bikes", "champion", 2))) == frozenset()  # the heal's echo
+
+
+def test_an_echo_counts_only_while_our_write_is_the_last_word_on_its_model() -> None:
+    clock = [0.0]
+    echoes = Echoes(clock=lambda: clock[0])
+    ours = (("bikes", "champion", 2), ("taxis", "champion", 1))
+    echoes.remember(None, ours)
+    # A cycle over bikes that set nothing makes our write history: its echo reconciles.
+    echoes.remember(frozenset({"bikes"}), ())
+    assert echoes.take(_echo_work(("bikes", "champion", 2))) == frozenset({"bikes"})
+    echoes.remember(None, ours)
+    echoes.forget({"taxis"})  # an analysis acted on taxis (a rollback moves its alias)
+    assert echoes.take(_echo_work(("taxis", "champion", 1))) == frozenset({"taxis"})
+    echoes.remember(None, ours)
+    clock[0] = ECHO_SECONDS + 1  # a delivery that never came: the write is old news
+    assert echoes.take(_echo_work(("bikes", "champion", 2))) == frozenset({"bikes"})
+    # A model named by any other event is reconciled whatever its alias events said.
+    echoes.remember(None, ours)
+    assert echoes.take(Work(frozenset({"taxis"}))) == frozenset({"taxis"})
+    assert echoes.take(Work(None)) is None
 
 
 def test_a_flood_of_models_becomes_one_full_reconcile() -> None:

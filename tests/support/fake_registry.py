@@ -76,7 +76,11 @@ class FakeRegistry:
     def read_models(self, names: Collection[str], *, exact: bool = False) -> Observed:
         self.reads += 1
         wanted = set(names) if exact else set(names) | set(self.records)
-        return Observed({m: self._model(m) for m in wanted if m in self.versions})
+        models = {m: self._model(m) for m in wanted if m in self.versions}
+        with self._lock:  # the lock's model, when named (a serve cycle reads it beside)
+            state = {m: dict(self.state_models[m]) for m in wanted if m in self.state_models}
+        models |= {m: ObservedModel.read(m, {}, tags) for m, tags in state.items()}
+        return Observed(models)
 
     def _model(self, name: str) -> ObservedModel:
         record = self.records.get(name)

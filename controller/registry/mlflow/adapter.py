@@ -73,6 +73,7 @@ from controller.registry.seam import (
     effective_read_mode,
 )
 from controller.registry.uris import (
+    COPYING_SCHEMES,
     REMOTE_SCHEMES,
     check_local_uri,
     is_file_store,
@@ -329,7 +330,7 @@ class MlflowRegistry:
         if self.read_mode is ReadMode.BULK:
             search = self._client.search_model_versions
             named = self._name_in(lambda: versions_named(self._call, search, bulk_names, wanted))
-            found = [version_info(v) for v in named or []]
+            found = [version_info(v, copied=self._copies_files) for v in named or []]
         if self.read_mode is ReadMode.BULK and self._name_in_works:
             rest = {t for t in wanted if t[0] not in bulk_names}
         else:
@@ -339,7 +340,14 @@ class MlflowRegistry:
         got = self._parallel(
             lambda k: self._or_none(lambda: get(keys[k][0], str(keys[k][1]))), keys
         )
-        return found + [version_info(v) for v in got.values() if v is not None]
+        read = [version_info(v, copied=self._copies_files) for v in got.values() if v is not None]
+        return found + read
+
+    @property
+    def _copies_files(self) -> bool:
+        """Databricks (workspace and Unity Catalog) copies a new version's files into storage
+        of its own; open-source MLflow reads them at the version's source."""
+        return scheme(self.uri) in COPYING_SCHEMES
 
     # -- what stands behind a version (sources.py) ------------------------------------------
 

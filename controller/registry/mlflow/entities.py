@@ -32,7 +32,9 @@ def schema_fields(schema: Any) -> tuple[tuple[Field, ...], str]:
     return fields, "columns"
 
 
-def version_info(version: Any) -> VersionInfo:
+def version_info(version: Any, *, copied: bool = False) -> VersionInfo:
+    """`copied`: the registry copies each version's files (Databricks), so two versions
+    registered from one source need not hold the same MLmodel."""
     return VersionInfo(
         version.name,
         int(version.version),
@@ -42,6 +44,7 @@ def version_info(version: Any) -> VersionInfo:
         created_at=iso_time(version.creation_timestamp),
         user=version.user_id or None,
         description=version.description or None,
+        shared_source=None if copied else (getattr(version, "source", None) or None),
     )
 
 

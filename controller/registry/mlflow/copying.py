@@ -22,6 +22,8 @@ after `find_copy` says the failed attempt did not register it after all.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import tempfile
@@ -214,7 +216,10 @@ def _source_run(src: Side, run_id: str | None) -> Any | None:
 
 def _copy_within(side: Side, source: CopySource, model: str, run_id: str | None) -> int:
     def copy() -> int:
-        return int(side.tracking.copy_model_version(source.model_uri, model).version)
+        # MLflow prints "Successfully registered model ..." and "Copied version ..." to
+        # stderr itself; our report says what was copied, once, in the command's output.
+        with contextlib.redirect_stderr(io.StringIO()):
+            return int(side.tracking.copy_model_version(source.model_uri, model).version)
 
     version = _register_once(side, source, model, copy)
     _tag(side, source, model, version, run_id)

@@ -1,0 +1,74 @@
+"""Staging to production across two real `mlflow server`s with separate artifact stores:
+plan, apply (copies once), the copy predicts like the original, promote, roll back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from tests.conftest import client_for, invoke, live_aliases
+from tests.support.environments import load
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.environments import Staged
+    from tests.support.mlflow_server import MlflowServer
+
+pytestmark = [pytest.mark.server, pytest.mark.xdist_group("environments")]
+
+
+def test_a_version_promoted_from_staging_is_copied_once_and_predicts_the_same(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    staging_server: MlflowServer,
+    production_server: MlflowServer,
+    staged: Staged,
+    unique: str,
+) -> None:
+    monkeypatch.setenv("STAGING_URI", staging_server.uri)
+    monkeypatch.setenv("PROD_URI", production_server.uri)
+    staging = tmp_path / "staging.yaml"
+    prod = tmp_path / "prod.yaml"
+    staging.write_text(
+        "environment: {name: staging, registry_uri_env: STAGING_URI, instance: "
+        f"{unique}-staging}}\nmodels:\n  {staged.model}:\n    aliases: {{}}\n"
+    )
+    prod.write_text(
+        f"environment: {{name: prod, registry_uri_env: PROD_URI}}\nmodels:\n  {unique}:\n"
+        f"    aliases:\n      champion: {{from: staging, model: {staged.model}, "
+        f"version: {staged.version}}}\n"
+    )
+    files = (str(staging), str(prod))
+
+    code, out, err = invoke(capsys, "plan", *files, "--detailed-exitcode")
+    assert (code, err) == (2, "")
+    assert f"+ copy staging {staged.model} v{staged.version} here" in out
+    assert "rmse 0.5" in out  # the staging version's metrics, read from staging
+
+    code, out, err = invoke(capsys, "apply", *files)
+    assert code == 0, err
+    assert "Error" not in err
+    assert f"staging {staged.model} v{staged.version} is version 1 (copied now)" in out
+    assert live_aliases(production_server.uri, unique) == {"champion": 1}
+    original = load(staging_server.uri, staged.model, staged.version)
+    copy = load(production_server.uri, unique, 1)
+    np.testing.assert_allclose(copy.predict(staged.features), original.predict(staged.features))
+
+    # Again: the copy is found by its tag, nothing is copied or moved.
+    code, out, _ = invoke(capsys, "apply", *files)
+    assert code == 0
+    assert "(copied now)" not in out
+    versions = client_for(production_server.uri).search_model_versions(f"name='{unique}'")
+    assert [int(v.version) for v in versions] == [1]
+
+    # A rollback in production goes to a version already there: no copy.
+    prod.write_text(prod.read_text().replace(
+        f"{{from: staging, model: {staged.model}, version: {staged.version}}}", "1"
+    ))  # fmt: skip
+    code, out, _ = invoke(capsys, "plan", *files, "--environment", "prod", "--detailed-exitcode")
+    assert code == 0, out
+    assert "From other environments" not in out

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.apply import ApplyResult, apply_plan
-from controller.core.problem import messages
+from controller.core.change import Action, Change
+from controller.core.problem import Problem, messages
+from controller.core.windows import verdicts
 from controller.desired.spec import LoadedSpec
 from controller.environments.evidence import PromotionEvidence, promotion_evidence
 from controller.environments.resolve import Promotion, Source, resolve
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from controller.core.plan import Plan
+    from controller.core.soak import Stretch
     from controller.environments.files import EnvironmentFile, Environments
     from controller.reconcile import Options
     from controller.registry.seam import Registry
@@ -100,10 +103,9 @@ def plan_environment(
     registry = registries.of(file.name)
     promotions = resolve(registries.environments, file.name, registries.find_copy)
     loaded, live = _resolved(file, tuple(promotions), registry)
-    stretches, errors = source_stretches(registries.environments, file, promotions)
-    options = replace(options_for(loaded, file.spec.instance_name), source_soak=stretches)
-    plan = prepare_plan(loaded.spec.declared(), registry, options)
-    blocked = soak_problems(file, promotions, stretches, errors, options.now)
+    options = options_for(loaded, file.spec.instance_name)
+    stretches, blocked = _before_copy(registries.environments, file, promotions, options)
+    plan = prepare_plan(loaded.spec.declared(), registry, replace(options, source_soak=stretches))
     plan = replace(plan, problems=(*plan.problems, *blocked))
     evidence = {}
     if options.evidence:
@@ -113,6 +115,31 @@ def plan_environment(
     return EnvironmentPlan(
         file.name, file.path, registry.display_uri, plan, tuple(promotions), evidence=evidence
     )
+
+
+def _before_copy(
+    environments: Environments, file: EnvironmentFile, promotions: list[Promotion], options: Options
+) -> tuple[dict[tuple[str, str], Stretch], list[Problem]]:
+    """What a pending promotion must pass before anything is copied for it: its source is
+    there, its soak in the source environment, and the target's windows and freezes (the
+    copy is a write to production, and the move after it would be refused anyway)."""
+    pending = [p for p in promotions if p.pending]
+    problems = [
+        Problem(p.model, p.alias, f"{p.key}: {p.waits_for}") for p in pending if p.waits_for
+    ]
+    stretches, errors = source_stretches(environments, file, promotions)
+    problems += soak_problems(file, promotions, stretches, errors, options.now)
+    moving = [Change(p.model, p.alias, Action.UPDATE, None, None) for p in pending]
+    if moving and options.break_glass is None:
+        if options.now is None:  # fail closed, as apply does
+            problems.append(Problem.of_plan("windows and freezes: no current time given"))
+        else:
+            problems += [
+                Problem.of(change, f"{message} (nothing is copied)")
+                for change in moving
+                for message in verdicts(options.policies, options.freezes, [change], options.now)
+            ]
+    return stretches, problems
 
 
 def apply_environment(
@@ -133,19 +160,17 @@ def apply_environment(
         registry, name, timeout_seconds=lock_timeout, lease_seconds=lock_lease, say=say
     ) as lock:
         promotions = resolve(registries.environments, file.name, registries.find_copy)
-        waiting = [p for p in promotions if p.waits_for is not None]
-        if waiting:
-            raise PreflightError(tuple(f"{p.key}: {p.waits_for}" for p in waiting))
-        # A soak across environments is judged before anything is copied.
-        stretches, errors = source_stretches(registries.environments, file, promotions)
-        now = options_for(file.loaded, instance).now
-        blocked = soak_problems(file, promotions, stretches, errors, now)
+        stretches, blocked = _before_copy(
+            registries.environments, file, promotions, options_for(file.loaded, instance)
+        )
         if blocked:
-            raise PreflightError(messages(tuple(blocked)))
+            raise PreflightError(messages(blocked))
         copied = tuple(_copy(registries, file.name, p) for p in promotions if p.pending)
-        promotions = resolve(registries.environments, file.name, registries.find_copy)
+        made = {(c.model, c.alias): c.version for c in copied}
+        promotions = [
+            replace(p, copy=made.get((p.model, p.alias), p.copy)) for p in promotions
+        ]  # the copies are known: no second search for them
         loaded, _ = _resolved(file, tuple(promotions), registry)
-        stretches, _ = source_stretches(registries.environments, file, promotions)
         options = replace(options_for(loaded, instance), source_soak=stretches)
         declared = loaded.spec.declared()
         plan = prepare_plan(declared, registry, options)

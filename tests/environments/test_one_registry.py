@@ -231,3 +231,29 @@ def test_drift_reads_each_environment_and_its_promotions_copies(
     assert (prod_drift["name"], prod_drift["has_drift"]) == ("prod", True)
     [moved] = prod_drift["drift"]
     assert (moved["model"], moved["alias"]) == ("bikes-prod", "champion")
+
+
+def test_a_freeze_in_the_target_stops_the_copy_itself_unless_glass_is_broken(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_uri: str
+) -> None:
+    seed(sqlite_uri, {"bikes-staging": 2})
+    now = datetime.now(UTC)
+    freeze = (
+        f"freezes:\n  - name: release\n    from: {now - timedelta(hours=1):%Y-%m-%dT%H:%M}\n"
+        f"    to: {now + timedelta(hours=1):%Y-%m-%dT%H:%M}\n"
+    )
+    staging, prod = files(tmp_path, PROD + freeze)
+    registry = ("--registry-uri", sqlite_uri)
+
+    code, out, _ = invoke(capsys, "plan", staging, prod, *registry, "--environment", "prod")
+    assert code == 1
+    assert "bikes-prod@champion: frozen by 'release'" in out
+    assert "(nothing is copied)" in out
+    code, _, err = invoke(capsys, "apply", staging, prod, *registry)
+    assert code == 1
+    assert "frozen by 'release'" in err
+    assert versions(sqlite_uri, "bikes-prod") == []  # no copy written during the freeze
+
+    code, out, _ = invoke(capsys, "apply", staging, prod, *registry, "--break-glass", "INC-9")
+    assert code == 0, out
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}

@@ -1,8 +1,7 @@
-"""`plan` and `apply` over several files, or a file that names its environment."""
+"""`plan`, `apply` and `drift` over several files, or a file that names its environment."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from controller.desired.spec import LoadedSpec
+    from controller.environments.files import EnvironmentFile
+    from controller.environments.run import Registries
     from controller.reconcile import Options
 
 environment_option = click.option(
@@ -27,6 +28,26 @@ environment_option = click.option(
 )
 
 
+def _open(
+    files: Sequence[Path],
+    names: Sequence[str],
+    registry_uri: str | None,
+    timeout: float | None,
+    read_mode: str,
+) -> tuple[list[EnvironmentFile], Registries]:
+    """The environments picked (sources first) and their registries, opened when first used;
+    an environment that names no registry uses the command's own."""
+    from controller.environments.files import load_environments  # noqa: PLC0415
+    from controller.environments.run import Registries  # noqa: PLC0415
+
+    environments = load_environments(files)
+    registries = Registries(
+        environments,
+        lambda uri, instance: open_registry(uri or registry_uri, timeout, read_mode, instance),
+    )
+    return environments.select(names), registries
+
+
 def plan_environments(
     files: Sequence[Path],
     names: Sequence[str],
@@ -37,16 +58,10 @@ def plan_environments(
     options_for: Callable[[LoadedSpec, str], Options],
     detailed_exitcode: bool,
 ) -> int:
-    from controller.environments.files import load_environments  # noqa: PLC0415
-    from controller.environments.run import Registries, plan_environment  # noqa: PLC0415
+    from controller.environments.run import plan_environment  # noqa: PLC0415
     from controller.render.environments import render_environments  # noqa: PLC0415
 
-    environments = load_environments(files)
-    selected = environments.select(names)
-    registries = Registries(
-        environments,
-        lambda uri, instance: open_registry(uri or registry_uri, timeout, read_mode, instance),
-    )
+    selected, registries = _open(files, names, registry_uri, timeout, read_mode)
     plans = [plan_environment(file, registries, options_for) for file in selected]
     click.echo(render_environments(plans, output))
     if any(p.plan.problems for p in plans):
@@ -66,16 +81,11 @@ def drift_environments(
     options_for: Callable[[LoadedSpec, str], Options],
 ) -> int:
     """Each environment's drift, a section each; promotions resolve to their copies."""
-    from controller.environments.files import load_environments  # noqa: PLC0415
-    from controller.environments.run import Registries, plan_environment  # noqa: PLC0415
+    from controller.environments.run import plan_environment  # noqa: PLC0415
     from controller.render.environments import render_environments_drift  # noqa: PLC0415
 
-    environments = load_environments(files)
-    registries = Registries(
-        environments,
-        lambda uri, instance: open_registry(uri or registry_uri, timeout, read_mode, instance),
-    )
-    plans = [plan_environment(f, registries, options_for) for f in environments.select(names)]
+    selected, registries = _open(files, names, registry_uri, timeout, read_mode)
+    plans = [plan_environment(file, registries, options_for) for file in selected]
     click.echo(render_environments_drift(plans, output))
     return EXIT_CHANGES if any(p.plan.drift for p in plans) else EXIT_OK
 
@@ -94,16 +104,10 @@ def apply_environments(
     parallelism: int,
 ) -> int:
     """Each environment in turn, sources first; the first that fails stops the rest."""
-    from controller.environments.files import load_environments  # noqa: PLC0415
-    from controller.environments.run import Registries, apply_environment  # noqa: PLC0415
+    from controller.environments.run import apply_environment  # noqa: PLC0415
     from controller.render.environments import render_environments  # noqa: PLC0415
 
-    environments = load_environments(files)
-    selected = environments.select(names)
-    registries = Registries(
-        environments,
-        lambda uri, instance: open_registry(uri or registry_uri, timeout, read_mode, instance),
-    )
+    selected, registries = _open(files, names, registry_uri, timeout, read_mode)
     say = partial(click.echo, err=True)
     done = []
     for file in selected:
@@ -117,7 +121,3 @@ def apply_environments(
     click.echo(render_environments(done, output))
     failed = any(p.result is not None and not p.result.ok for p in done)
     return EXIT_ERROR if failed or len(done) < len(selected) else EXIT_OK
-
-
-def with_instance(options: Options, instance: str) -> Options:
-    return replace(options, instance=instance)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from controller.desired.spec import LoadedSpec
     from controller.environments.files import EnvironmentFile
-    from controller.environments.run import Registries
+    from controller.environments.registries import Registries
     from controller.reconcile import Options
 
 environment_option = click.option(
@@ -38,7 +38,7 @@ def _open(
     """The environments picked (sources first) and their registries, opened when first used;
     an environment that names no registry uses the command's own."""
     from controller.environments.files import load_environments  # noqa: PLC0415
-    from controller.environments.run import Registries  # noqa: PLC0415
+    from controller.environments.registries import Registries  # noqa: PLC0415
 
     environments = load_environments(files)
     registries = Registries(

@@ -19,24 +19,23 @@ from controller.apply import ApplyResult, apply_plan
 from controller.core.change import Action, Change
 from controller.core.problem import Problem, messages
 from controller.core.windows import verdicts
-from controller.desired.spec import LoadedSpec
 from controller.environments.evidence import PromotionEvidence, promotion_evidence
-from controller.environments.resolve import Promotion, Source, resolve
+from controller.environments.registries import Registries, resolve_file
 from controller.environments.soak import soak_problems, source_stretches
 from controller.errors import ControllerError, PreflightError
 from controller.gitops.provenance import make_stamp
 from controller.reconcile import prepare_plan
 from controller.registry.lock import held, lock_name
-from controller.registry.seam import CopySource
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from controller.core.plan import Plan
     from controller.core.soak import Stretch
+    from controller.desired.spec import LoadedSpec
     from controller.environments.files import EnvironmentFile, Environments
+    from controller.environments.resolve import Promotion, Source
     from controller.reconcile import Options
-    from controller.registry.seam import Registry
 
     OptionsFor = Callable[[LoadedSpec, str], Options]
 
@@ -73,36 +72,12 @@ class EnvironmentPlan:
         return self.plan.has_changes or bool(self.pending)
 
 
-class Registries:
-    """The environments' registries, opened once each (a source serves several targets)."""
-
-    def __init__(
-        self, environments: Environments, open_registry: Callable[[str | None, str], Registry]
-    ) -> None:
-        self.environments = environments
-        self._open = open_registry
-        self._opened: dict[str, Registry] = {}
-
-    def of(self, name: str) -> Registry:
-        if name not in self._opened:
-            file = self.environments.files[name]
-            self._opened[name] = self._open(file.registry_uri(), file.spec.instance_name)
-        return self._opened[name]
-
-    def copy_source(self, source: Source) -> CopySource:
-        registry = self.of(source.environment)
-        return CopySource.of(registry, source.model, source.version, source.environment)
-
-    def find_copy(self, target: str, model: str, source: Source) -> int | None:
-        return self.of(target).find_copy(model, self.copy_source(source))
-
-
 def plan_environment(
     file: EnvironmentFile, registries: Registries, options_for: OptionsFor
 ) -> EnvironmentPlan:
     registry = registries.of(file.name)
-    promotions = resolve(registries.environments, file.name, registries.find_copy)
-    loaded, live = _resolved(file, tuple(promotions), registry)
+    current = resolve_file(file, registries)
+    loaded, live, promotions = current.loaded, current.live, list(current.promotions)
     options = options_for(loaded, file.spec.instance_name)
     stretches, blocked = _before_copy(registries.environments, file, promotions, options)
     plan = prepare_plan(loaded.spec.declared(), registry, replace(options, source_soak=stretches))
@@ -159,7 +134,7 @@ def apply_environment(
     with held(
         registry, name, timeout_seconds=lock_timeout, lease_seconds=lock_lease, say=say
     ) as lock:
-        promotions = resolve(registries.environments, file.name, registries.find_copy)
+        promotions = registries.promotions(file.name)
         stretches, blocked = _before_copy(
             registries.environments, file, promotions, options_for(file.loaded, instance)
         )
@@ -170,7 +145,7 @@ def apply_environment(
         promotions = [
             replace(p, copy=made.get((p.model, p.alias), p.copy)) for p in promotions
         ]  # the copies are known: no second search for them
-        loaded, _ = _resolved(file, tuple(promotions), registry)
+        loaded = resolve_file(file, registries, promotions).loaded
         options = replace(options_for(loaded, instance), source_soak=stretches)
         declared = loaded.spec.declared()
         plan = prepare_plan(declared, registry, options)
@@ -200,31 +175,3 @@ def _copy(registries: Registries, target: str, promotion: Promotion) -> Copied:
         registries.of(source.environment), registries.copy_source(source), promotion.model
     )
     return Copied(promotion.model, promotion.alias, source, copy.version, copy.created)
-
-
-def _resolved(
-    file: EnvironmentFile, promotions: tuple[Promotion, ...], registry: Registry
-) -> tuple[LoadedSpec, dict[tuple[str, str], int]]:
-    """The file with every promotion as a version: its copy, or (until apply copies it)
-    the alias's live version, so that a pending promotion never reads as a removal."""
-    versions: dict[tuple[str, str], int | None] = {
-        (p.model, p.alias): p.copy for p in promotions if p.copy is not None
-    }
-    pending = [p for p in promotions if p.copy is None]
-    live_now: dict[tuple[str, str], int] = {}
-    absent: set[str] = set()
-    if pending:
-        live = registry.read_models({p.model for p in pending}, exact=True).models
-        for p in pending:
-            model = live.get(p.model)
-            versions[(p.model, p.alias)] = model.aliases.get(p.alias) if model else None
-            if model is not None and p.alias in model.aliases:
-                live_now[(p.model, p.alias)] = model.aliases[p.alias]
-        absent = {p.model for p in pending if p.model not in live}
-    spec = file.loaded.spec.with_versions(versions)
-    # A model the first copy will create: nothing to plan on it until then.
-    waiting = {name for name in absent if not spec.models[name].aliases}
-    if waiting:
-        models = {n: m for n, m in spec.models.items() if n not in waiting}
-        spec = spec.model_copy(update={"models": models})
-    return LoadedSpec(spec, file.loaded.source), live_now

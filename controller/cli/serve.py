@@ -5,23 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from controller.cli.options import (
+    DEFAULT_FILE,
     DRIFT_OPTION,
     EXIT_OK,
     connection_options,
-    file_argument,
     lock_options,
     open_registry,
     revert_options,
 )
 from controller.cli.webhook import SECRET_ENV
+from controller.environments.files import uses_environments
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from controller.serve.desired import ServedEnvironment
 
 NOTIFY_SECRET_ENV = "ALIASCTL_NOTIFY_SECRET"  # noqa: S105 - the variable's name
 STATUS_TOKEN_ENV = "ALIASCTL_STATUS_TOKEN"  # noqa: S105 - the variable's name
@@ -35,7 +37,13 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 @click.command()
-@file_argument
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path), metavar="[FILE...]")
+@click.option(
+    "--environment",
+    metavar="NAME",
+    help="With environment files: the one environment to keep (the other files are read "
+    "for its promotions' sources). Needed when the files describe several.",
+)
 @connection_options
 @click.option(
     "--listen",
@@ -91,7 +99,8 @@ def parse_listen(value: str) -> tuple[str, int]:
 @revert_options
 @lock_options(30, "Seconds to wait for the registry lock (held by a CI apply); then retry soon.")
 def serve(
-    file: Path,
+    files: tuple[Path, ...],
+    environment: str | None,
     registry_uri: str | None,
     timeout: float | None,
     instance: str,
@@ -115,6 +124,10 @@ def serve(
     Endpoints: POST /webhooks/mlflow, GET /healthz, /readyz, /metrics, and / (status page).
     With $ALIASCTL_STATUS_TOKEN set, / and /status.json ask for it (Bearer, or Basic as the
     password).
+
+    Given environment files, serve keeps one environment on its own registry, with its
+    instance and lock: a promotion into it is copied once and moved to when its source
+    soak, windows and freezes allow, as `apply` would.
     """
     from controller.reconcile import DriftMode  # noqa: PLC0415
     from controller.serve.app import Wiring  # noqa: PLC0415
@@ -123,9 +136,17 @@ def serve(
 
     address = parse_listen(listen)
     _log_to_stderr()
-    registry = open_registry(registry_uri, timeout, read_mode, instance)
+    paths = files or (Path(DEFAULT_FILE),)
+    served = _served(paths, environment, registry_uri, timeout, read_mode)
+    if served is None:
+        file = paths[0]
+        registry = open_registry(registry_uri, timeout, read_mode, instance)
+    else:
+        target, registry = served.target()
+        file, instance = Path(target.path), target.spec.instance_name
     settings = Settings(
         file=file,
+        served=served,
         instance=instance,
         drift=DriftMode(drift),
         interval_seconds=interval,
@@ -148,6 +169,35 @@ def serve(
     )
     run(settings, registry, wiring)
     return EXIT_OK
+
+
+def _served(
+    paths: tuple[Path, ...],
+    environment: str | None,
+    registry_uri: str | None,
+    timeout: float | None,
+    read_mode: str,
+) -> ServedEnvironment | None:
+    """The environment to keep, when the files name environments (None: one plain file)."""
+    from controller.environments.files import load_environments  # noqa: PLC0415
+    from controller.serve.desired import ServedEnvironment  # noqa: PLC0415
+
+    if not uses_environments(paths):
+        if environment is not None:
+            raise click.UsageError("--environment needs files that name their environment")
+        return None
+    names = sorted(load_environments(paths).files)
+    if environment is None and len(names) > 1:
+        raise click.UsageError(
+            f"the files describe environments {', '.join(names)}: serve keeps one, "
+            "pass --environment (a controller per environment, each with its own credentials)"
+        )
+    name = environment or names[0]
+    if name not in names:
+        raise click.UsageError(f"--environment {name!r} is none of the files' ({', '.join(names)})")
+    return ServedEnvironment(
+        paths, name, lambda uri, inst: open_registry(uri or registry_uri, timeout, read_mode, inst)
+    )
 
 
 def _log_to_stderr() -> None:

@@ -79,7 +79,7 @@ def plan_environment(
     current = resolve_file(file, registries)
     loaded, live, promotions = current.loaded, current.live, list(current.promotions)
     options = options_for(loaded, file.spec.instance_name)
-    stretches, blocked = _before_copy(registries.environments, file, promotions, options)
+    stretches, blocked = before_copy(registries.environments, file, promotions, options)
     plan = prepare_plan(loaded.spec.declared(), registry, replace(options, source_soak=stretches))
     plan = replace(plan, problems=(*plan.problems, *blocked))
     evidence = {}
@@ -92,7 +92,7 @@ def plan_environment(
     )
 
 
-def _before_copy(
+def before_copy(
     environments: Environments, file: EnvironmentFile, promotions: list[Promotion], options: Options
 ) -> tuple[dict[tuple[str, str], Stretch], list[Problem]]:
     """What a pending promotion must pass before anything is copied for it: its source is
@@ -135,12 +135,12 @@ def apply_environment(
         registry, name, timeout_seconds=lock_timeout, lease_seconds=lock_lease, say=say
     ) as lock:
         promotions = registries.promotions(file.name)
-        stretches, blocked = _before_copy(
+        stretches, blocked = before_copy(
             registries.environments, file, promotions, options_for(file.loaded, instance)
         )
         if blocked:
             raise PreflightError(messages(blocked))
-        copied = tuple(_copy(registries, file.name, p) for p in promotions if p.pending)
+        copied = tuple(copy_promotion(registries, file.name, p) for p in promotions if p.pending)
         made = {(c.model, c.alias): c.version for c in copied}
         promotions = [
             replace(p, copy=made.get((p.model, p.alias), p.copy)) for p in promotions
@@ -167,7 +167,7 @@ def apply_environment(
     )
 
 
-def _copy(registries: Registries, target: str, promotion: Promotion) -> Copied:
+def copy_promotion(registries: Registries, target: str, promotion: Promotion) -> Copied:
     source = promotion.source
     if source is None:  # waits_for said why; apply_environment refused those already
         raise ControllerError(f"{promotion.key}: nothing to copy yet")

@@ -16,8 +16,8 @@ from controller.analysis.act import Outcome
 from controller.analysis.act import Settings as AnalysisSettings
 from controller.analysis.runner import provider_measure, run_pass
 from controller.core.analysis import Act
-from controller.desired.spec import load_spec
 from controller.errors import ControllerError
+from controller.serve.desired import read_resolved
 from controller.serve.status import Event, EventKind, RunningAnalysis
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def analysis_pass(
 ) -> PassReport:
     """Measure what is due and act on what is decided; never raises."""
     try:
-        loaded = load_spec(settings.file)
+        loaded = read_resolved(settings.file, settings.served)
         acts = AnalysisSettings(
             settings.instance,
             settings.lock_timeout,

@@ -119,12 +119,14 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    environment = f"environment {settings.served.name}, " if settings.served else ""
     log.info(
-        "serving on http://%s:%s (reconcile every %gs, drift %s, registry %s)",
+        "serving on http://%s:%s (reconcile every %gs, drift %s, %sregistry %s)",
         host,
         port,
         settings.interval_seconds,
         settings.drift,
+        environment,
         registry.display_uri,
     )
     log.log(
@@ -132,7 +134,8 @@ def serve(settings: Settings, registry: Registry, wiring: Wiring) -> None:
     )
     watch = None
     if wiring.watch_seconds > 0:
-        watch = FileWatch(settings.file, controller.queue.request, wiring.watch_seconds).start()
+        files = settings.served.files if settings.served else (settings.file,)
+        watch = FileWatch(files, controller.queue.request, wiring.watch_seconds).start()
     try:
         controller.run()
     finally:

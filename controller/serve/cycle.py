@@ -16,36 +16,42 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from controller.apply import DEFAULT_PARALLELISM, ApplyResult, apply_plan
-from controller.core.plan import heal_keys
 from controller.core.problem import Problem
-from controller.desired.spec import load_spec
 from controller.errors import ControllerError, LockError
 from controller.gitops.history import pull_fast_forward
 from controller.gitops.provenance import make_stamp
 from controller.reconcile import DriftMode, Options, in_scope, prepare_plan
 from controller.registry.lock import held, lock_name
+from controller.serve.desired import Desired, read_desired
 from controller.serve.holds import hold_events, mark_held
 from controller.serve.status import (
-    AliasState,
-    AliasStatus,
     Applied,
     CycleOutcome,
     Event,
     EventKind,
     Snapshot,
 )
+from controller.serve.statuses import (
+    alias_statuses,
+    copied_event,
+    cycle_events,
+    merge_applied,
+    merge_problems,
+    merge_statuses,
+    with_pending,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Mapping
+    from collections.abc import Callable, Collection, Mapping
     from datetime import datetime
     from pathlib import Path
 
-    from controller.core.change import Change, Declared
     from controller.core.plan import Plan
     from controller.core.state import Observed
     from controller.desired.spec import LoadedSpec
     from controller.registry.lock import RegistryLock
     from controller.registry.seam import Registry
+    from controller.serve.desired import ServedEnvironment
 
 log = logging.getLogger("aliasctl.serve")
 
@@ -63,6 +69,8 @@ class Settings:
     # After a rollback by analysis: prepare the file's revert on a branch, and push it.
     revert_branch: bool = True
     push: bool = True
+    # One environment of several files (`file` is its own): promotions resolved, copied.
+    served: ServedEnvironment | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +101,15 @@ def run_cycle(
     """
     registry.forget_cached_reads()
     try:
+        if settings.served is not None:
+            settings.served.forget_cached_reads()
         if settings.pull:
             pull_fast_forward(settings.file)
-        loaded = load_spec(settings.file)
+        desired = read_desired(
+            settings.file, settings.served, lambda spec: _options(settings, spec, now=now)
+        )
         locked_read = lock_first and scope is not None
-        return _reconcile(settings, registry, loaded, previous, scope, now, stopping, locked_read)
+        return _reconcile(settings, registry, desired, previous, scope, now, stopping, locked_read)
     except ControllerError as error:
         return _failed(previous, str(error), now)
     except Exception as error:  # the controller must outlive any one cycle
@@ -105,34 +117,48 @@ def run_cycle(
         return _failed(previous, f"unexpected {type(error).__name__}: {error}", now)
 
 
+def _options(
+    settings: Settings, loaded: LoadedSpec, *, now: datetime, desired: Desired | None = None
+) -> Options:
+    return replace(
+        Options.for_spec(loaded),
+        instance=settings.instance,
+        drift=settings.drift,
+        now=now,
+        evidence=False,  # for reviewers of a plan; the controller reads none
+        preflight_heals=False,  # a heal is applied whatever the pre-flight says (_movable)
+        source_soak=desired.source_soak if desired else {},
+    )
+
+
 def _reconcile(
     settings: Settings,
     registry: Registry,
-    loaded: LoadedSpec,
+    desired: Desired,
     previous: Snapshot,
     scope: frozenset[str] | None,
     now: datetime,
     stopping: Callable[[], bool],
     lock_first: bool,
 ) -> CycleReport:
-    options = replace(
-        Options.for_spec(loaded),
-        instance=settings.instance,
-        drift=settings.drift,
-        now=now,
-        evidence=False,  # for reviewers of a plan; the controller reads none
-        scope=scope,
-        preflight_heals=False,  # a heal is applied whatever the pre-flight says (_movable)
-    )
-    everything = loaded.spec.declared()
+    options = replace(_options(settings, desired.loaded, now=now, desired=desired), scope=scope)
+    everything = desired.loaded.spec.declared()
     declared = in_scope(everything, scope)
+    blocked = tuple(p for p in desired.blocked if scope is None or p.model in (scope | {None}))
+    to_copy = desired.ready_in(scope)
     stamp = make_stamp(settings.file, os.environ, now)
+    events: list[Event] = []
+
+    def planned(observed: Observed | None = None) -> Plan:
+        plan = prepare_plan(declared, registry, options, observed)
+        return replace(plan, problems=(*plan.problems, *blocked)) if blocked else plan
+
     plan: Plan | None = None
     if not lock_first:  # what mostly finds nothing to do: read first, lock only for work
-        plan = prepare_plan(declared, registry, options)
+        plan = planned()
     result: ApplyResult | None = None
     lock_problem = ""
-    if plan is None or _has_work(_movable(plan)):
+    if plan is None or to_copy or _has_work(_movable(plan)):
         # Named from the whole file, as `apply` names it: a scoped cycle takes the same lock.
         name = lock_name(registry, settings.instance, everything)
         try:
@@ -144,10 +170,14 @@ def _reconcile(
                 say=log.info,
             ) as lock:
                 beside = LockBeside(registry, lock)
+                if to_copy:  # copied once, under the lock; then moved to as any change
+                    desired, copied = desired.copy(to_copy)
+                    events += [copied_event(c, stamp.commit, now) for c in copied]
+                    declared = in_scope(desired.loaded.spec.declared(), scope)
                 # Plan (again) under the lock: what is applied is what was planned against.
                 # A scoped cycle reads its models by name, and the lock with them.
                 observed = None if scope is None else beside.read(scope, exact=True)
-                plan = prepare_plan(declared, registry, options, observed)
+                plan = planned(observed)
                 movable = _movable(plan)
                 if _has_work(movable):
 
@@ -169,30 +199,26 @@ def _reconcile(
         except LockError as busy:
             lock_problem = f"waiting for the registry lock: {busy}"
     if plan is None:  # a locked-first cycle that could not take the lock: what is there
-        plan = prepare_plan(declared, registry, options)
+        plan = planned()
 
     statuses = mark_held(alias_statuses(declared, plan, result, lock_problem), plan)
-    events = cycle_events(previous, declared, plan, result, stamp.commit, now)
+    statuses = with_pending(statuses, desired, scope, plan.problems, lock_problem)
+    events += cycle_events(previous, declared, plan, result, stamp.commit, now)
     events += hold_events(previous, declared, plan, stamp.commit, now)
     error = _apply_error(result)
     problems = plan.problems
     if lock_problem:
         problems = (*problems, Problem.of_plan(lock_problem))
-    if error:
-        outcome = CycleOutcome.FAILED
-    elif problems:
-        outcome = CycleOutcome.BLOCKED
-    else:
-        outcome = CycleOutcome.SUCCESS
+    outcome = _outcome(error, problems)
     applied = {m: Applied(r.commit, r.applied_at) for m, r in plan.last_applied.items()}
     if result is not None:
         for model in {r.change.model for r in result.applied}:
             applied[model] = Applied(stamp.commit, stamp.applied_at)
     seen = replace(
         previous,
-        aliases=_merge(previous.aliases, statuses, scope),
-        last_applied=_merge_applied(previous.last_applied, applied, scope),
-        problems=_merge_problems(previous.problems, problems, scope),
+        aliases=merge_statuses(previous.aliases, statuses, scope),
+        last_applied=merge_applied(previous.last_applied, applied, scope),
+        problems=merge_problems(previous.problems, problems, scope),
         commit=stamp.commit,
     )
     written = tuple(
@@ -202,6 +228,12 @@ def _reconcile(
     )
     report = _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
     return replace(report, written=written)
+
+
+def _outcome(error: str, problems: tuple[Problem, ...]) -> CycleOutcome:
+    if error:
+        return CycleOutcome.FAILED
+    return CycleOutcome.BLOCKED if problems else CycleOutcome.SUCCESS
 
 
 class LockBeside:
@@ -300,142 +332,3 @@ def _apply_error(result: ApplyResult | None) -> str:
     failures += [f"{c.key}: did not stick (re-read differs)" for c in result.unconverged]
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
     return f"apply failed: {failures[0]}{more}" if failures else "apply failed"
-
-
-def alias_statuses(
-    declared: Declared, plan: Plan, result: ApplyResult | None, lock_problem: str = ""
-) -> list[AliasStatus]:
-    """Every alias the file declares or aliasctl still owns, with its state after the cycle."""
-    done = {r.change.key for r in result.applied} if result else set()
-    failed = {r.change.key: r.error or "" for r in result.failed} if result else {}
-    attempted = {r.change.key for r in result.results} if result else set()
-    outstanding = {c.key: c for c in (*plan.changes, *plan.held_back) if c.key not in done}
-    # Heals held back too (--drift warn): such an alias is drifted, not blocked.
-    heals = heal_keys(outstanding.values(), plan.drift)
-    statuses = []
-    for model, aliases in declared.items():
-        model_problem = _problem_of(plan.problems, model)
-        for alias, version in aliases.items():
-            key = f"{model}@{alias}"
-            change = outstanding.get(key)
-            if change is None and model_problem:
-                statuses.append(
-                    AliasStatus(model, alias, version, None, AliasState.BLOCKED, model_problem)
-                )
-            elif change is None:
-                statuses.append(AliasStatus(model, alias, version, version, AliasState.IN_SYNC))
-            else:
-                statuses.append(
-                    _outstanding(change, key, heals, failed, attempted, plan, lock_problem)
-                )
-    for key, change in outstanding.items():
-        if change.after is None:  # an owned alias the file dropped, not deleted yet
-            statuses.append(_outstanding(change, key, heals, failed, attempted, plan, lock_problem))
-    return sorted(statuses)
-
-
-def _outstanding(
-    change: Change,
-    key: str,
-    heals: frozenset[str],
-    failed: Mapping[str, str],
-    attempted: set[str],
-    plan: Plan,
-    lock_problem: str,
-) -> AliasStatus:
-    if key in failed:
-        state, reason = AliasState.PENDING, failed[key]
-    elif key in heals:
-        state, reason = AliasState.DRIFTED, "moved outside aliasctl"
-    elif plan.problems and key not in attempted:
-        problem = _problem_of(plan.problems, change.model) or plan.problems[0].text
-        state, reason = AliasState.BLOCKED, problem
-    else:
-        state, reason = AliasState.PENDING, lock_problem
-    return AliasStatus(change.model, change.alias, change.after, change.before, state, reason)
-
-
-def _problem_of(problems: Iterable[Problem], model: str) -> str:
-    """The first problem about `model` (any of its aliases), as shown; "" if none."""
-    return next((p.text for p in problems if p.model == model), "")
-
-
-def cycle_events(
-    previous: Snapshot,
-    declared: Declared,
-    plan: Plan,
-    result: ApplyResult | None,
-    commit: str | None,
-    now: datetime,
-) -> list[Event]:
-    """What happened this cycle, each condition once (a lasting drift is not re-announced)."""
-    before = {a.key: a for a in previous.aliases}
-    done = {r.change.key: r.change for r in result.applied} if result else {}
-    events = []
-    heals = plan.heals
-    for drift in plan.drift:
-        known = before.get(drift.key)
-        if known is None or known.state is not AliasState.DRIFTED or known.live != drift.live:
-            events.append(
-                Event(
-                    EventKind.DRIFT_FOUND,
-                    now,
-                    drift.model,
-                    drift.alias,
-                    drift.recorded,
-                    drift.live,
-                    commit,
-                    "moved outside aliasctl",
-                )
-            )
-        if drift.key in done and drift.key in heals:
-            wanted = declared.get(drift.model, {}).get(drift.alias)
-            events.append(
-                Event(
-                    EventKind.DRIFT_HEALED,
-                    now,
-                    drift.model,
-                    drift.alias,
-                    drift.live,
-                    wanted,
-                    commit,
-                )
-            )
-    for key, change in done.items():
-        if key not in heals:
-            events.append(
-                Event(
-                    EventKind.ALIAS_MOVED,
-                    now,
-                    change.model,
-                    change.alias,
-                    change.before,
-                    change.after,
-                    commit,
-                )
-            )
-    return events
-
-
-def _merge(
-    old: tuple[AliasStatus, ...], new: list[AliasStatus], scope: frozenset[str] | None
-) -> tuple[AliasStatus, ...]:
-    if scope is None:
-        return tuple(new)
-    return tuple(sorted([a for a in old if a.model not in scope] + new))
-
-
-def _merge_applied(
-    old: Mapping[str, Applied], new: Mapping[str, Applied], scope: frozenset[str] | None
-) -> dict[str, Applied]:
-    if scope is None:
-        return dict(new)
-    return {m: a for m, a in old.items() if m not in scope} | dict(new)
-
-
-def _merge_problems(
-    old: tuple[Problem, ...], new: tuple[Problem, ...], scope: frozenset[str] | None
-) -> tuple[Problem, ...]:
-    if scope is None:
-        return new
-    return tuple(p for p in old if p.model not in scope) + new

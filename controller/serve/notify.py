@@ -51,6 +51,7 @@ _ICONS = {
     EventKind.CYCLE_RECOVERED: ":white_check_mark:",
     EventKind.HOLD_FOUND: ":octagonal_sign:",
     EventKind.HOLD_LIFTED: ":arrow_forward:",
+    EventKind.VERSION_COPIED: ":package:",
 }
 
 

@@ -60,6 +60,7 @@ EVENT_CLASS = {
     EventKind.ANALYSIS_STUCK: "bad",
     EventKind.HOLD_FOUND: "bad",
     EventKind.HOLD_LIFTED: "ok",
+    EventKind.VERSION_COPIED: "info",
 }
 
 

@@ -59,6 +59,7 @@ class EventKind(StrEnum):
     ANALYSIS_STUCK = "analysis_stuck"  # a result could not be acted on (a refused rollback)
     HOLD_FOUND = "hold_found"  # a hold keeps an alias off the version the file names
     HOLD_LIFTED = "hold_lifted"  # ...and it is gone: the file moved on, or it was released
+    VERSION_COPIED = "version_copied"  # a promoted version was copied into this environment
 
 
 @dataclass(frozen=True)

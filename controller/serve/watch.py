@@ -14,15 +14,19 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 log = logging.getLogger("aliasctl.serve")
 
 
 class FileWatch:
-    def __init__(self, path: Path, on_change: Callable[[], None], every_seconds: float) -> None:
-        self._path = path
+    """Watches the files a controller reads (an environment's sources too)."""
+
+    def __init__(
+        self, paths: Sequence[Path], on_change: Callable[[], None], every_seconds: float
+    ) -> None:
+        self._paths = tuple(paths)
         self._on_change = on_change
         self._every = every_seconds
         self._stopped = threading.Event()
@@ -38,15 +42,18 @@ class FileWatch:
         self._thread.join(timeout=self._every + 1)
 
     def _digest(self) -> bytes | None:
-        try:
-            return hashlib.sha256(self._path.read_bytes()).digest()
-        except OSError:
-            return None  # missing for a moment (a checkout being swapped): not a change yet
+        digest = hashlib.sha256()
+        for path in self._paths:
+            try:
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+            except OSError:
+                return None  # missing for a moment (a checkout being swapped): not a change yet
+        return digest.digest()
 
     def _run(self) -> None:
         while not self._stopped.wait(self._every):
             digest = self._digest()
             if digest is not None and digest != self._last:
                 self._last = digest
-                log.info("%s changed: reconciling now", self._path)
+                log.info("%s changed: reconciling now", ", ".join(map(str, self._paths)))
                 self._on_change()

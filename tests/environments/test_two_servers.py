@@ -72,3 +72,56 @@ def test_a_version_promoted_from_staging_is_copied_once_and_predicts_the_same(
     code, out, _ = invoke(capsys, "plan", *files, "--environment", "prod", "--detailed-exitcode")
     assert code == 0, out
     assert "From other environments" not in out
+
+
+def test_serve_keeps_production_copying_from_the_staging_server_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    staging_server: MlflowServer,
+    production_server: MlflowServer,
+    staged: Staged,
+    unique: str,
+) -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from controller.cli.options import open_registry  # noqa: PLC0415
+    from controller.reconcile import DriftMode  # noqa: PLC0415
+    from controller.serve.cycle import Settings, run_cycle  # noqa: PLC0415
+    from controller.serve.desired import ServedEnvironment  # noqa: PLC0415
+    from controller.serve.status import CycleOutcome, Snapshot  # noqa: PLC0415
+
+    monkeypatch.setenv("STAGING_URI", staging_server.uri)
+    monkeypatch.setenv("PROD_URI", production_server.uri)
+    staging, prod = tmp_path / "staging.yaml", tmp_path / "prod.yaml"
+    staging.write_text(
+        "environment: {name: staging, registry_uri_env: STAGING_URI, instance: "
+        f"{unique}-staging}}\nmodels:\n  {staged.model}:\n    aliases: {{}}\n"
+    )
+    prod.write_text(
+        "environment: {name: prod, registry_uri_env: PROD_URI, instance: "
+        f"{unique}-prod}}\nmodels:\n  {unique}:\n"
+        f"    aliases:\n      champion: {{from: staging, model: {staged.model}, "
+        f"version: {staged.version}}}\n"
+    )
+    served = ServedEnvironment(
+        (staging, prod), "prod", lambda uri, instance: open_registry(uri, None, "bulk", instance)
+    )
+    target, registry = served.target()
+    settings = Settings(prod, target.spec.instance_name, DriftMode.HEAL, 300, served=served)
+    snapshot = Snapshot(
+        file=str(prod), registry=registry.display_uri, instance=settings.instance,
+        drift_mode="heal", interval_seconds=300, started_at=datetime.now(UTC),
+    )  # fmt: skip
+
+    first = run_cycle(settings, registry, snapshot, None, datetime.now(UTC))
+    assert first.snapshot.last_outcome is CycleOutcome.SUCCESS, first.snapshot.problems
+    assert [e.kind for e in first.events] == ["version_copied", "alias_moved"]
+    assert live_aliases(production_server.uri, unique) == {"champion": 1}
+    copy = load(production_server.uri, unique, 1)
+    original = load(staging_server.uri, staged.model, staged.version)
+    np.testing.assert_allclose(copy.predict(staged.features), original.predict(staged.features))
+
+    again = run_cycle(settings, registry, first.snapshot, None, datetime.now(UTC))
+    assert (again.snapshot.last_outcome, again.events) == (CycleOutcome.SUCCESS, ())
+    versions = client_for(production_server.uri).search_model_versions(f"name='{unique}'")
+    assert [int(v.version) for v in versions] == [1]

@@ -257,3 +257,25 @@ def test_a_freeze_in_the_target_stops_the_copy_itself_unless_glass_is_broken(
     code, out, _ = invoke(capsys, "apply", staging, prod, *registry, "--break-glass", "INC-9")
     assert code == 0, out
     assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
+
+
+def test_a_plain_version_in_prod_fails_a_promote_from_that_names_staging(
+    capsys: pytest.CaptureFixture[str], repo: GitRepo, sqlite_uri: str
+) -> None:
+    """A soak in staging cannot be skipped by naming prod's version number directly."""
+    seed(sqlite_uri, {"bikes-staging": 1, "bikes-prod": 1})
+    repo.write("staging.yaml", STAGING.replace("champion: 2", "champion: 1"))
+    repo.write("prod.yaml", SOAKED_PROD.replace(
+        "{from: staging, model: bikes-staging, alias: champion}", "1"
+    ))  # fmt: skip
+    repo.commit("Prod: a plain version", when=datetime.now(UTC) - timedelta(days=3))
+    staging, prod = str(repo.path("staging.yaml")), str(repo.path("prod.yaml"))
+
+    code, out, err = invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)
+
+    assert code == 1
+    assert (
+        "bikes-prod@champion -> version 1: promote_from 'champion' in staging: version 1 is "
+        "not promoted from a version that held 'champion' in staging"
+    ) in err
+    assert live_aliases(sqlite_uri, "bikes-prod") == {}

@@ -30,6 +30,8 @@ _MERGE_PR = re.compile(r"^Merge pull request #(\d+)")
 _SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
 
 State = dict[str, dict[str, int]]
+# Aliases promoted from another environment: where from ("staging bikes v7"), by model.
+Promoted = dict[str, dict[str, str]]
 
 
 class GitError(ControllerError):
@@ -58,6 +60,21 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """An alias's change where either side is a promotion from another environment: its
+    values as people read them (a version number, or where the version came from)."""
+
+    model: str
+    alias: str
+    before: str | None  # None: not declared before
+    after: str | None  # None: no longer declared
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.alias}"
+
+
+@dataclass(frozen=True)
 class Entry:
     """One revision of the file and the alias changes it made."""
 
@@ -65,6 +82,10 @@ class Entry:
     changes: tuple[Change, ...]
     state: State  # the declared aliases after this revision (the last valid one if invalid)
     invalid: str | None = None  # why this revision's file did not validate
+    # Promotions from other environments: their changes (not in `changes`, which are
+    # this registry's numbers), and those declared after this revision.
+    promotions: tuple[Promotion, ...] = ()
+    promoted: Promoted = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,42 +196,76 @@ def changed_paths(file: Path, sha: str) -> list[str]:
     return [unquote_path(line) for line in out.splitlines() if line.strip()]
 
 
+_Parsed = tuple[State, Promoted] | str  # the file's aliases, or why it is invalid
+
+
 def _entries(repo: Any, revisions: list[Revision]) -> list[Entry]:
-    parsed: dict[str, tuple[State | None, str | None]] = {}
+    parsed: dict[str, _Parsed] = {}
     previous: State = {}
+    previous_promoted: Promoted = {}
     entries = []
     for revision in revisions:
         if revision.deleted:
-            state: State | None
-            state, invalid = {}, None
+            found: _Parsed = ({}, {})
         else:
             blob, _, _, data = repo.git.get_object_data(f"{revision.sha}:{revision.path}")
             if blob not in parsed:
                 parsed[blob] = _parse(data, f"{revision.path}@{revision.short}")
-            state, invalid = parsed[blob]
-        if state is None:
-            entries.append(Entry(revision, (), previous, invalid))
+            found = parsed[blob]
+        if isinstance(found, str):
+            entries.append(Entry(revision, (), previous, found, promoted=previous_promoted))
             continue
-        entries.append(Entry(revision, tuple(diff_states(previous, state)), state))
-        previous = state
+        state, promoted = found
+        involved = _keys(previous_promoted) | _keys(promoted)
+        changes = [c for c in diff_states(previous, state) if (c.model, c.alias) not in involved]
+        moves = _promotions(involved, (previous, previous_promoted), (state, promoted))
+        entries.append(Entry(revision, tuple(changes), state, None, moves, promoted))
+        previous, previous_promoted = state, promoted
     return entries
 
 
-def _parse(data: bytes, label: str) -> tuple[State | None, str | None]:
+def _keys(promoted: Promoted) -> set[tuple[str, str]]:
+    return {(model, alias) for model, aliases in promoted.items() for alias in aliases}
+
+
+def _label(side: tuple[State, Promoted], model: str, alias: str) -> str | None:
+    state, promoted = side
+    if alias in promoted.get(model, {}):
+        return promoted[model][alias]
+    version = state.get(model, {}).get(alias)
+    return None if version is None else str(version)
+
+
+def _promotions(
+    keys: set[tuple[str, str]], before: tuple[State, Promoted], after: tuple[State, Promoted]
+) -> tuple[Promotion, ...]:
+    found = []
+    for model, alias in sorted(keys):
+        was, now = _label(before, model, alias), _label(after, model, alias)
+        if was != now:
+            found.append(Promotion(model, alias, was, now))
+    return tuple(found)
+
+
+def _parse(data: bytes, label: str) -> _Parsed:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return None, f"{label}: not valid UTF-8"
+        return f"{label}: not valid UTF-8"
     try:
         spec = parse_spec(text, label).spec
     except SpecError as error:
-        return None, str(error)
-    # Versions only: a promotion from another environment names no number of this registry.
+        return str(error)
+    # Versions in `state`: a promotion from another environment names no number of this
+    # registry, so it is kept apart, as where it came from.
     state = {
         name: {alias: v for alias, v in model.aliases.items() if isinstance(v, int)}
         for name, model in spec.models.items()
     }
-    return state, None
+    promoted: Promoted = {}
+    for name, alias, source in spec.promotions():
+        promoted.setdefault(name, {})[alias] = source.describe(name)
+    return state, promoted
 
 
 def diff_states(before: State, after: State) -> list[Change]:
@@ -230,8 +285,11 @@ def select(timeline: Timeline, model: str | None, alias: str | None) -> Timeline
         changes = tuple(
             c for c in entry.changes if c.model == model and (alias is None or c.alias == alias)
         )
-        if changes or entry.invalid:
-            kept.append(Entry(entry.revision, changes, entry.state, entry.invalid))
+        moves = tuple(p for p in entry.promotions if p.model == model and alias in (None, p.alias))
+        if changes or moves or entry.invalid:
+            kept.append(
+                Entry(entry.revision, changes, entry.state, entry.invalid, moves, entry.promoted)
+            )
     return Timeline(timeline.path, tuple(kept), timeline.shallow, timeline.notes)
 
 

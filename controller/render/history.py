@@ -14,7 +14,7 @@ from controller.render.reports import COLOUR, FORMAT_VERSION, SYMBOL, change_jso
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from controller.gitops.history import Entry, Timeline
+    from controller.gitops.history import Entry, Promotion, Timeline
 
 
 def _when(moment: datetime) -> str:
@@ -29,6 +29,27 @@ def _change_phrase(change: Change) -> str:
     return f"{change.key}: {change.before} → {change.after}"
 
 
+def _promotion_phrase(moved: Promotion) -> str:
+    if moved.before is None:
+        return f"{moved.key}: set to {moved.after}"
+    if moved.after is None:
+        return f"{moved.key}: removed (was {moved.before})"
+    return f"{moved.key}: {moved.before} → {moved.after}"
+
+
+def _promotion_action(moved: Promotion) -> Action:
+    if moved.before is None:
+        return Action.CREATE
+    return Action.DELETE if moved.after is None else Action.UPDATE
+
+
+def _lines(entry: Entry) -> list[tuple[Action, str]]:
+    """Every alias change of a revision: this registry's numbers, then promotions."""
+    return [(c.action, _change_phrase(c)) for c in entry.changes] + [
+        (_promotion_action(p), _promotion_phrase(p)) for p in entry.promotions
+    ]
+
+
 def _entry_json(entry: Entry) -> dict[str, Any]:
     revision = entry.revision
     return {
@@ -41,6 +62,11 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
         "path": revision.path,
         "invalid": entry.invalid,
         "changes": [change_json(c) for c in entry.changes],
+        # Either side promoted from another environment: where from, as a string.
+        "promotions": [
+            {"model": p.model, "alias": p.alias, "from": p.before, "to": p.after}
+            for p in entry.promotions
+        ],
     }
 
 
@@ -67,11 +93,12 @@ def history_text(timeline: Timeline) -> str:
         if entry.invalid:
             first = entry.invalid.splitlines()
             lines.append(click.style(f"    invalid file, skipped: {' '.join(first[:2])}", fg="red"))
+        changed = _lines(entry)
         lines += [
-            click.style(f"    {SYMBOL[c.action]} {_change_phrase(c)}", fg=COLOUR[c.action])
-            for c in entry.changes
+            click.style(f"    {SYMBOL[action]} {phrase}", fg=COLOUR[action])
+            for action, phrase in changed
         ]
-        if not entry.changes and not entry.invalid:
+        if not changed and not entry.invalid:
             lines.append("    (no alias changes)")
     lines += [click.style(f"note: {n}", fg="yellow") for n in timeline.notes]
     return "\n".join(lines) if lines else "No alias changes in the history."
@@ -82,7 +109,7 @@ def history_markdown(timeline: Timeline) -> str:
     for entry in timeline.entries:
         revision = entry.revision
         pr = f"#{revision.pull_request}" if revision.pull_request else ""
-        what = "<br>".join(md_code(_change_phrase(c)) for c in entry.changes)
+        what = "<br>".join(md_code(phrase) for _, phrase in _lines(entry))
         if entry.invalid:
             what = "❌ invalid file"
         rows.append((_when(revision.time), md_code(revision.short), revision.author, pr, what))
@@ -91,19 +118,26 @@ def history_markdown(timeline: Timeline) -> str:
     return "\n".join(lines)
 
 
-def _pointers(entry: Entry, model: str | None, alias: str | None) -> list[tuple[str, str, int]]:
+Pointer = tuple[str, str, "int | str"]  # model, alias, version (or where it was promoted from)
+
+
+def _pointers(entry: Entry, model: str | None, alias: str | None) -> list[Pointer]:
+    both: dict[str, dict[str, int | str]] = {}
+    for source in (entry.state, entry.promoted):
+        for name, aliases in source.items():
+            both.setdefault(name, {}).update(aliases)
     return [
         (name, alias_name, version)
-        for name, aliases in sorted(entry.state.items())
+        for name, aliases in sorted(both.items())
         if model is None or name == model
         for alias_name, version in sorted(aliases.items())
         if alias is None or alias_name == alias
     ]
 
 
-def _nested(pointers: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+def _nested(pointers: list[Pointer]) -> dict[str, dict[str, int | str]]:
     """{model: {alias: version}}: the shape of aliases.yaml itself."""
-    nested: dict[str, dict[str, int]] = {}
+    nested: dict[str, dict[str, int | str]] = {}
     for model, alias, version in pointers:
         nested.setdefault(model, {})[alias] = version
     return nested

@@ -271,7 +271,7 @@ def test_a_plain_version_in_prod_fails_a_promote_from_that_names_staging(
     repo.commit("Prod: a plain version", when=datetime.now(UTC) - timedelta(days=3))
     staging, prod = str(repo.path("staging.yaml")), str(repo.path("prod.yaml"))
 
-    code, out, err = invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)
+    code, _, err = invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)
 
     assert code == 1
     assert (

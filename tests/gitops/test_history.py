@@ -436,6 +436,7 @@ def test_history_json_lists_every_revision_with_its_changes(
                 "path": FILE,
                 "invalid": None,
                 "changes": [change_json(create("bikes", "champion", 1))],
+                "promotions": [],
             },
             {
                 "commit": merge,
@@ -447,6 +448,7 @@ def test_history_json_lists_every_revision_with_its_changes(
                 "path": FILE,
                 "invalid": None,
                 "changes": [change_json(update("bikes", "champion", 1, 2))],
+                "promotions": [],
             },
         ],
     }
@@ -523,3 +525,48 @@ def test_history_of_2000_revisions_has_2000_entries_and_the_last_state(repo: Git
     )
     assert all(len(e.changes) >= 1 for e in entries)
     assert all(a.revision.time < b.revision.time for a, b in itertools.pairwise(entries))
+
+
+PROD_FILE = """\
+environment: {{name: prod}}
+models:
+  bikes:
+    aliases:
+      champion: {champion}
+      shadow: 4
+"""
+
+
+def test_history_of_an_environment_names_each_promotion_by_where_it_came_from(
+    repo: GitRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never "removed" or "no alias changes" for a promotion: where from, on each side."""
+    repo.write("prod.yaml", PROD_FILE.format(champion=3))
+    repo.commit("Prod by hand")
+    repo.write("prod.yaml", PROD_FILE.format(champion="{from: staging, version: 7}"))
+    repo.commit("Promote v7")
+    repo.write("prod.yaml", PROD_FILE.format(champion="staging@champion"))
+    repo.commit("Follow staging's champion")
+    repo.write("prod.yaml", PROD_FILE.format(champion=3).replace("      shadow: 4\n", ""))
+    repo.commit("Roll back to 3")
+    prod = str(repo.path("prod.yaml"))
+
+    code, out, _ = aliasctl(capsys, "history", prod)
+
+    assert code == 0
+    assert [line.strip() for line in out.splitlines() if not line[:1].isdigit()] == [
+        "+ bikes@champion: set to 3",
+        "+ bikes@shadow: set to 4",
+        "~ bikes@champion: 3 → staging bikes v7",
+        "~ bikes@champion: staging bikes v7 → staging bikes@champion",
+        "- bikes@shadow: removed (was 4)",
+        "~ bikes@champion: staging bikes@champion → 3",
+    ]
+    code, out, _ = aliasctl(capsys, "history", "bikes@champion", prod, "--output", "json")
+    entries = json.loads(out)["entries"]
+    assert [(e["changes"], e["promotions"]) for e in entries][1] == (
+        [], [{"model": "bikes", "alias": "champion", "from": "3", "to": "staging bikes v7"}]
+    )  # fmt: skip
+    assert len(entries) == 4  # the promotions are changes of bikes@champion too
+    code, out, _ = aliasctl(capsys, "history", prod, "--at", "HEAD~1")
+    assert "  bikes@champion -> staging bikes@champion" in out.splitlines()

@@ -1,7 +1,9 @@
 """The revert of an automatic rollback, on a branch for review: git stays the truth.
 
 After analysis rolls an alias back in the registry, the file still names the failed
-version. This writes the one-line `rollback` edit as a commit on its own branch, built
+version (in an environment's file, the promotion: the revert names the version already
+in that environment's registry, as `rollback --to` does). This writes the one-line
+`rollback` edit as a commit on its own branch, built
 with git's plumbing from HEAD, so the working tree, the index and the checked-out
 branch of the checkout `serve` or CI runs in are never touched. Where a remote is
 reachable the branch is pushed, for a pull request.
@@ -69,7 +71,7 @@ def prepare_revert_branch(
         raise GitError(f"{file}: not committed at HEAD; nothing to revert") from None
     label = f"{relative} at HEAD"
     current = _declared(text, label, model, alias)
-    if current == to_version:
+    if current == to_version:  # a promotion is taken back to a version already here
         raise RollbackError(f"{label} already declares {model}@{alias}: {to_version}")
     new_text = edited_text(text, label, Rollback(model, alias, current, to_version))
     branch = branch_name(model, alias, to_version)
@@ -93,14 +95,16 @@ def prepare_revert_branch(
     return RevertBranch(branch, sha, pushed=True, created=created)
 
 
-def _declared(text: str, label: str, model: str, alias: str) -> int:
+def _declared(text: str, label: str, model: str, alias: str) -> int | str:
+    """The version the file names, or (an environment's file) where it is promoted from:
+    the revert then replaces that promotion with the version already in this registry."""
     from controller.desired.spec import parse_spec  # noqa: PLC0415
 
-    declared = parse_spec(text, label).spec.declared()
-    version = declared.get(model, {}).get(alias)
-    if version is None:
+    declared = parse_spec(text, label).spec.models.get(model)
+    value = declared.aliases.get(alias) if declared else None
+    if value is None:
         raise RollbackError(f"{label}: {model}@{alias} is not declared")
-    return version
+    return value if isinstance(value, int) else value.describe(model)
 
 
 def _commit_on_branch(

@@ -43,6 +43,8 @@ class Settings:
     # After a rollback: prepare the file's revert on a branch, and push it where it can.
     revert_branch: bool = True
     push: bool = True
+    # The environment whose file and registry these are (recorded in a rollback's stamp).
+    environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ def _roll_back(
         f"rollback of version {target.version}: {decision.hold.reason if decision.hold else ''}"
     )
     source = {**stamp.source, "rollback": reason[:500]}
+    if settings.environment is not None:
+        source["environment"] = settings.environment
     result = apply_plan(
         plan,
         declared,

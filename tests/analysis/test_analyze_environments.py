@@ -18,6 +18,7 @@ from controller.core.state import Record
 from tests.conftest import client_for, invoke, live_aliases, seed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import pytest
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
 SMOKE = "import sys; sys.exit('{{model}}:{{version}}' in sys.argv[1:])"
 
 
-def environment_file(name: str, model: str, champion: str, *, bad: str = "", count: int = 1) -> str:
+def environment_file(
+    name: str, model: str, champion: str, *, bad: str = "", count: int = 1, rule: str = ""
+) -> str:
     failing = f', "{bad}"' if bad else ""
     return f"""\
 environment:
@@ -38,7 +41,7 @@ models:
     aliases:
       champion: {champion}
 policies:
-  champion:
+  champion:{rule}
     analysis:
       metrics:
         - name: smoke
@@ -49,14 +52,18 @@ policies:
 """
 
 
-def write_files(root: Path, version: int, *, bad: str = "", count: int = 1) -> tuple[str, str]:
-    """staging names `version`; prod promotes staging's `version`."""
+def write_files(
+    root: Path, version: int, *, bad: str = "", count: int = 1, rule: str = ""
+) -> tuple[str, str]:
+    """staging names `version`; prod promotes staging's `version` (`rule`: prod's policy)."""
     staging, prod = root / "staging.yaml", root / "prod.yaml"
     staging.write_text(
         environment_file("staging", "bikes-staging", str(version), bad=bad, count=count)
     )
     promoted = f"{{from: staging, model: bikes-staging, version: {version}}}"
-    prod.write_text(environment_file("prod", "bikes-prod", promoted, bad=bad, count=count))
+    prod.write_text(
+        environment_file("prod", "bikes-prod", promoted, bad=bad, count=count, rule=rule)
+    )
     return str(staging), str(prod)
 
 
@@ -86,18 +93,27 @@ def verified(uri: str, model: str) -> int | None:
 
 
 def promoted_twice(
-    capsys: pytest.CaptureFixture[str], root: Path, uri: str, *, bad: str = ""
+    capsys: pytest.CaptureFixture[str],
+    root: Path,
+    uri: str,
+    *,
+    bad: str = "",
+    rule: str = "",
+    commit: Callable[[str], object] = lambda _: None,
 ) -> tuple[str, str]:
     """Staging's version 1 is promoted into prod (its copy: bikes-prod v1) and passes in
     both; then staging's version 2 is promoted (bikes-prod v2) and applied."""
     seed(uri, {"bikes-staging": 2})
-    files = write_files(root, 1, bad=bad)
+    files = write_files(root, 1, bad=bad, rule=rule)
+    commit("Promote staging's version 1 to prod")
     assert invoke(capsys, "apply", *files, "--registry-uri", uri)[0] == 0
     code, report, err = analyze(capsys, uri, *files)
     assert code == 0, (report, err)
     assert (verified(uri, "bikes-staging"), verified(uri, "bikes-prod")) == (1, 1)
-    files = write_files(root, 2, bad=bad)
-    assert invoke(capsys, "apply", *files, "--registry-uri", uri)[0] == 0
+    files = write_files(root, 2, bad=bad, rule=rule)
+    commit("Promote staging's version 2 to prod")
+    code, out, err = invoke(capsys, "apply", *files, "--registry-uri", uri)
+    assert code == 0, out + err
     assert live_aliases(uri, "bikes-staging") == {"champion": 2}
     assert live_aliases(uri, "bikes-prod") == {"champion": 2}
     assert versions(uri, "bikes-prod") == [1, 2]
@@ -107,8 +123,9 @@ def promoted_twice(
 def test_a_failure_in_prod_rolls_back_to_the_verified_version_there_and_reverts_prod_yaml(
     capsys: pytest.CaptureFixture[str], sqlite_uri: str, repo: GitRepo
 ) -> None:
-    staging, prod = promoted_twice(capsys, repo.root, sqlite_uri, bad="bikes-prod:2")
-    repo.commit("Promote staging's version 2 to prod")
+    staging, prod = promoted_twice(
+        capsys, repo.root, sqlite_uri, bad="bikes-prod:2", commit=repo.commit
+    )
     staging_before = repo.path("staging.yaml").read_text()
 
     code, report, err = analyze(capsys, sqlite_uri, staging, prod, "--no-push")
@@ -226,3 +243,27 @@ def test_passing_analyses_in_two_environments_exit_0_and_are_verified_in_each(
     assert code == 0
     assert out.count("### aliasctl analyze") == 1
     assert out.index("#### Environment `staging`") < out.index("#### Environment `prod`")
+
+
+def test_a_promote_from_in_staging_does_not_keep_prod_on_the_failed_version(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, repo: GitRepo
+) -> None:
+    """prod's policy wants its version to have held champion in staging: the rollback to
+    prod's verified version passes that gate as apply passes it, instead of being refused
+    and leaving the failed version live."""
+    rule = "\n    promote_from: {alias: champion, environment: staging}"
+    staging, prod = promoted_twice(
+        capsys, repo.root, sqlite_uri, bad="bikes-prod:2", rule=rule, commit=repo.commit
+    )
+
+    code, report, err = analyze(capsys, sqlite_uri, staging, prod, "--no-revert-branch")
+
+    [in_prod] = sections(report)["prod"]
+    assert (code, in_prod["outcome"], in_prod["problem"], in_prod["done"]) == (
+        1,
+        "rolled back and held",
+        None,
+        True,
+    ), err
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
+    assert versions(sqlite_uri, "bikes-prod") == [1, 2]

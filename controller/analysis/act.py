@@ -224,6 +224,7 @@ def _revert(loaded: LoadedSpec, target: Target, decision: Decision, settings: Se
             previous,
             message,
             push=settings.push,
+            environment=settings.environment,
         )
     except ControllerError as error:
         return f"no revert branch: {error}"

@@ -42,11 +42,13 @@ class RevertBranch:
     created: bool = True
 
 
-def branch_name(model: str, alias: str, to_version: int) -> str:
-    """A ref name git accepts for any model name (Unity Catalog's dots, spaces, slashes)."""
+def branch_name(model: str, alias: str, to_version: int, environment: str | None = None) -> str:
+    """A ref name git accepts for any model name (Unity Catalog's dots, spaces, slashes);
+    an environment's own folder, since staging and prod may both hold bikes@champion."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model}-{alias}").strip(".-")
     safe = re.sub(r"\.{2,}", ".", safe).removesuffix(".lock")
-    return f"{BRANCH_PREFIX}{safe or 'model'}-v{to_version}"
+    folder = f"{environment}/" if environment else ""  # a name of [a-z0-9_-]: a valid ref
+    return f"{BRANCH_PREFIX}{folder}{safe or 'model'}-v{to_version}"
 
 
 def prepare_revert_branch(
@@ -59,6 +61,7 @@ def prepare_revert_branch(
     push: bool = True,
     remote: str = "origin",
     timeout: float = 30,
+    environment: str | None = None,
 ) -> RevertBranch:
     """Commit `model@alias: to_version` in `file` on a branch off HEAD; push it if asked."""
     import git  # noqa: PLC0415 - gitpython is only needed by git-aware commands
@@ -74,7 +77,7 @@ def prepare_revert_branch(
     if current == to_version:  # a promotion is taken back to a version already here
         raise RollbackError(f"{label} already declares {model}@{alias}: {to_version}")
     new_text = edited_text(text, label, Rollback(model, alias, current, to_version))
-    branch = branch_name(model, alias, to_version)
+    branch = branch_name(model, alias, to_version, environment)
     try:
         sha, created = _commit_on_branch(repo, relative, new_text, branch, message, head)
     except git.GitCommandError as error:

@@ -162,7 +162,7 @@ def test_a_failure_in_prod_rolls_back_to_the_verified_version_there_and_reverts_
     assert verified(sqlite_uri, "bikes-staging") == 2
 
     # The revert takes prod's promotion line back to prod's version 1; staging's file stays.
-    branch = "aliasctl/rollback/bikes-prod-champion-v1"
+    branch = "aliasctl/rollback/prod/bikes-prod-champion-v1"  # a folder per environment
     assert in_prod["revert"].startswith(f"revert prepared on branch {branch}")
     reverted = repo.git("show", f"{branch}:prod.yaml")
     assert "\n      champion: 1\n" in reverted

@@ -109,7 +109,12 @@ def test_a_promotion_is_taken_back_to_the_version_already_in_its_registry(
     repo.write("prod.yaml", declared + "{from: staging, version: 7}   # the promotion\n")
     repo.commit("Promote staging's 7")
 
-    branch = prepare_revert_branch(repo.path("prod.yaml"), "bikes", "champion", 3, MESSAGE)
+    branch = prepare_revert_branch(
+        repo.path("prod.yaml"), "bikes", "champion", 3, MESSAGE, environment="prod"
+    )
+
+    # Staging may hold bikes@champion too: each environment's reverts have a folder.
+    assert branch.branch == "aliasctl/rollback/prod/bikes-champion-v3"
 
     assert repo.git("show", f"{branch.sha}:prod.yaml") == declared + "3   # the promotion"
     assert repo.git("diff", "--numstat", repo.head(), branch.sha) == "1\t1\tprod.yaml"

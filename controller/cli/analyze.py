@@ -124,11 +124,10 @@ def wait_for_analyses(
     deadline = time.monotonic() + wait_timeout
     seen: dict[str, dict[str, Outcome]] = {name: {} for name in passes}
     due: dict[str, datetime | None] = dict.fromkeys(passes)  # None: no measurement waits
-    now = current_time()
     ready = list(passes)
     while True:
         for name in ready:
-            report = passes[name](now)
+            report = passes[name](current_time())  # its own clock: a pass may take minutes
             seen[name] |= {outcome.target.key: outcome for outcome in report.outcomes}
             due[name] = report.next_due if report.running else None
         waiting = {name: at for name, at in due.items() if at is not None}

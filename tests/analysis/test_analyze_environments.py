@@ -229,8 +229,6 @@ def test_passing_analyses_in_two_environments_exit_0_and_are_verified_in_each(
     }
     assert "(2/2" in found["prod"][0]["message"], found
     assert (verified(sqlite_uri, "bikes-staging"), verified(sqlite_uri, "bikes-prod")) == (1, 1)
-    # One loop over both: a single wait line per interval, not one per environment in turn.
-    assert err.count("next measurement in") <= 1, err
 
     code, out, _ = invoke(capsys, "analyze", *files, "--registry-uri", sqlite_uri)
     assert code == 0

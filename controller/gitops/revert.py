@@ -1,12 +1,12 @@
 """The revert of an automatic rollback, on a branch for review: git stays the truth.
 
 After analysis rolls an alias back in the registry, the file still names the failed
-version (in an environment's file, the promotion: the revert names the version already
-in that environment's registry, as `rollback --to` does). This writes the one-line
-`rollback` edit as a commit on its own branch, built
-with git's plumbing from HEAD, so the working tree, the index and the checked-out
-branch of the checkout `serve` or CI runs in are never touched. Where a remote is
-reachable the branch is pushed, for a pull request.
+version (in an environment's file, the promotion that brought it: the revert names the
+version already in that environment's registry instead, as `rollback --to` does). This
+writes the one-line `rollback` edit as a commit on its own branch, built with git's
+plumbing from HEAD, so the working tree, the index and the checked-out branch of the
+checkout `serve` or CI runs in are never touched. Where a remote is reachable the branch
+is pushed, for a pull request.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def prepare_revert_branch(
         raise GitError(f"{file}: not committed at HEAD; nothing to revert") from None
     label = f"{relative} at HEAD"
     current = _declared(text, label, model, alias)
-    if current == to_version:  # a promotion is taken back to a version already here
+    if current == to_version:  # (a promotion never is: it is replaced by the version)
         raise RollbackError(f"{label} already declares {model}@{alias}: {to_version}")
     new_text = edited_text(text, label, Rollback(model, alias, current, to_version))
     branch = branch_name(model, alias, to_version, environment)

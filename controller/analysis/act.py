@@ -11,7 +11,7 @@ carries it out once it may. A run killed between the two converges the same way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,10 +26,11 @@ from controller.reconcile import Options, prepare_plan
 from controller.registry.lock import held, lock_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from datetime import datetime
 
     from controller.core.analysis import Target
+    from controller.core.soak import Stretch
     from controller.core.state import Observed
     from controller.desired.spec import LoadedSpec
     from controller.registry.seam import Registry
@@ -43,6 +44,11 @@ class Settings:
     # After a rollback: prepare the file's revert on a branch, and push it where it can.
     revert_branch: bool = True
     push: bool = True
+    # The environment whose file and registry these are (recorded in a rollback's stamp).
+    environment: str | None = None
+    # A promotion's stretch holding the alias in its source environment, for promote_from
+    # across environments: the rollback is judged with it, as apply judges that alias.
+    source_soak: Mapping[tuple[str, str], Stretch] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ def _roll_back(
         now=now,
         evidence=False,
         scope=frozenset({target.model}),
+        source_soak=settings.source_soak,
     )
     declared = loaded.spec.declared()
     plan = prepare_plan(declared, registry, options)
@@ -178,6 +185,8 @@ def _roll_back(
         f"rollback of version {target.version}: {decision.hold.reason if decision.hold else ''}"
     )
     source = {**stamp.source, "rollback": reason[:500]}
+    if settings.environment is not None:
+        source["environment"] = settings.environment
     result = apply_plan(
         plan,
         declared,
@@ -215,6 +224,7 @@ def _revert(loaded: LoadedSpec, target: Target, decision: Decision, settings: Se
             previous,
             message,
             push=settings.push,
+            environment=settings.environment,
         )
     except ControllerError as error:
         return f"no revert branch: {error}"

@@ -1,7 +1,9 @@
-"""`plan`, `apply` and `drift` over several files, or a file that names its environment."""
+"""`plan`, `apply`, `drift` and `analyze` over several files, or a file that names its
+environment."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -11,8 +13,11 @@ from controller.cli.options import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, open_regis
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from datetime import datetime
     from pathlib import Path
 
+    from controller.analysis.act import Settings as AnalysisSettings
+    from controller.analysis.runner import Report
     from controller.desired.spec import LoadedSpec
     from controller.environments.files import EnvironmentFile
     from controller.environments.registries import Registries
@@ -121,3 +126,37 @@ def apply_environments(
     click.echo(render_environments(done, output))
     failed = any(p.result is not None and not p.result.ok for p in done)
     return EXIT_ERROR if failed or len(done) < len(selected) else EXIT_OK
+
+
+def analysis_passes(
+    files: Sequence[Path],
+    names: Sequence[str],
+    registry_uri: str | None,
+    timeout: float | None,
+    read_mode: str,
+    settings: AnalysisSettings,
+    say: Callable[[str], None],
+) -> tuple[list[EnvironmentFile], dict[str, Callable[[datetime], Report]]]:
+    """Each picked environment's analysis pass: on its own registry, under its own instance
+    and lock, its file read with every promotion as its copy there (read again each pass),
+    so a failure rolls back to a version already in that registry and reverts that file."""
+    from controller.analysis.runner import provider_measure, run_pass  # noqa: PLC0415
+    from controller.environments.registries import resolve_file  # noqa: PLC0415
+    from controller.environments.soak import source_stretches  # noqa: PLC0415
+
+    selected, registries = _open(files, names, registry_uri, timeout, read_mode)
+
+    def pass_for(file: EnvironmentFile) -> Callable[[datetime], Report]:
+        own = replace(settings, instance=file.spec.instance_name, environment=file.name)
+
+        def one_pass(now: datetime) -> Report:
+            current = resolve_file(file, registries)
+            # A rollback passes promote_from across environments as apply would pass it.
+            stretches, _ = source_stretches(registries.environments, file, list(current.promotions))
+            acts = replace(own, source_soak=stretches)
+            registry = registries.of(file.name)
+            return run_pass(current.loaded, registry, acts, now, provider_measure, say=say)
+
+        return one_pass
+
+    return selected, {file.name: pass_for(file) for file in selected}

@@ -1,10 +1,12 @@
 """The revert of an automatic rollback, on a branch for review: git stays the truth.
 
 After analysis rolls an alias back in the registry, the file still names the failed
-version. This writes the one-line `rollback` edit as a commit on its own branch, built
-with git's plumbing from HEAD, so the working tree, the index and the checked-out
-branch of the checkout `serve` or CI runs in are never touched. Where a remote is
-reachable the branch is pushed, for a pull request.
+version (in an environment's file, the promotion that brought it: the revert names the
+version already in that environment's registry instead, as `rollback --to` does). This
+writes the one-line `rollback` edit as a commit on its own branch, built with git's
+plumbing from HEAD, so the working tree, the index and the checked-out branch of the
+checkout `serve` or CI runs in are never touched. Where a remote is reachable the branch
+is pushed, for a pull request.
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ class RevertBranch:
     created: bool = True
 
 
-def branch_name(model: str, alias: str, to_version: int) -> str:
-    """A ref name git accepts for any model name (Unity Catalog's dots, spaces, slashes)."""
+def branch_name(model: str, alias: str, to_version: int, environment: str | None = None) -> str:
+    """A ref name git accepts for any model name (Unity Catalog's dots, spaces, slashes);
+    an environment's own folder, since staging and prod may both hold bikes@champion."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model}-{alias}").strip(".-")
     safe = re.sub(r"\.{2,}", ".", safe).removesuffix(".lock")
-    return f"{BRANCH_PREFIX}{safe or 'model'}-v{to_version}"
+    folder = f"{environment}/" if environment else ""  # a name of [a-z0-9_-]: a valid ref
+    return f"{BRANCH_PREFIX}{folder}{safe or 'model'}-v{to_version}"
 
 
 def prepare_revert_branch(
@@ -57,6 +61,7 @@ def prepare_revert_branch(
     push: bool = True,
     remote: str = "origin",
     timeout: float = 30,
+    environment: str | None = None,
 ) -> RevertBranch:
     """Commit `model@alias: to_version` in `file` on a branch off HEAD; push it if asked."""
     import git  # noqa: PLC0415 - gitpython is only needed by git-aware commands
@@ -69,10 +74,10 @@ def prepare_revert_branch(
         raise GitError(f"{file}: not committed at HEAD; nothing to revert") from None
     label = f"{relative} at HEAD"
     current = _declared(text, label, model, alias)
-    if current == to_version:
+    if current == to_version:  # (a promotion never is: it is replaced by the version)
         raise RollbackError(f"{label} already declares {model}@{alias}: {to_version}")
     new_text = edited_text(text, label, Rollback(model, alias, current, to_version))
-    branch = branch_name(model, alias, to_version)
+    branch = branch_name(model, alias, to_version, environment)
     try:
         sha, created = _commit_on_branch(repo, relative, new_text, branch, message, head)
     except git.GitCommandError as error:
@@ -93,14 +98,16 @@ def prepare_revert_branch(
     return RevertBranch(branch, sha, pushed=True, created=created)
 
 
-def _declared(text: str, label: str, model: str, alias: str) -> int:
+def _declared(text: str, label: str, model: str, alias: str) -> int | str:
+    """The version the file names, or (an environment's file) where it is promoted from:
+    the revert then replaces that promotion with the version already in this registry."""
     from controller.desired.spec import parse_spec  # noqa: PLC0415
 
-    declared = parse_spec(text, label).spec.declared()
-    version = declared.get(model, {}).get(alias)
-    if version is None:
+    declared = parse_spec(text, label).spec.models.get(model)
+    value = declared.aliases.get(alias) if declared else None
+    if value is None:
         raise RollbackError(f"{label}: {model}@{alias} is not declared")
-    return version
+    return value if isinstance(value, int) else value.describe(model)
 
 
 def _commit_on_branch(

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from controller.core.analysis import Act
 from controller.core.times import utc_text
+from controller.render.environments import section_title
 
 if TYPE_CHECKING:
     from controller.analysis.act import Outcome
     from controller.analysis.runner import Report
 
+NOTHING = "Nothing to analyse: every analysed alias is at a verified or held version."
 _VERB = {
     Act.NOTHING: "running",
     Act.VERIFY: "verified",
@@ -24,9 +26,30 @@ def render_analysis(report: Report, output: str) -> str:
     if output == "json":
         return json.dumps({"analyses": [_json(o) for o in report.outcomes]}, indent=2)
     if not report.outcomes:
-        return "Nothing to analyse: every analysed alias is at a verified or held version."
+        return NOTHING
+    heading = ["### aliasctl analyze", ""] if output == "markdown" else []
+    return "\n".join(heading + _lines(report, output))
+
+
+def render_environments_analysis(sections: list[tuple[str, str, Report]], output: str) -> str:
+    """A section per environment (name, file, report), in the order the files are applied."""
+    if output == "json":
+        body = [
+            {"name": name, "file": file, "analyses": [_json(o) for o in report.outcomes]}
+            for name, file, report in sections
+        ]
+        return json.dumps({"environments": body}, indent=2)
+    parts = ["### aliasctl analyze"] if output == "markdown" else []
+    for name, file, report in sections:
+        title = section_title(name, file, output, level=4)
+        lines = "\n".join(_lines(report, output)) if report.outcomes else NOTHING
+        parts.append(f"{title}\n\n{lines}")
+    return "\n\n".join(parts)
+
+
+def _lines(report: Report, output: str) -> list[str]:
     bullet = "- " if output == "markdown" else ""
-    lines = ["### aliasctl analyze", ""] if output == "markdown" else []
+    lines = []
     for outcome in report.outcomes:
         lines.append(f"{bullet}{_line(outcome)}")
         indent = "  " if output == "markdown" else "    "
@@ -36,7 +59,7 @@ def render_analysis(report: Report, output: str) -> str:
             )
         if outcome.revert:
             lines.append(f"{indent}{outcome.revert}")
-    return "\n".join(lines)
+    return lines
 
 
 def _line(outcome: Outcome) -> str:

@@ -39,9 +39,14 @@ def render_environments_drift(plans: list[EnvironmentPlan], output: str) -> str:
 
 
 def _title(env: EnvironmentPlan, output: str) -> str:
+    return section_title(env.name, env.file, output)
+
+
+def section_title(name: str, file: str, output: str, level: int = 2) -> str:
+    """An environment's section: `=== Environment prod (prod.yaml) ===`, or a heading."""
     if output == "markdown":
-        return f"## Environment `{env.name}` ({env.file})"
-    return f"=== Environment {env.name} ({env.file}) ==="
+        return f"{'#' * level} Environment `{name}` ({file})"
+    return f"=== Environment {name} ({file}) ==="
 
 
 def _section(env: EnvironmentPlan, output: str) -> str:

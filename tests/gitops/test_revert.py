@@ -100,6 +100,26 @@ def test_a_file_that_already_names_the_version_has_nothing_to_revert(repo: GitRe
         prepare_revert_branch(repo.path(FILE), "bikes", "champion", 2, MESSAGE, push=False)
 
 
+def test_a_promotion_is_taken_back_to_the_version_already_in_its_registry(
+    repo: GitRepo,
+) -> None:
+    """In an environment's file the revert replaces the promotion line with the version
+    the rollback went to, a version of this environment's registry (nothing is copied)."""
+    declared = "environment:\n  name: prod\nmodels:\n  bikes:\n    aliases:\n      champion: "
+    repo.write("prod.yaml", declared + "{from: staging, version: 7}   # the promotion\n")
+    repo.commit("Promote staging's 7")
+
+    branch = prepare_revert_branch(
+        repo.path("prod.yaml"), "bikes", "champion", 3, MESSAGE, environment="prod"
+    )
+
+    # Staging may hold bikes@champion too: each environment's reverts have a folder.
+    assert branch.branch == "aliasctl/rollback/prod/bikes-champion-v3"
+
+    assert repo.git("show", f"{branch.sha}:prod.yaml") == declared + "3   # the promotion"
+    assert repo.git("diff", "--numstat", repo.head(), branch.sha) == "1\t1\tprod.yaml"
+
+
 def test_a_file_outside_git_is_a_git_error(tmp_path: Path) -> None:
     file = tmp_path / FILE
     file.write_text(spec_text({"bikes": {"champion": 3}}))

@@ -17,7 +17,7 @@ from controller.analysis.act import Settings as AnalysisSettings
 from controller.analysis.runner import provider_measure, run_pass
 from controller.core.analysis import Act
 from controller.errors import ControllerError
-from controller.serve.desired import read_resolved
+from controller.serve.desired import for_analysis
 from controller.serve.status import Event, EventKind, RunningAnalysis
 
 if TYPE_CHECKING:
@@ -54,15 +54,17 @@ def analysis_pass(
 ) -> PassReport:
     """Measure what is due and act on what is decided; never raises."""
     try:
-        loaded = read_resolved(settings.file, settings.served)
+        read = for_analysis(settings.file, settings.served)
         acts = AnalysisSettings(
             settings.instance,
             settings.lock_timeout,
             settings.lock_lease,
             settings.revert_branch,
             settings.push,
+            environment=read.environment,
+            source_soak=read.source_soak,
         )
-        report = run_pass(loaded, registry, acts, now, measure, scope=scope, say=log.info)
+        report = run_pass(read.loaded, registry, acts, now, measure, scope=scope, say=log.info)
     except ControllerError as error:
         log.warning("analysis pass failed: %s", error)
         return PassReport(previous)

@@ -18,6 +18,7 @@ from controller.desired.spec import load_spec
 from controller.environments.files import load_environments
 from controller.environments.registries import Registries, resolve_file
 from controller.environments.run import Copied, before_copy, copy_promotion
+from controller.environments.soak import source_stretches
 from controller.errors import ControllerError
 
 if TYPE_CHECKING:
@@ -98,13 +99,25 @@ class Desired:
         return replace(self, loaded=loaded, pending=left), copied
 
 
-def read_resolved(file: Path, served: ServedEnvironment | None) -> LoadedSpec:
+@dataclass(frozen=True)
+class ForAnalysis:
+    """What an analysis pass reads: the file resolved, whose environment it is, and the
+    promotions' soaks in their sources (a rollback passes promote_from as apply would)."""
+
+    loaded: LoadedSpec
+    environment: str | None = None
+    source_soak: Mapping[tuple[str, str], Stretch] = field(default_factory=dict)
+
+
+def for_analysis(file: Path, served: ServedEnvironment | None) -> ForAnalysis:
     """The file, promotions as their copies (pending ones at their live versions)."""
     if served is None:
-        return load_spec(file)
+        return ForAnalysis(load_spec(file))
     environments = load_environments(served.files)
     target = _served(environments.files, served.name)
-    return resolve_file(target, Registries(environments, served.open)).loaded
+    current = resolve_file(target, Registries(environments, served.open))
+    stretches, _ = source_stretches(environments, target, list(current.promotions))
+    return ForAnalysis(current.loaded, target.name, stretches)
 
 
 def read_desired(

@@ -4,7 +4,9 @@ judged as apply judges them (soak, freezes), on a real SQLite registry and as a 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.cli.options import open_registry
@@ -17,17 +19,14 @@ from tests.environments.test_one_registry import PROD, SOAKED_PROD, STAGING, fil
 from tests.support.serve_process import ServeProcess, get, wait_for
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pytest
 
+    from controller.registry.seam import Registry
     from controller.serve.cycle import CycleReport
     from tests.support.gitrepo import GitRepo
 
 
-def served_settings(staging: str, prod: str, sqlite_uri: str) -> tuple[Settings, object]:
-    from pathlib import Path  # noqa: PLC0415
-
+def served_settings(staging: str, prod: str, sqlite_uri: str) -> tuple[Settings, Registry]:
     served = ServedEnvironment(
         (Path(staging), Path(prod)),
         "prod",
@@ -41,9 +40,9 @@ def served_settings(staging: str, prod: str, sqlite_uri: str) -> tuple[Settings,
 
 
 def cycle(
-    settings: Settings, registry: object, previous: Snapshot, now: datetime | None = None
+    settings: Settings, registry: Registry, previous: Snapshot, now: datetime | None = None
 ) -> CycleReport:
-    return run_cycle(settings, registry, previous, None, now or datetime.now(UTC))  # type: ignore[arg-type]
+    return run_cycle(settings, registry, previous, None, now or datetime.now(UTC))
 
 
 def start(settings: Settings) -> Snapshot:
@@ -192,3 +191,36 @@ def test_serve_as_a_process_follows_a_new_staging_champion_into_prod(
     assert code == 0, log
     assert "environment prod, registry" in log
     assert "Traceback" not in log
+
+
+def test_serves_analysis_rolls_prod_back_to_a_version_there_and_its_cycles_keep_it(
+    capsys: pytest.CaptureFixture[str], sqlite_uri: str, repo: GitRepo
+) -> None:
+    from controller.serve.analysis import analysis_pass  # noqa: PLC0415
+    from tests.analysis.test_analyze_environments import promoted_twice  # noqa: PLC0415
+
+    staging, prod = promoted_twice(
+        capsys, repo.root, sqlite_uri, bad="bikes-prod:2", commit=repo.commit
+    )
+    settings, registry = served_settings(staging, prod, sqlite_uri)
+    settings = replace(settings, push=False)
+    snapshot = start(settings)
+
+    def rolled_back() -> tuple[str, ...] | None:
+        nonlocal snapshot
+        report = analysis_pass(settings, registry, snapshot, None, datetime.now(UTC))
+        snapshot = report.snapshot
+        kinds = tuple(e.kind for e in report.events)
+        return kinds or None
+
+    assert wait_for(rolled_back, 60, "the analysis's verdict") == ("rolled_back",)
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
+    assert live_aliases(sqlite_uri, "bikes-staging") == {"champion": 2}
+    assert versions(sqlite_uri, "bikes-prod") == [1, 2]  # back to a version there: no copy
+
+    # The file still promotes staging's v2 (its copy, v2): the hold keeps prod at 1.
+    kept = cycle(settings, registry, snapshot)
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
+    [status] = kept.snapshot.aliases
+    assert (status.state, status.live) == (AliasState.HELD, 1)
+    assert versions(sqlite_uri, "bikes-prod") == [1, 2]

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.server, pytest.mark.xdist_group("environments")]
 
 def test_a_version_promoted_from_staging_is_copied_once_and_predicts_the_same(
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     staging_server: MlflowServer,
@@ -52,6 +53,8 @@ def test_a_version_promoted_from_staging_is_copied_once_and_predicts_the_same(
     code, out, err = invoke(capsys, "apply", *files)
     assert code == 0, err
     assert "Error" not in err
+    # MLflow's "Waiting up to 300 seconds for model version to finish creation": noise.
+    assert not [r.message for r in caplog.records if "Waiting up to" in r.message]
     assert f"staging {staged.model} v{staged.version} is version 1 (copied now)" in out
     assert live_aliases(production_server.uri, unique) == {"champion": 1}
     original = load(staging_server.uri, staged.model, staged.version)

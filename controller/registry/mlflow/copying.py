@@ -71,6 +71,7 @@ FAILED = "FAILED_REGISTRATION"
 # Faults of a search after which no other search is tried.
 UNANSWERED = frozenset({Fault.UNREACHABLE, Fault.TRANSIENT, Fault.AUTH})
 log = logging.getLogger("aliasctl.registry")
+WAITING_LOGGER = "mlflow.store.model_registry.abstract_store"
 
 
 @dataclass(frozen=True)
@@ -266,14 +267,15 @@ def _copy_across(src: Side, dst: Side, source: CopySource, model: str, version: 
     budget = int(dst.policy.budget_seconds)
 
     def register() -> int:
-        made = create(
-            name=model,
-            source=f"{artifact_uri}/{ARTIFACT_PATH}",
-            run_id=run_id,
-            tags=tags,
-            description=version.description or None,
-            await_creation_for=budget,
-        )
+        with _quiet(WAITING_LOGGER):
+            made = create(
+                name=model,
+                source=f"{artifact_uri}/{ARTIFACT_PATH}",
+                run_id=run_id,
+                tags=tags,
+                description=version.description or None,
+                await_creation_for=budget,
+            )
         return int(made.version)
 
     return _register_once(dst, source, model, register)
@@ -381,6 +383,19 @@ def _register_once(side: Side, source: CopySource, model: str, create: Callable[
         raise
     except RegistryError as error:
         raise _error(side, source, model, _doing("registering the copy", error), error) from None
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """MLflow logs "Waiting up to N seconds for model version to finish creation" at INFO
+    on every registration it awaits: noise in a command's output, not news."""
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(max(saved, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
 
 
 @contextmanager

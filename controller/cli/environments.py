@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from controller.environments.files import EnvironmentFile
     from controller.environments.registries import Registries
     from controller.reconcile import Options
+    from controller.registry.seam import Registry
 
 environment_option = click.option(
     "--environment",
@@ -31,6 +32,27 @@ environment_option = click.option(
     help="Only this environment (repeatable); all of the files' environments by default. "
     "Sources are still read to resolve promotions.",
 )
+
+
+def open_for_file(
+    file: Path, registry_uri: str | None, timeout: float | None, read_mode: str, instance: str
+) -> tuple[Registry, str, list[str]]:
+    """The registry, instance and models of a command on one file (hold, unlock): those of
+    its environment when it names one (as plan and apply use them, so that the lock is
+    theirs too), else the command's options; a missing file names no model."""
+    from controller.desired.spec import load_spec  # noqa: PLC0415
+    from controller.environments.files import EnvironmentFile  # noqa: PLC0415
+
+    if not file.exists():
+        return open_registry(registry_uri, timeout, read_mode, instance), instance, []
+    loaded = load_spec(file)
+    models = list(loaded.spec.models)  # promoted aliases' models too: no resolution needed
+    if loaded.spec.environment is None:
+        return open_registry(registry_uri, timeout, read_mode, instance), instance, models
+    environment = EnvironmentFile(loaded)
+    own = environment.spec.instance_name
+    uri = environment.registry_uri() or registry_uri
+    return open_registry(uri, timeout, read_mode, own), own, models
 
 
 def _open(

@@ -8,17 +8,16 @@ from typing import TYPE_CHECKING
 
 import click
 
+from controller.cli.environments import open_for_file
 from controller.cli.options import (
     EXIT_OK,
     connection_options,
     current_time,
     file_argument,
     lock_options,
-    open_registry,
     registry_options,
 )
 from controller.desired.names import split_target
-from controller.desired.spec import load_spec
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,8 +41,7 @@ def list_holds(
     from controller.registry import holds  # noqa: PLC0415
     from controller.render.holds import hold_list_json, hold_list_text  # noqa: PLC0415
 
-    models = load_spec(file).spec.declared().keys()
-    registry = open_registry(registry_uri, timeout, read_mode, instance)
+    registry, _, models = open_for_file(file, registry_uri, timeout, read_mode, instance)
     found = holds.list_holds(registry, models)
     if output == "json":
         click.echo(json.dumps(hold_list_json(found, registry.display_uri), indent=2))
@@ -83,9 +81,10 @@ def release(
         raise click.BadParameter(
             "give a reason, it is recorded on the model", param_hint="--reason"
         )
-    # The lock apply takes for this file (beside its first model on Unity Catalog).
-    models = load_spec(file).spec.declared().keys() if file.exists() else [model]
-    registry = open_registry(registry_uri, timeout, read_mode, instance)
+    # The lock apply takes for this file (beside its first model on Unity Catalog), on the
+    # registry and as the instance of the file's environment when it names one.
+    registry, instance, models = open_for_file(file, registry_uri, timeout, read_mode, instance)
+    models = models or [model]
     say = partial(click.echo, err=True)
     name = lock_name(registry, instance, models)
     with held(registry, name, timeout_seconds=lock_timeout, lease_seconds=lock_lease, say=say):

@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from controller.cli.environments import open_for_file
 from controller.cli.options import (
     EXIT_OK,
     connection_options,
     file_argument,
-    open_registry,
 )
-from controller.desired.spec import load_spec
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,8 +34,7 @@ def unlock(
 
     if not force:
         raise click.UsageError("unlock breaks another apply's lock: pass --force to mean it")
-    models = load_spec(file).spec.models if file.exists() else {}
-    registry = open_registry(registry_uri, timeout, read_mode, instance)
+    registry, instance, models = open_for_file(file, registry_uri, timeout, read_mode, instance)
     name = lock_name(registry, instance, models)
     holder = break_lock(registry, name)
     if holder is None:

@@ -8,10 +8,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from controller.desired.spec import UnresolvedPromotionError, parse_spec
+from controller.gitops.importer import merge
 from tests.conftest import client_for, invoke, live_aliases, seed
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.support.environments import Staged
+    from tests.support.mlflow_server import MlflowServer
 
 STAGING = """\
 environment:
@@ -314,3 +319,67 @@ def test_an_instance_given_is_written_to_the_new_environment(
         capsys, "plan", str(out), "--registry-uri", sqlite_uri, "--detailed-exitcode"
     )
     assert code == 0, text
+
+
+@pytest.mark.server
+@pytest.mark.xdist_group("environments")
+def test_two_registries_a_copy_across_is_imported_as_its_promotion(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    staging_server: MlflowServer,
+    production_server: MlflowServer,
+    staged: Staged,
+    unique: str,
+) -> None:
+    """A staging and a production server: the copy apply made across them carries its tag,
+    and prod's file is written back with the promotion, planning to nothing."""
+    monkeypatch.setenv("STAGING_URI", staging_server.uri)
+    monkeypatch.setenv("PROD_URI", production_server.uri)
+    staging, prod = tmp_path / "staging.yaml", tmp_path / "prod.yaml"
+    staging.write_text(
+        "environment: {name: staging, registry_uri_env: STAGING_URI, instance: "
+        f"{unique}-staging}}\nmodels:\n  {staged.model}:\n    aliases: {{}}\n"
+    )
+    promoted = f"{{from: staging, model: {staged.model}, version: {staged.version}}}"
+    prod.write_text(
+        "environment: {name: prod, registry_uri_env: PROD_URI}\n"
+        f"models:\n  {unique}:\n    aliases:\n      champion: {promoted}\n"
+    )
+    code, out, err = invoke(capsys, "apply", str(staging), str(prod))
+    assert code == 0, out + err
+    prod.unlink()
+
+    code, _, err = invoke(
+        capsys, "import", "--filter", f"name = '{unique}'", "--environment", "prod",
+        "--registry-uri-env", "PROD_URI", "--source", str(staging), "--out", str(prod),
+    )  # fmt: skip
+    assert code == 0, err
+    text = prod.read_text()
+    assert f"      champion: {promoted}\n" in text
+    assert production_server.uri not in text
+    code, out, err = invoke(capsys, "plan", str(staging), str(prod), "--detailed-exitcode")
+    assert code == 0, out + err
+    code, out, _ = invoke(capsys, "apply", str(staging), str(prod))
+    assert code == 0
+    assert "copied now" not in out
+    copies = client_for(production_server.uri).search_model_versions(f"name='{unique}'")
+    assert [int(v.version) for v in copies] == [1]
+    assert live_aliases(production_server.uri, unique) == {"champion": 1}
+
+
+def test_merge_writes_a_new_model_with_a_promotion_and_checks_it_reads_back() -> None:
+    """Pure: the merged text parses to the file plus the additions, promotions included."""
+    loaded = parse_spec(PROD, "prod.yaml")
+    merged = merge(
+        loaded,
+        {"bikes-prod": {"champion": 1}, "cars": {"champion": 3, "shadow": 1}},
+        promoted={("bikes-prod", "champion"): 1},
+        values={("cars", "champion"): "{from: staging, version: 9}"},
+    )
+    assert merged.added == ["cars"]
+    assert merged.text == PROD + (
+        "  cars:\n    aliases:\n      champion: {from: staging, version: 9}\n      shadow: 1\n"
+    )
+    with pytest.raises(UnresolvedPromotionError):
+        merge(loaded, {"bikes-prod": {"champion": 1}})  # a promotion is never read as absent

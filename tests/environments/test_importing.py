@@ -333,7 +333,8 @@ def test_two_registries_a_copy_across_is_imported_as_its_promotion(
     unique: str,
 ) -> None:
     """A staging and a production server: the copy apply made across them carries its tag,
-    and prod's file is written back with the promotion, planning to nothing."""
+    and prod's file is written back with the promotion, planning to nothing. Staging's
+    server is shared by the session: only prod is applied (staging is read, never claimed)."""
     monkeypatch.setenv("STAGING_URI", staging_server.uri)
     monkeypatch.setenv("PROD_URI", production_server.uri)
     staging, prod = tmp_path / "staging.yaml", tmp_path / "prod.yaml"
@@ -346,7 +347,8 @@ def test_two_registries_a_copy_across_is_imported_as_its_promotion(
         "environment: {name: prod, registry_uri_env: PROD_URI}\n"
         f"models:\n  {unique}:\n    aliases:\n      champion: {promoted}\n"
     )
-    code, out, err = invoke(capsys, "apply", str(staging), str(prod))
+    only_prod = ("--environment", "prod")
+    code, out, err = invoke(capsys, "apply", str(staging), str(prod), *only_prod)
     assert code == 0, out + err
     prod.unlink()
 
@@ -358,9 +360,11 @@ def test_two_registries_a_copy_across_is_imported_as_its_promotion(
     text = prod.read_text()
     assert f"      champion: {promoted}\n" in text
     assert production_server.uri not in text
-    code, out, err = invoke(capsys, "plan", str(staging), str(prod), "--detailed-exitcode")
+    code, out, err = invoke(
+        capsys, "plan", str(staging), str(prod), *only_prod, "--detailed-exitcode"
+    )
     assert code == 0, out + err
-    code, out, _ = invoke(capsys, "apply", str(staging), str(prod))
+    code, out, _ = invoke(capsys, "apply", str(staging), str(prod), *only_prod)
     assert code == 0
     assert "copied now" not in out
     copies = client_for(production_server.uri).search_model_versions(f"name='{unique}'")

@@ -387,3 +387,23 @@ def test_merge_writes_a_new_model_with_a_promotion_and_checks_it_reads_back() ->
     )
     with pytest.raises(UnresolvedPromotionError):
         merge(loaded, {"bikes-prod": {"champion": 1}})  # a promotion is never read as absent
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--environment", "staging"], "--environment': " + "{prod} describes environment 'prod'"),
+        (["--registry-uri-env", "PROD_URI"], "{prod} already says where its registry is"),
+        (["--source", "{prod}"], "environment 'prod' is described by {prod} too"),
+    ],
+)
+def test_merge_into_an_environment_refuses_options_that_contradict_the_file(
+    envs: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    prod = envs / "prod.yaml"
+    given = [a.format(prod=prod) for a in args]
+    code, out, err = import_prod(capsys, envs, sqlite_uri, "--merge", *given)
+    assert (code, out) == (1, "")
+    assert message.format(prod=prod) in err
+    assert "Traceback" not in err
+    assert prod.read_text() == PROD

@@ -334,7 +334,8 @@ def test_two_registries_a_copy_across_is_imported_as_its_promotion(
 ) -> None:
     """A staging and a production server: the copy apply made across them carries its tag,
     and prod's file is written back with the promotion, planning to nothing. Staging's
-    server is shared by the session: only prod is applied (staging is read, never claimed)."""
+    server is shared by the session: only prod is applied (staging is read, never claimed),
+    under an instance of its own (the session's other tests manage prod's models too)."""
     monkeypatch.setenv("STAGING_URI", staging_server.uri)
     monkeypatch.setenv("PROD_URI", production_server.uri)
     staging, prod = tmp_path / "staging.yaml", tmp_path / "prod.yaml"
@@ -344,7 +345,7 @@ def test_two_registries_a_copy_across_is_imported_as_its_promotion(
     )
     promoted = f"{{from: staging, model: {staged.model}, version: {staged.version}}}"
     prod.write_text(
-        "environment: {name: prod, registry_uri_env: PROD_URI}\n"
+        f"environment: {{name: prod, registry_uri_env: PROD_URI, instance: {unique}-prod}}\n"
         f"models:\n  {unique}:\n    aliases:\n      champion: {promoted}\n"
     )
     only_prod = ("--environment", "prod")
@@ -355,10 +356,12 @@ def test_two_registries_a_copy_across_is_imported_as_its_promotion(
     code, _, err = invoke(
         capsys, "import", "--filter", f"name = '{unique}'", "--environment", "prod",
         "--registry-uri-env", "PROD_URI", "--source", str(staging), "--out", str(prod),
+        "--instance", f"{unique}-prod",
     )  # fmt: skip
     assert code == 0, err
     text = prod.read_text()
     assert f"      champion: {promoted}\n" in text
+    assert f"  registry_uri_env: PROD_URI\n  instance: {unique}-prod\nmodels:\n" in text
     assert production_server.uri not in text
     code, out, err = invoke(
         capsys, "plan", str(staging), str(prod), *only_prod, "--detailed-exitcode"

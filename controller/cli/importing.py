@@ -99,8 +99,9 @@ class StageAlias(click.ParamType[tuple[str, str], Any]):
     metavar="NAME",
     callback=lambda _c, _p, v: _checked(v, check_environment_name, "--environment"),
     help="Write a new file for this environment: it opens with an `environment:` block, and "
-    "the models are read under its instance (NAME, unless --instance is given). With --merge "
-    "into an environment's file, that file's environment (checked, else not needed).",
+    "the models are read under its instance (NAME; --instance given is written as the "
+    "block's instance). With --merge into an environment's file: optional, and must name "
+    "that file's environment (whose own registry and instance are read).",
 )
 @click.option(
     "--registry-uri-env",
@@ -141,7 +142,8 @@ def import_command(
     read_mode: str,
 ) -> int:
     """Write aliases.yaml from the live registry: every alias of the chosen models
-    (with --from-stages, also one per stage)."""
+    (with --from-stages, also one per stage; with --environment, an environment's file, in
+    which copies made from the --source environments are written as promotions)."""
     from controller.desired.yamlsource import write_text  # noqa: PLC0415
     from controller.gitops import importer  # noqa: PLC0415
 

@@ -10,6 +10,11 @@ reported, never overwritten.
 mapped stage (MLflow's "Migrating from Stages"): those aliases do not exist yet, so
 the first apply creates them. An alias that exists already is written as it is: where
 the stage says another version, that is a conflict for a person, not an overwrite.
+
+An environment's file (controller/environments/importing.py decides what goes in it) opens
+with its `environment:` block and may write an alias as the promotion its version is a
+copy of; merging into one, its promotions are compared as the versions they stand for in
+its registry and kept as written.
 """
 
 from __future__ import annotations

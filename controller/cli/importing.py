@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from controller.cli.options import (
     DEFAULT_FILE,
@@ -18,7 +19,17 @@ from controller.cli.options import (
 )
 from controller.core.stages import DEFAULT_MAPPING, STAGES, describe, mapping, parse_pair
 from controller.core.state import utc_text
+from controller.desired.environment import check_environment_name, check_variable
 from controller.desired.spec import load_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from controller.desired.spec import LoadedSpec
+    from controller.environments.files import EnvironmentFile
+    from controller.environments.registries import Registries
+    from controller.gitops.importer import Key, Selection
+    from controller.registry.seam import Registry
 
 
 class StageAlias(click.ParamType[tuple[str, str], Any]):
@@ -83,6 +94,35 @@ class StageAlias(click.ParamType[tuple[str, str], Any]):
     help="With --from-stages: map a stage to an alias; repeatable, replaces the default "
     f"{describe(DEFAULT_MAPPING)}. Stages: {', '.join(STAGES)}.",
 )
+@click.option(
+    "--environment",
+    metavar="NAME",
+    callback=lambda _c, _p, v: _checked(v, check_environment_name, "--environment"),
+    help="Write a new file for this environment: it opens with an `environment:` block, and "
+    "the models are read under its instance (NAME; --instance given is written as the "
+    "block's instance). With --merge into an environment's file: optional, and must name "
+    "that file's environment (whose own registry and instance are read).",
+)
+@click.option(
+    "--registry-uri-env",
+    metavar="VAR",
+    callback=lambda _c, _p, v: _checked(v, check_variable, "--registry-uri-env"),
+    help="With --environment: the variable holding the environment's registry URI, read now "
+    "as plan and apply will and written to the file as `registry_uri_env: VAR`. A file "
+    "never gets the URI itself: a host name (or a password) does not belong in git, and CI "
+    "passes a variable from a secret. Without it, the file names no registry and every "
+    "command is given --registry-uri.",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    metavar="FILE",
+    help="Another environment's file (repeatable, e.g. staging.yaml): a live alias at a "
+    "copy aliasctl made from it is written as that promotion, {from: staging, version: 7}. "
+    "Merging into a file with promotions, give their sources' files.",
+)
 @connection_options
 def import_command(
     models: tuple[str, ...],
@@ -93,13 +133,17 @@ def import_command(
     allow_empty: bool,
     from_stages: bool,
     stage_aliases: tuple[tuple[str, str], ...],
+    environment: str | None,
+    registry_uri_env: str | None,
+    sources: tuple[Path, ...],
     registry_uri: str | None,
     timeout: float | None,
     instance: str,
     read_mode: str,
 ) -> int:
     """Write aliases.yaml from the live registry: every alias of the chosen models
-    (with --from-stages, also one per stage)."""
+    (with --from-stages, also one per stage; with --environment, an environment's file, in
+    which copies made from the --source environments are written as promotions)."""
     from controller.desired.yamlsource import write_text  # noqa: PLC0415
     from controller.gitops import importer  # noqa: PLC0415
 
@@ -110,7 +154,11 @@ def import_command(
     loaded = load_spec(target) if merge else None
     if not merge and out is not None and out.exists():
         raise click.UsageError(f"{out} exists: pass --merge to add to it")
-    registry = open_registry(registry_uri, timeout, read_mode, instance)
+    into = _into(
+        loaded, target, Wanted(environment, registry_uri_env, sources, _explicit("instance")),
+        lambda uri, name: open_registry(uri or registry_uri, timeout, read_mode, name), instance,
+    )  # fmt: skip
+    registry, instance = into.registry, into.instance
     observed = registry.read_models(models, exact=True)  # only what was named
     searched = all_models or filter_string is not None
     if searched:
@@ -119,29 +167,34 @@ def import_command(
     chosen = importer.select(
         observed, set(models), instance, searched=searched, stage_map=stage_map
     )
-    for note in chosen.notes:
+    promoted, values, notes = _lineage(into, loaded, chosen)
+    for note in [*chosen.notes, *notes]:
         click.echo(f"note: {note}", err=True)
     if searched and not chosen.models and not allow_empty:
         asked = "--all" if all_models else f"--filter {filter_string!r}"
-        _refuse_empty(asked, registry.display_uri, len(found.models))
+        _refuse_empty(asked, into.label, len(found.models))
     aliases = sum(len(a) for a in chosen.models.values())
     if loaded is None:
         moment = utc_text(datetime.now(UTC))
         text = importer.render(
-            chosen.models, registry.display_uri, moment, chosen.from_stage, stage_map
-        )
+            chosen.models, into.label, moment, chosen.from_stage, stage_map,
+            environment=into.lines, values=values,
+        )  # fmt: skip
         if out is None:
             click.echo(text, nl=False)
         else:
             out.write_text(text, encoding="utf-8")  # the file may name models in any script
         count = len(chosen.models)
         staged = f" ({len(chosen.from_stage)} from stages)" if stage_map else ""
+        staged += f" ({_plural(len(values), 'promotion')})" if values else ""
         click.echo(
             f"Imported {_plural(count, 'model')}, {_plural(aliases, 'alias')}{staged}.", err=True
         )
         conflicts = list(chosen.conflicts)
     else:
-        merged = importer.merge(loaded, chosen.models, chosen.from_stage)
+        merged = importer.merge(
+            loaded, chosen.models, chosen.from_stage, promoted=promoted, values=values
+        )
         if merged.added:
             write_text(target, merged.text)
         click.echo(f"{target}: added {', '.join(merged.added) or 'nothing'}", err=True)
@@ -173,3 +226,122 @@ def _refuse_empty(asked: str, registry: str, searched: int) -> None:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "es" if noun.endswith("s") else "s")
+
+
+def _checked(value: str | None, check: Callable[[str], str], option: str) -> str | None:
+    try:
+        return None if value is None else check(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint=f"'{option}'") from None
+
+
+def _explicit(name: str) -> bool:
+    source = click.get_current_context().get_parameter_source(name)
+    return source in {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the options ask of an import into an environment."""
+
+    environment: str | None
+    variable: str | None
+    sources: tuple[Path, ...]
+    instance_given: bool
+
+
+@dataclass(frozen=True)
+class Into:
+    """Where an import reads, and the environment it writes for (None: a plain file)."""
+
+    registry: Registry
+    instance: str
+    label: str  # the registry, as the new file's first comment names it
+    file: EnvironmentFile | None = None
+    registries: Registries | None = None  # the sources' (and, merging, the target's)
+    lines: tuple[str, ...] = ()  # a new file's `environment:` block
+
+
+def _into(
+    loaded: LoadedSpec | None,
+    target: Path,
+    wanted: Wanted,
+    opener: Callable[[str | None, str], Registry],
+    instance: str,
+) -> Into:
+    """A plain file's registry is --registry-uri under --instance; an environment's is its
+    own (as plan reads it), under its own instance."""
+    from controller.environments.files import load_environments  # noqa: PLC0415
+    from controller.environments.importing import (  # noqa: PLC0415
+        check_sources,
+        environment_lines,
+        new_environment,
+    )
+    from controller.environments.registries import Registries  # noqa: PLC0415
+
+    named = loaded.spec.environment if loaded is not None else None
+    if named is None:
+        _plain_only(loaded, target, wanted)
+        if loaded is not None or wanted.environment is None:
+            registry = opener(None, instance)
+            return Into(registry, instance, registry.display_uri)
+    if loaded is not None and named is not None:
+        if wanted.environment not in {None, named.name}:
+            raise click.BadParameter(
+                f"{target} describes environment {named.name!r}", param_hint="'--environment'"
+            )
+        if wanted.variable is not None:
+            raise click.UsageError(
+                f"--registry-uri-env writes a new file's environment: {target} already says "
+                "where its registry is"
+            )
+        environments = load_environments([target, *wanted.sources])
+        registries = Registries(environments, opener)
+        file = environments.files[named.name]
+        label = f"environment {file.name}'s registry"
+        return Into(registries.of(file.name), file.spec.instance_name, label, file, registries)
+    name = str(wanted.environment)
+    if wanted.instance_given:
+        _checked(instance, check_environment_name, "--instance")
+    given = instance if wanted.instance_given else None
+    file = new_environment(name, str(target), wanted.variable, given)
+    sources: Registries | None = None
+    if wanted.sources:
+        sources = Registries(load_environments(wanted.sources), opener)
+        check_sources(sources.environments, name)
+    registry = opener(file.registry_uri(), file.spec.instance_name)
+    label = f"environment {name}'s registry" + (f" (${wanted.variable})" if wanted.variable else "")
+    lines = tuple(environment_lines(name, wanted.variable, given))
+    return Into(registry, file.spec.instance_name, label, file, sources, lines)
+
+
+def _plain_only(loaded: LoadedSpec | None, target: Path, wanted: Wanted) -> None:
+    if loaded is not None and (wanted.environment or wanted.sources or wanted.variable):
+        raise click.UsageError(
+            f"{target} names no environment: add its `environment:` block by hand (or import "
+            "into a new file with --environment), then merge"
+        )
+    if wanted.environment is None and (wanted.sources or wanted.variable):
+        raise click.UsageError(
+            "--source and --registry-uri-env are for an environment's file: pass "
+            "--environment NAME (a new file) or --merge into an environment's file"
+        )
+
+
+def _lineage(
+    into: Into, loaded: LoadedSpec | None, chosen: Selection
+) -> tuple[dict[Key, int] | None, dict[Key, str], list[str]]:
+    """Merging: the version each of the file's promotions stands for; for both: the aliases
+    to write as promotions, and the notes."""
+    from controller.environments.importing import lineage, promoted_versions  # noqa: PLC0415
+
+    if into.file is None:
+        return None, {}, []
+    promoted: dict[Key, int] | None = None
+    notes: list[str] = []
+    skip: set[Key] = set(chosen.from_stage)
+    if loaded is not None and into.registries is not None:
+        promoted, notes = promoted_versions(into.file, into.registries)
+        skip |= {(m, a) for m, spec in loaded.spec.models.items() for a in spec.aliases}
+    found = lineage(chosen.models, into.file, into.registry, into.registries, skip)
+    return promoted, found.values, [*notes, *found.notes]

@@ -10,6 +10,11 @@ reported, never overwritten.
 mapped stage (MLflow's "Migrating from Stages"): those aliases do not exist yet, so
 the first apply creates them. An alias that exists already is written as it is: where
 the stage says another version, that is a conflict for a person, not an overwrite.
+
+An environment's file (controller/environments/importing.py decides what goes in it) opens
+with its `environment:` block and may write an alias as the promotion its version is a
+copy of; merging into one, its promotions are compared as the versions they stand for in
+its registry and kept as written.
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ from controller.desired.spec import parse_spec
 from controller.errors import ControllerError
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Collection, Mapping, Sequence
 
     from controller.core.state import Observed, ObservedModel
-    from controller.desired.spec import LoadedSpec
+    from controller.desired.spec import LoadedSpec, Spec
     from controller.desired.yamlsource import KeyPath, SourceMap
 
 Live = dict[str, dict[str, int]]
+Key = tuple[str, str]  # (model, alias)
+# (model, alias) -> its value as written, where not its number: `{from: staging, version: 7}`.
+Values = dict[Key, str]
 # (model, alias) -> the stage an alias is made from (it does not exist in the registry yet).
 Origins = dict[tuple[str, str], str]
 SCHEMA_LINE = "# yaml-language-server: $schema=./aliases.schema.json"
@@ -165,7 +173,12 @@ def render(
     moment: str,
     from_stage: Mapping[tuple[str, str], str] | None = None,
     stage_map: Mapping[str, str] | None = None,
+    *,
+    environment: Sequence[str] = (),
+    values: Values | None = None,
 ) -> str:
+    """The new file. `environment`: its `environment:` block, as lines; `values`: aliases
+    written otherwise than as their number (promotions from other environments)."""
     lines = [SCHEMA_LINE, f"# Imported by `aliasctl import` from {registry} at {moment}."]
     if stage_map:
         lines += [
@@ -177,9 +190,15 @@ def render(
         lines.append(
             "# Every alias below is at its live version: the first apply adopts them, moving none."
         )
+    if values:
+        lines.append(
+            "# An alias written {from: ...} is at the copy of that version: apply finds it, "
+            "copying nothing."
+        )
+    lines += environment
     lines.append("models:" if models else "models: {}")
     for name, aliases in models.items():
-        lines += _model_lines(name, aliases, from_stage or {}, indent="  ", step="  ")
+        lines += _model_lines(name, aliases, from_stage or {}, "  ", "  ", values or {})
     return "\n".join(lines) + "\n"
 
 
@@ -189,13 +208,14 @@ def _model_lines(
     from_stage: Mapping[tuple[str, str], str],
     indent: str,
     step: str,
+    values: Values,
 ) -> list[str]:
     """A model's block, as both a new file and a merge write it: its key, `aliases:`
     (`{}` when it has none), then one line an alias."""
     return [
         f"{indent}{key(model)}:",
         f"{indent}{step}aliases:" + ("" if aliases else " {}"),
-        *_alias_lines(model, aliases, from_stage, indent + step + step),
+        *_alias_lines(model, aliases, from_stage, indent + step + step, values),
     ]
 
 
@@ -204,9 +224,11 @@ def _alias_lines(
     aliases: Mapping[str, int],
     from_stage: Mapping[tuple[str, str], str],
     indent: str,
+    values: Values,
 ) -> list[str]:
     return [
-        f"{indent}{key(a)}: {v}{_stage_comment(from_stage, model, a)}" for a, v in aliases.items()
+        f"{indent}{key(a)}: {values.get((model, a), v)}{_stage_comment(from_stage, model, a)}"
+        for a, v in aliases.items()
     ]
 
 
@@ -231,16 +253,23 @@ def merge(
     loaded: LoadedSpec,
     live: Mapping[str, Mapping[str, int]],
     from_stage: Mapping[tuple[str, str], str] | None = None,
+    *,
+    promoted: Mapping[tuple[str, str], int] | None = None,
+    values: Values | None = None,
 ) -> Merge:
     """Insert what `live` has and the file lacks; report what both have but disagree on.
 
-    `from_stage` names the aliases made from a stage (not in the registry yet).
+    `from_stage` names the aliases made from a stage (not in the registry yet). In an
+    environment's file, `promoted` is the version each promotion stands for in this
+    registry (controller/environments/importing.py; absent: not there, so left out), and
+    `values` the added aliases written as promotions rather than numbers.
     """
     origin = from_stage or {}
+    written = values or {}
     source = loaded.source
     text = source.text
     newline = "\r\n" if "\r\n" in text else "\n"
-    declared = loaded.spec.declared()
+    declared = _declared(loaded.spec, promoted)
     result = Merge(text)
     inserts: list[tuple[int, str]] = []
     new_models = {m: a for m, a in live.items() if m not in declared}
@@ -252,8 +281,11 @@ def merge(
             if have is not None and have != version:
                 stage = origin.get((model, alias))
                 theirs = "the registry" if stage is None else f"the registry's {stage} stage"
+                ours = f"says {have}"
+                if (model, alias) in (promoted or {}):
+                    ours = f"promotes it (version {have} here)"
                 result.conflicts.append(
-                    f"{model}@{alias}: the file says {have}, {theirs} {version} (kept)"
+                    f"{model}@{alias}: the file {ours}, {theirs} {version} (kept)"
                 )
         extra = {a: v for a, v in aliases.items() if a not in declared[model]}
         if extra:
@@ -262,7 +294,7 @@ def merge(
                 result.conflicts.append(_by_hand(source, ("models", model, "aliases"), model))
                 continue
             offset, indent = where
-            lines = _alias_lines(model, extra, origin, indent)
+            lines = _alias_lines(model, extra, origin, indent, written)
             body = "".join(newline + line for line in lines)
             inserts.append((offset, body))
             result.added_aliases += [(model, a) for a in extra]
@@ -276,15 +308,26 @@ def merge(
             body = "".join(
                 newline + line
                 for model, aliases in new_models.items()
-                for line in _model_lines(model, aliases, origin, indent, step)
+                for line in _model_lines(model, aliases, origin, indent, step, written)
             )
             inserts.append((offset, body))
             result.added_models += list(new_models)
     for offset, body in sorted(inserts, reverse=True):
         text = text[:offset] + body + text[offset:]
     result.text = text
-    _check(loaded, text, live, result)
+    _check(loaded, text, live, result, {**(promoted or {}), **_added(result, live, written)})
     return result
+
+
+def _declared(spec: Spec, promoted: Mapping[tuple[str, str], int] | None) -> Live:
+    """Every alias's version; a promotion's as `promoted` says (a plain file has none)."""
+    return spec.declared() if promoted is None else spec.with_versions(promoted).declared()
+
+
+def _added(m: Merge, live: Mapping[str, Mapping[str, int]], values: Values) -> dict[Key, int]:
+    """The added aliases written as promotions, and the live version each stands for."""
+    added = [*m.added_aliases, *((n, a) for n in m.added_models for a in live[n])]
+    return {(n, a): live[n][a] for n, a in added if (n, a) in values}
 
 
 def _after_last(source: SourceMap, path: KeyPath) -> tuple[int, str] | None:
@@ -322,15 +365,24 @@ def _by_hand(source: SourceMap, path: KeyPath, what: str) -> str:
     return f"{where}: {what} is written in flow style ({{...}}): add the new entries by hand"
 
 
-def _check(loaded: LoadedSpec, text: str, live: Mapping[str, Mapping[str, int]], m: Merge) -> None:
-    """The merged text must parse to exactly the file plus the additions."""
-    expected = loaded.spec.declared()
+def _check(
+    loaded: LoadedSpec,
+    text: str,
+    live: Mapping[str, Mapping[str, int]],
+    m: Merge,
+    promoted: Mapping[Key, int],
+) -> None:
+    """The merged text must parse to exactly the file plus the additions (promotions read
+    as the versions they stand for, and every existing one kept as written)."""
+    expected = _declared(loaded.spec, promoted if loaded.spec.environment else None)
     for model in m.added_models:
         expected[model] = dict(live[model])
     for model, alias in m.added_aliases:
         expected[model][alias] = live[model][alias]
-    after = parse_spec(text, loaded.source.path).spec.declared()
-    if after != expected:
+    spec = parse_spec(text, loaded.source.path).spec
+    after = _declared(spec, promoted if spec.environment else None)
+    kept = {(n, a): p for n, a, p in loaded.spec.promotions()}
+    if after != expected or any(spec.models[n].aliases.get(a) != p for (n, a), p in kept.items()):
         raise AdoptionError(
             f"{loaded.source.path}: merging would change more than the added lines "
             "(YAML anchors?); nothing was written"

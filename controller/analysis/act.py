@@ -24,6 +24,7 @@ from controller.errors import ControllerError
 from controller.gitops.provenance import make_stamp
 from controller.reconcile import Options, prepare_plan
 from controller.registry.lock import held, lock_name
+from controller.registry.seam import COPIED_FROM_TAG
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -199,11 +200,30 @@ def _roll_back(
         errors = [r.error for r in result.failed if r.error] + list(result.record_errors)
         problem = f"rollback not completed (the hold stays; the next apply retries): {errors}"
         return Outcome(target, decision, problem=problem)
-    revert = _revert(loaded, target, decision, settings) if settings.revert_branch else None
+    revert = None
+    if settings.revert_branch:
+        revert = _revert(loaded, target, decision, settings, _copied_from(registry, target))
     return Outcome(target, decision, acted=True, revert=revert)
 
 
-def _revert(loaded: LoadedSpec, target: Target, decision: Decision, settings: Settings) -> str:
+def _copied_from(registry: Registry, target: Target) -> str | None:
+    """The lineage tag of the version rolled back to, if it is a copy (environments)."""
+    if target.previous is None:
+        return None
+    try:
+        [info] = registry.read_versions([(target.model, target.previous)])
+    except (ControllerError, ValueError):
+        return None  # the revert then names the version by its number
+    return info.tags.get(COPIED_FROM_TAG)
+
+
+def _revert(
+    loaded: LoadedSpec,
+    target: Target,
+    decision: Decision,
+    settings: Settings,
+    copied_from: str | None = None,
+) -> str:
     """The file's revert, on a branch for review (git stays the truth)."""
     from controller.gitops.revert import prepare_revert_branch  # noqa: PLC0415 - git when needed
 
@@ -225,6 +245,7 @@ def _revert(loaded: LoadedSpec, target: Target, decision: Decision, settings: Se
             message,
             push=settings.push,
             environment=settings.environment,
+            copied_from=copied_from,
         )
     except ControllerError as error:
         return f"no revert branch: {error}"

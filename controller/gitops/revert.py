@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.desired.environment import FromSource
 from controller.gitops.history import GitError, open_repo
-from controller.gitops.rollback import Rollback, RollbackError, edited_text
+from controller.gitops.rollback import RollbackError, replace_value
 
 BRANCH_PREFIX = "aliasctl/rollback/"
 # Used only where git has no identity configured (a bare CI runner or a container).
@@ -62,8 +63,14 @@ def prepare_revert_branch(
     remote: str = "origin",
     timeout: float = 30,
     environment: str | None = None,
+    copied_from: str | None = None,
 ) -> RevertBranch:
-    """Commit `model@alias: to_version` in `file` on a branch off HEAD; push it if asked."""
+    """Commit `model@alias: to_version` in `file` on a branch off HEAD; push it if asked.
+
+    `copied_from`: the `aliasctl.copied_from` tag of the version gone back to. When the
+    file promotes the alias and that version is a copy from the same source, the revert
+    names it as the promotion it was (`{from: staging, version: 7}`), as `git revert`
+    of the promotion would, so reviewers still see where it came from."""
     import git  # noqa: PLC0415 - gitpython is only needed by git-aware commands
 
     repo, relative = open_repo(file)
@@ -76,7 +83,8 @@ def prepare_revert_branch(
     current = _declared(text, label, model, alias)
     if current == to_version:  # (a promotion never is: it is replaced by the version)
         raise RollbackError(f"{label} already declares {model}@{alias}: {to_version}")
-    new_text = edited_text(text, label, Rollback(model, alias, current, to_version))
+    value = _as_promoted(current, model, copied_from) or to_version
+    new_text = replace_value(text, label, model, alias, value)
     branch = branch_name(model, alias, to_version, environment)
     try:
         sha, created = _commit_on_branch(repo, relative, new_text, branch, message, head)
@@ -98,7 +106,7 @@ def prepare_revert_branch(
     return RevertBranch(branch, sha, pushed=True, created=created)
 
 
-def _declared(text: str, label: str, model: str, alias: str) -> int | str:
+def _declared(text: str, label: str, model: str, alias: str) -> int | FromSource:
     """The version the file names, or (an environment's file) where it is promoted from:
     the revert then replaces that promotion with the version already in this registry."""
     from controller.desired.spec import parse_spec  # noqa: PLC0415
@@ -107,7 +115,25 @@ def _declared(text: str, label: str, model: str, alias: str) -> int | str:
     value = declared.aliases.get(alias) if declared else None
     if value is None:
         raise RollbackError(f"{label}: {model}@{alias} is not declared")
-    return value if isinstance(value, int) else value.describe(model)
+    return value
+
+
+def _as_promoted(
+    current: int | FromSource, model: str, copied_from: str | None
+) -> FromSource | None:
+    """The promotion the version gone back to was copied by (`staging#bikes/7`), when the
+    file promotes the alias from that same environment and model; else None."""
+    if not isinstance(current, FromSource) or not copied_from:
+        return None
+    source, _, number = copied_from.rpartition("/")
+    environment, _, source_model = source.partition("#")
+    if not number.isdigit() or environment != current.from_:
+        return None
+    if source_model != (current.model or model):
+        return None
+    return FromSource.model_validate(
+        {"from": environment, "version": int(number), "model": current.model}
+    )
 
 
 def _commit_on_branch(

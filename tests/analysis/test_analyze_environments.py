@@ -161,12 +161,12 @@ def test_a_failure_in_prod_rolls_back_to_the_verified_version_there_and_reverts_
     assert hold_tag("champion") not in tags(sqlite_uri, "bikes-staging")
     assert verified(sqlite_uri, "bikes-staging") == 2
 
-    # The revert takes prod's promotion line back to prod's version 1; staging's file stays.
+    # The revert takes prod's promotion line back to the promotion of prod's version 1 (a
+    # copy of staging's 1), as `git revert` would: reviewers still see where it came from.
     branch = "aliasctl/rollback/prod/bikes-prod-champion-v1"  # a folder per environment
     assert in_prod["revert"].startswith(f"revert prepared on branch {branch}")
     reverted = repo.git("show", f"{branch}:prod.yaml")
-    assert "\n      champion: 1\n" in reverted
-    assert "from: staging" not in reverted
+    assert "\n      champion: {from: staging, model: bikes-staging, version: 1}\n" in reverted
     assert repo.git("show", f"{branch}:staging.yaml") + "\n" == staging_before
     assert repo.git("diff", "--name-only", "HEAD", branch) == "prod.yaml"
 
@@ -182,7 +182,7 @@ def test_a_failure_in_prod_rolls_back_to_the_verified_version_there_and_reverts_
     assert live_aliases(sqlite_uri, "bikes-prod") == {"champion": 1}
     assert versions(sqlite_uri, "bikes-prod") == [1, 2]
 
-    # The revert lands: prod names its version 1, and the hold is lifted.
+    # The revert lands: prod names staging's 1 again (its copy, prod's 1): the hold is lifted.
     repo.git("checkout", "--quiet", branch, "--", "prod.yaml")
     assert invoke(capsys, "apply", staging, prod, "--registry-uri", sqlite_uri)[0] == 0
     assert hold_tag("champion") not in tags(sqlite_uri, "bikes-prod")

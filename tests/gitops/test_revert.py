@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pytest
@@ -118,6 +119,26 @@ def test_a_promotion_is_taken_back_to_the_version_already_in_its_registry(
 
     assert repo.git("show", f"{branch.sha}:prod.yaml") == declared + "3   # the promotion"
     assert repo.git("diff", "--numstat", repo.head(), branch.sha) == "1\t1\tprod.yaml"
+
+
+def test_a_copy_gone_back_to_is_named_as_the_promotion_it_was(repo: GitRepo) -> None:
+    """Version 3 is the copy of staging's 5: the revert writes that promotion, not 3; a copy
+    from elsewhere (or another model) is named by its number."""
+    declared = "environment:\n  name: prod\nmodels:\n  bikes:\n    aliases:\n      champion: "
+    repo.write("prod.yaml", declared + "{from: staging, version: 7}   # the promotion\n")
+    repo.commit("Promote staging's 7")
+    revert = partial(
+        prepare_revert_branch, repo.path("prod.yaml"), "bikes", "champion", 3, MESSAGE,
+        push=False, environment="prod",
+    )  # fmt: skip
+
+    branch = revert(copied_from="staging#bikes/5")
+    assert repo.git("show", f"{branch.sha}:prod.yaml") == (
+        declared + "{from: staging, version: 5}   # the promotion"
+    )
+    for elsewhere in ("dev#bikes/5", "staging#cars/5", "staging#bikes/x"):
+        branch = revert(copied_from=elsewhere)
+        assert repo.git("show", f"{branch.sha}:prod.yaml") == declared + "3   # the promotion"
 
 
 def test_a_file_outside_git_is_a_git_error(tmp_path: Path) -> None:

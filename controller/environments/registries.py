@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from controller.registry.seam import Registry
 
 
+# A copy looked for: (the environment it is in, the model there, what it copies).
+CopyKey = tuple[str, str, Source]
+
+
 class Registries:
     """The environments' registries, opened once each (a source serves several targets)."""
 
@@ -46,8 +50,48 @@ class Registries:
         return self.of(target).find_copy(model, self.copy_source(source))
 
     def promotions(self, name: str) -> list[Promotion]:
-        """Every promotion into environment `name`, with its copy there if one exists."""
-        return resolve(self.environments, name, self.find_copy)
+        """Every promotion into environment `name`, with its copy there if one exists.
+
+        The copies are looked for together, a bulk search per registry, not one search per
+        promotion: resolution (pure) is run once to learn which copies it asks for, those
+        are found in bulk, and it runs again with the answers. A chain (dev -> staging ->
+        prod) asks for the next link only once the first is known: another round.
+        """
+        copies = _Answers()
+        while True:
+            found = resolve(self.environments, name, copies.answer)
+            if not copies.asked:
+                return found
+            copies.learn(self._find_copies(copies.asked))
+
+    def _find_copies(self, keys: set[CopyKey]) -> dict[CopyKey, int | None]:
+        by_target: dict[str, dict[tuple[str, CopySource], CopyKey]] = {}
+        for key in keys:
+            target, model, source = key
+            by_target.setdefault(target, {})[(model, self.copy_source(source))] = key
+        found: dict[CopyKey, int | None] = {}
+        for target, wanted in by_target.items():
+            answers = self.of(target).find_copies(list(wanted))
+            found |= {key: answers[asked] for asked, key in wanted.items()}
+        return found
+
+
+@dataclass
+class _Answers:
+    """The copies known so far, and those a resolution asked for and did not get."""
+
+    known: dict[CopyKey, int | None] = field(default_factory=dict)
+    asked: set[CopyKey] = field(default_factory=set)
+
+    def answer(self, target: str, model: str, source: Source) -> int | None:
+        key = (target, model, source)
+        if key not in self.known:
+            self.asked.add(key)
+        return self.known.get(key)
+
+    def learn(self, found: dict[CopyKey, int | None]) -> None:
+        self.known |= found
+        self.asked = set()
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,13 @@ class Registry(Protocol):
         is confirmed by a read of the model's versions."""
         ...
 
+    def find_copies(
+        self, wanted: Collection[tuple[str, CopySource]]
+    ) -> dict[tuple[str, CopySource], int | None]:
+        """`find_copy` of each (model, source), in as few requests as the registry allows
+        (one bulk search of the models' versions where it can `name IN (...)`)."""
+        ...
+
     def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:
         """Copy `source` (a version in `source_registry`) into this registry's `model` once.
 

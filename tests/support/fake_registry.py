@@ -153,6 +153,11 @@ class FakeRegistry:
         ]
         return min(found, default=None)
 
+    def find_copies(
+        self, wanted: Collection[tuple[str, CopySource]]
+    ) -> dict[tuple[str, CopySource], int | None]:
+        return {(model, source): self.find_copy(model, source) for model, source in wanted}
+
     def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:
         """A copy as MLflow makes one: a new version with the source's tags, run and
         description, plus the lineage tags (tagged after the copy within one fake)."""

@@ -49,6 +49,7 @@ from controller.registry.mlflow.connection import (
 from controller.registry.mlflow.entities import latest_stages, version_info
 from controller.registry.mlflow.search import (
     TAG_FILTER,
+    all_versions_named,
     is_in_refusal,
     missed_by_search,
     models_named,
@@ -390,6 +391,27 @@ class MlflowRegistry:
     def find_copy(self, model: str, source: CopySource) -> int | None:
         found = copying.find_copy(self._side(), model, source)
         return None if found is None else int(found.version)
+
+    def find_copies(
+        self, wanted: Collection[tuple[str, CopySource]]
+    ) -> dict[tuple[str, CopySource], int | None]:
+        answered: dict[tuple[str, CopySource], int | None] = {}
+        names = {m for m, _ in wanted if "'" not in m}
+        if self.read_mode is ReadMode.BULK and names:
+            search = self._client.search_model_versions
+            listed = self._name_in(lambda: all_versions_named(self._call, search, names))
+            if listed is not None:
+                answered = copying.copies_among(self.display_uri, listed, wanted)
+                # A model the search found no version of: one read confirms it has none.
+                side, confirmed = self._side(), set[str]()
+                for model, source in wanted:
+                    if model in names and (model, source) not in answered:
+                        if model not in confirmed:
+                            copying.confirm_no_versions(side, source, model)
+                            confirmed.add(model)
+                        answered[(model, source)] = None
+        rest = [w for w in wanted if w not in answered]
+        return answered | {(m, s): self.find_copy(m, s) for m, s in rest}
 
     def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:
         if not isinstance(source_registry, MlflowRegistry):

@@ -47,7 +47,7 @@ from controller.registry.seam import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
 COPY_EXPERIMENT = "aliasctl-copies"  # the target's experiment holding the copies' runs
 ARTIFACT_PATH = "model"  # where in that run the version's files go
@@ -112,7 +112,7 @@ def find_copy(side: Side, model: str, source: CopySource) -> Any | None:
     try:
         versions = list(_versions(side, f"name = '{model}'"))
         if not versions:
-            _check_no_versions(side, source, model)
+            confirm_no_versions(side, source, model)
     except CopyError:
         raise
     except RegistryError as error:
@@ -143,11 +143,30 @@ def copy_version(src: Side, dst: Side, source: CopySource, model: str) -> CopyRe
 # -- finding ----------------------------------------------------------------------------------
 
 
+def copies_among(
+    registry_uri: str, versions: Iterable[Any], wanted: Collection[tuple[str, CopySource]]
+) -> dict[tuple[str, CopySource], int | None]:
+    """find_copy's answer for each wanted (model, source) whose model has a version among
+    `versions` (all of that model's, from one bulk search); a model with none is left out,
+    for find_copy to confirm (a registry whose search answers nothing must not look empty)."""
+    by_model: dict[str, list[Any]] = {}
+    for version in versions:
+        by_model.setdefault(str(version.name), []).append(version)
+    answered: dict[tuple[str, CopySource], int | None] = {}
+    for model, source in wanted:
+        if model not in by_model:
+            continue
+        same = source.registry_uri == registry_uri
+        found = _oldest(v for v in by_model[model] if _copies(v, source, same))
+        answered[(model, source)] = None if found is None else int(found.version)
+    return answered
+
+
 def _versions(side: Side, filter_string: str) -> Iterator[Any]:
     return pages(side.call, side.registry.search_model_versions, filter_string, VERSIONS_PER_PAGE)
 
 
-def _check_no_versions(side: Side, source: CopySource, model: str) -> None:
+def confirm_no_versions(side: Side, source: CopySource, model: str) -> None:
     """A search that found no version at all, confirmed by a read of the model (one request,
     on empty answers only): a registry whose searches answer nothing must not look empty."""
     try:

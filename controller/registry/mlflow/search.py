@@ -110,9 +110,17 @@ def versions_named(
     """The wanted versions among those of the named models, by `name IN (...)` in batches."""
     return [
         version
+        for version in all_versions_named(call, search, names)
+        if (version.name, int(version.version)) in wanted
+    ]
+
+
+def all_versions_named(call: Call, search: Callable[..., Any], names: Iterable[str]) -> list[Any]:
+    """Every version of the named models, by `name IN (...)` in batches."""
+    return [
+        version
         for filter_string in in_filters(names)
         for version in pages(call, search, filter_string, VERSIONS_PER_PAGE)
-        if (version.name, int(version.version)) in wanted
     ]
 
 

@@ -331,3 +331,92 @@ def test_copy_on_an_old_server_is_found_again_by_its_tag(
     assert versions_of(old_mlflow_server.uri, f"{unique}-prod") == [1]
     tags = client_for(old_mlflow_server.uri).get_model_version(f"{unique}-prod", "1").tags
     assert tags[COPIED_FROM_TAG] == f"staging#{unique}-staging/1"
+
+
+# -- many copies looked for at once (a file with many promotions) ----------------------------
+
+
+def test_find_copies_answers_as_find_copy_does_for_each(sqlite_uri: str) -> None:
+    """Tagged, untagged (a crash before the tag), another version's copy, the oldest of
+    two, and a model with no version yet: the bulk answer is find_copy's, each."""
+    seed(sqlite_uri, {"a-staging": 2, "b-staging": 1, "c-staging": 1})
+    registry = MlflowRegistry(sqlite_uri)
+
+    def source(model: str, version: int) -> CopySource:
+        return CopySource.of(registry, model, version, environment="staging")
+
+    registry.copy_version(registry, source("a-staging", 1), "a-prod")
+    registry.copy_version(registry, source("a-staging", 2), "a-prod")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client_for(sqlite_uri).copy_model_version("models:/b-staging/1", "b-prod")  # untagged
+        client_for(sqlite_uri).copy_model_version("models:/b-staging/1", "b-prod")  # again
+    wanted = [
+        ("a-prod", source("a-staging", 1)),
+        ("a-prod", source("a-staging", 2)),
+        ("b-prod", source("b-staging", 1)),
+        ("c-prod", source("c-staging", 1)),  # no such model yet
+        ("a-prod", source("b-staging", 1)),  # b's copies are b-prod's
+    ]
+
+    found = registry.find_copies(wanted)
+
+    assert found == {w: registry.find_copy(*w) for w in wanted}
+    assert [found[w] for w in wanted] == [1, 2, 1, None, None]
+
+
+@pytest.mark.server
+@pytest.mark.usefixtures("mlflow_http_defaults")
+def test_find_copies_of_many_models_is_one_search_not_one_per_model(
+    mlflow_server: MlflowServer, unique: str
+) -> None:
+    models = [f"{unique}-{i}" for i in range(12)]
+    seed(mlflow_server.uri, dict.fromkeys(models, 1))
+    registry = MlflowRegistry(mlflow_server.uri)
+    for model in models[:10]:  # ten copied, two not yet
+        registry.copy_version(
+            registry, CopySource.of(registry, model, 1, "staging"), f"{model}-prod"
+        )
+    wanted = [(f"{m}-prod", CopySource.of(registry, m, 1, "staging")) for m in models]
+
+    with FaultProxy(mlflow_server.uri) as proxy:
+        found = MlflowRegistry(proxy.uri).find_copies(wanted)
+
+    assert [found[w] for w in wanted] == [1] * 10 + [None, None]
+    # One bulk search for all twelve; only the two models it found no version of are
+    # confirmed by a read each (a search that answers nothing must not look like no copy).
+    assert proxy.counts["GET /api/2.0/mlflow/model-versions/search"] == 1
+    assert proxy.counts["GET /api/2.0/mlflow/registered-models/get"] == 2
+
+
+@pytest.mark.server
+@pytest.mark.xdist_group("environments")
+def test_find_copies_where_searches_answer_nothing_is_an_error_not_no_copy(
+    staging_server: MlflowServer, production_server: MlflowServer, staged: Staged, unique: str
+) -> None:
+    staging = MlflowRegistry(staging_server.uri)
+    source = CopySource.of(staging, staged.model, staged.version, environment="staging")
+    target = f"{unique}-bikes"
+    MlflowRegistry(production_server.uri).copy_version(staging, source, target)
+    blank = FaultProxy(production_server.uri, blank=("model-versions/search",))
+    with blank as proxy, pytest.raises(CopyError, match="its searches cannot be trusted"):
+        MlflowRegistry(proxy.uri).find_copies([(target, source)])
+
+
+@pytest.mark.server
+@pytest.mark.usefixtures("mlflow_http_defaults")
+def test_find_copies_on_an_old_server_that_refuses_name_in_asks_per_model(
+    old_mlflow_server: OldMlflowServer, unique: str
+) -> None:
+    seed(old_mlflow_server.uri, {f"{unique}-a": 1, f"{unique}-b": 1})
+    registry = MlflowRegistry(old_mlflow_server.uri)
+    copied = CopySource.of(registry, f"{unique}-a", 1, environment="staging")
+    registry.copy_version(registry, copied, f"{unique}-a-prod")
+    wanted = [
+        (f"{unique}-a-prod", copied),
+        (f"{unique}-b-prod", CopySource.of(registry, f"{unique}-b", 1, environment="staging")),
+    ]
+
+    assert MlflowRegistry(old_mlflow_server.uri).find_copies(wanted) == {
+        wanted[0]: 1, wanted[1]: None
+    }  # fmt: skip

@@ -151,6 +151,7 @@ bench: install
 	$(RUN) python bench/bench_scale.py
 	$(RUN) python bench/bench_page.py
 	$(RUN) python bench/bench_serve.py
+	$(RUN) python bench/bench_environments.py
 
 # The seeded databases are cached in bench/.cache/ (a first run seeds for about a minute).
 bench-scale: install

@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from controller.core.plan import Plan
-    from controller.core.state import Observed
+    from controller.core.state import Observed, Stamp
     from controller.desired.spec import LoadedSpec
+    from controller.environments.resolve import Promotion
     from controller.registry.lock import RegistryLock
     from controller.registry.seam import Registry
     from controller.serve.desired import ServedEnvironment
@@ -144,7 +145,7 @@ def _reconcile(
     options = replace(_options(settings, desired.loaded, now=now, desired=desired), scope=scope)
     everything = desired.loaded.spec.declared()
     declared = in_scope(everything, scope)
-    blocked = tuple(p for p in desired.blocked if scope is None or p.model in (scope | {None}))
+    blocked = in_view(desired.blocked, scope)
     to_copy = desired.ready_in(scope)
     stamp = make_stamp(settings.file, os.environ, now)
     events: list[Event] = []
@@ -171,9 +172,10 @@ def _reconcile(
             ) as lock:
                 beside = LockBeside(registry, lock)
                 if to_copy:  # copied once, under the lock; then moved to as any change
-                    desired, copied = desired.copy(to_copy)
-                    events += [copied_event(c, stamp.commit, now) for c in copied]
+                    desired, copies = _copy(desired, to_copy, stamp.commit, now)
+                    events += copies
                     declared = in_scope(desired.loaded.spec.declared(), scope)
+                    blocked = in_view(desired.blocked, scope)
                 # Plan (again) under the lock: what is applied is what was planned against.
                 # A scoped cycle reads its models by name, and the lock with them.
                 observed = None if scope is None else beside.read(scope, exact=True)
@@ -210,24 +212,44 @@ def _reconcile(
     if lock_problem:
         problems = (*problems, Problem.of_plan(lock_problem))
     outcome = _outcome(error, problems)
-    applied = {m: Applied(r.commit, r.applied_at) for m, r in plan.last_applied.items()}
-    if result is not None:
-        for model in {r.change.model for r in result.applied}:
-            applied[model] = Applied(stamp.commit, stamp.applied_at)
     seen = replace(
         previous,
         aliases=merge_statuses(previous.aliases, statuses, scope),
-        last_applied=merge_applied(previous.last_applied, applied, scope),
+        last_applied=merge_applied(previous.last_applied, _applied(plan, result, stamp), scope),
         problems=merge_problems(previous.problems, problems, scope),
         commit=stamp.commit,
     )
-    written = tuple(
+    report = _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
+    return replace(report, written=_written(result))
+
+
+def _applied(plan: Plan, result: ApplyResult | None, stamp: Stamp) -> dict[str, Applied]:
+    """Each model's last apply: from its record, or this cycle's when it wrote the model."""
+    applied = {m: Applied(r.commit, r.applied_at) for m, r in plan.last_applied.items()}
+    for model in {r.change.model for r in (result.applied if result else ())}:
+        applied[model] = Applied(stamp.commit, stamp.applied_at)
+    return applied
+
+
+def _written(result: ApplyResult | None) -> tuple[tuple[str, str, int], ...]:
+    """The aliases this cycle set: their webhooks echo them back."""
+    return tuple(
         (r.change.model, r.change.alias, r.change.after)
         for r in (result.applied if result else ())
         if r.change.after is not None
     )
-    report = _conclude(previous, seen, now, outcome, error, events, lock_busy=bool(lock_problem))
-    return replace(report, written=written)
+
+
+def _copy(
+    desired: Desired, promotions: tuple[Promotion, ...], commit: str | None, now: datetime
+) -> tuple[Desired, list[Event]]:
+    desired, copied = desired.copy(promotions)
+    return desired, [copied_event(c, commit, now) for c in copied]
+
+
+def in_view(problems: tuple[Problem, ...], scope: frozenset[str] | None) -> tuple[Problem, ...]:
+    """The problems a cycle of `scope` sees: its models', and the whole file's."""
+    return tuple(p for p in problems if scope is None or p.model is None or p.model in scope)
 
 
 def _outcome(error: str, problems: tuple[Problem, ...]) -> CycleOutcome:

@@ -14,18 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from controller.core.problem import Problem
 from controller.desired.spec import load_spec
 from controller.environments.files import load_environments
 from controller.environments.registries import Registries, resolve_file
 from controller.environments.run import Copied, before_copy, copy_promotion
 from controller.environments.soak import source_stretches
-from controller.errors import ControllerError
+from controller.errors import ControllerError, RegistryError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
-    from controller.core.problem import Problem
     from controller.core.soak import Stretch
     from controller.desired.spec import LoadedSpec
     from controller.environments.files import EnvironmentFile
@@ -81,7 +81,7 @@ class Desired:
     pending: tuple[Promotion, ...] = ()
     blocked: tuple[Problem, ...] = ()
     source_soak: Mapping[tuple[str, str], Stretch] = field(default_factory=dict)
-    _copy: Callable[[tuple[Promotion, ...]], tuple[LoadedSpec, tuple[Copied, ...]]] | None = None
+    _copy: Callable[[tuple[Promotion, ...]], Copying] | None = None
 
     def ready_in(self, scope: frozenset[str] | None) -> tuple[Promotion, ...]:
         """The pending promotions to copy under the lock before planning."""
@@ -90,13 +90,25 @@ class Desired:
         return tuple(p for p in self.pending if scope is None or p.model in scope)
 
     def copy(self, promotions: tuple[Promotion, ...]) -> tuple[Desired, tuple[Copied, ...]]:
-        """Make the copies (the caller holds the lock); the file resolved to them."""
+        """Make the copies (the caller holds the lock); the file resolved to them. A copy
+        that fails (the source registry down) blocks its promotion, not the cycle: the
+        rest, heals above all, goes on."""
         if self._copy is None or not promotions:
             return self, ()
-        loaded, copied = self._copy(promotions)
-        done = {(p.model, p.alias) for p in promotions}
-        left = tuple(p for p in self.pending if (p.model, p.alias) not in done)
-        return replace(self, loaded=loaded, pending=left), copied
+        done = self._copy(promotions)
+        made = {(c.model, c.alias) for c in done.copied}
+        left = tuple(p for p in self.pending if (p.model, p.alias) not in made)
+        blocked = (*self.blocked, *done.failed)
+        return replace(self, loaded=done.loaded, pending=left, blocked=blocked), done.copied
+
+
+@dataclass(frozen=True)
+class Copying:
+    """What a cycle's copies came to: the file resolved to those made, and those that failed."""
+
+    loaded: LoadedSpec
+    copied: tuple[Copied, ...]
+    failed: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,10 +147,19 @@ def read_desired(
     promotions = list(current.promotions)
     stretches, blocked = before_copy(environments, target, promotions, options_for(target.loaded))
 
-    def copy(chosen: tuple[Promotion, ...]) -> tuple[LoadedSpec, tuple[Copied, ...]]:
-        copied = tuple(copy_promotion(registries, target.name, p) for p in chosen)
+    def copy(chosen: tuple[Promotion, ...]) -> Copying:
+        copied: list[Copied] = []
+        failed: list[Problem] = []
+        for promotion in chosen:
+            try:
+                copied.append(copy_promotion(registries, target.name, promotion))
+            except RegistryError as error:  # a CopyError names the side and the source
+                failed.append(
+                    Problem(promotion.model, promotion.alias, f"{promotion.key}: {error}")
+                )
         made = {(c.model, c.alias): c.version for c in copied}
         known = [replace(p, copy=made.get((p.model, p.alias), p.copy)) for p in promotions]
-        return resolve_file(target, registries, known).loaded, copied
+        loaded = resolve_file(target, registries, known).loaded
+        return Copying(loaded, tuple(copied), tuple(failed))
 
     return Desired(current.loaded, current.pending, tuple(blocked), stretches, copy)

@@ -224,3 +224,36 @@ def test_serves_analysis_rolls_prod_back_to_a_version_there_and_its_cycles_keep_
     [status] = kept.snapshot.aliases
     assert (status.state, status.live) == (AliasState.HELD, 1)
     assert versions(sqlite_uri, "bikes-prod") == [1, 2]
+
+
+def test_a_copy_that_fails_blocks_its_promotion_and_heals_go_on(
+    tmp_path: Path, sqlite_uri: str
+) -> None:
+    """Staging's file names a version its registry lacks (or staging is down): that
+    promotion is blocked, saying why, and production's drift is still healed."""
+    seed(sqlite_uri, {"bikes-staging": 2, "bikes-prod": 2})
+    staging, prod = files(
+        tmp_path, "environment: {name: prod}\nmodels:\n  bikes-prod:\n    aliases:\n"
+        "      shadow: 1\n",
+    )  # fmt: skip
+    settings, registry = served_settings(staging, prod, sqlite_uri)
+    before = cycle(settings, registry, start(settings))
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"shadow": 1}
+    (tmp_path / "staging.yaml").write_text(STAGING.replace("champion: 2", "champion: 9"))
+    (tmp_path / "prod.yaml").write_text(PROD.replace("aliases:\n", "aliases:\n      shadow: 1\n"))
+    client_for(sqlite_uri).set_registered_model_alias("bikes-prod", "shadow", "2")  # by hand
+
+    report = cycle(settings, registry, before.snapshot)
+
+    assert report.snapshot.last_outcome is CycleOutcome.BLOCKED, report.snapshot.last_error
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"shadow": 1}  # healed all the same
+    assert versions(sqlite_uri, "bikes-prod") == [1, 2]  # nothing copied
+    states = {a.key: (a.state, a.reason) for a in report.snapshot.aliases}
+    state, reason = states["bikes-prod@champion"]
+    assert state is AliasState.BLOCKED
+    assert "the source registry has no version 9 of bikes-staging" in reason
+
+    (tmp_path / "staging.yaml").write_text(STAGING)  # fixed: staging names its version 2
+    fixed = cycle(settings, registry, report.snapshot)
+    assert fixed.snapshot.last_outcome is CycleOutcome.SUCCESS, fixed.snapshot.problems
+    assert live_aliases(sqlite_uri, "bikes-prod") == {"shadow": 1, "champion": 3}

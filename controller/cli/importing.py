@@ -208,7 +208,7 @@ def _write_new(
 def _write_merged(target: Path, loaded: LoadedSpec, chosen: Chosen) -> list[str]:
     """`target` with what it lacks added (when anything is), and what was; the conflicts."""
     from controller.desired.yamlsource import write_text  # noqa: PLC0415
-    from controller.gitops.importer import merge  # noqa: PLC0415
+    from controller.gitops.import_merge import merge  # noqa: PLC0415
 
     selection = chosen.selection
     merged = merge(

@@ -11,7 +11,8 @@ so that a reviewer can trace it, but only where `plan` would resolve the promoti
 that very version (the oldest copy): otherwise the number, with a note.
 
 The CLI (controller/cli/importing.py) parses the options, calls `import_into` and
-`choose`, and prints; the file's text is written by controller/gitops/importer.py.
+`choose`, and prints; the text is written by controller/gitops/importer.py (a new file)
+and controller/gitops/import_merge.py (`--merge`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from controller.desired.spec import UnresolvedPromotionError, parse_spec
 from controller.environments.importing import ImportOptionsError, Wanted, import_into
-from controller.gitops.importer import merge
+from controller.gitops.import_merge import merge
 from tests.conftest import client_for, invoke, live_aliases, seed
 
 if TYPE_CHECKING:

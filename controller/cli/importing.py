@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from controller.desired.spec import LoadedSpec
-    from controller.environments.files import EnvironmentFile
-    from controller.environments.registries import Registries
-    from controller.gitops.importer import Key, Selection
+    from controller.environments.importing import Chosen, ImportOptionsError, Into
     from controller.registry.seam import Registry
 
 
@@ -144,8 +141,7 @@ def import_command(
     """Write aliases.yaml from the live registry: every alias of the chosen models
     (with --from-stages, also one per stage; with --environment, an environment's file, in
     which copies made from the --source environments are written as promotions)."""
-    from controller.desired.yamlsource import write_text  # noqa: PLC0415
-    from controller.gitops import importer  # noqa: PLC0415
+    from controller.environments import importing  # noqa: PLC0415
 
     if not (models or all_models or filter_string):
         raise click.UsageError("name models to import, or pass --all or --filter")
@@ -154,54 +150,75 @@ def import_command(
     loaded = load_spec(target) if merge else None
     if not merge and out is not None and out.exists():
         raise click.UsageError(f"{out} exists: pass --merge to add to it")
-    into = _into(
-        loaded, target, Wanted(environment, registry_uri_env, sources, _explicit("instance")),
-        lambda uri, name: open_registry(uri or registry_uri, timeout, read_mode, name), instance,
-    )  # fmt: skip
-    registry, instance = into.registry, into.instance
-    observed = registry.read_models(models, exact=True)  # only what was named
-    searched = all_models or filter_string is not None
-    if searched:
-        found = registry.search_models(None if all_models else filter_string)
-        observed = replace(observed, models={**found.models, **observed.models})
-    chosen = importer.select(
-        observed, set(models), instance, searched=searched, stage_map=stage_map
+    wanted = importing.Wanted(
+        environment, registry_uri_env, sources, instance, _explicit("instance")
     )
-    promoted, values, notes = _lineage(into, loaded, chosen)
-    for note in [*chosen.notes, *notes]:
+
+    def opener(uri: str | None, name: str) -> Registry:
+        return open_registry(uri or registry_uri, timeout, read_mode, name)
+
+    try:
+        into = importing.import_into(loaded, target, wanted, opener)
+    except importing.ImportOptionsError as error:
+        raise _usage_error(error) from None
+    chosen = importing.choose(
+        into, loaded, models, every=all_models, filter_string=filter_string, stage_map=stage_map
+    )
+    for note in chosen.notes:
         click.echo(f"note: {note}", err=True)
-    if searched and not chosen.models and not allow_empty:
+    searched = all_models or filter_string is not None
+    if searched and not chosen.selection.models and not allow_empty:
         asked = "--all" if all_models else f"--filter {filter_string!r}"
-        _refuse_empty(asked, into.label, len(found.models))
-    aliases = sum(len(a) for a in chosen.models.values())
+        _refuse_empty(asked, into.label, chosen.found)
     if loaded is None:
-        moment = utc_text(datetime.now(UTC))
-        text = importer.render(
-            chosen.models, into.label, moment, chosen.from_stage, stage_map,
-            environment=into.lines, values=values,
-        )  # fmt: skip
-        if out is None:
-            click.echo(text, nl=False)
-        else:
-            out.write_text(text, encoding="utf-8")  # the file may name models in any script
-        count = len(chosen.models)
-        staged = f" ({len(chosen.from_stage)} from stages)" if stage_map else ""
-        staged += f" ({_plural(len(values), 'promotion')})" if values else ""
-        click.echo(
-            f"Imported {_plural(count, 'model')}, {_plural(aliases, 'alias')}{staged}.", err=True
-        )
-        conflicts = list(chosen.conflicts)
+        conflicts = _write_new(out, into, chosen, stage_map)
     else:
-        merged = importer.merge(
-            loaded, chosen.models, chosen.from_stage, promoted=promoted, values=values
-        )
-        if merged.added:
-            write_text(target, merged.text)
-        click.echo(f"{target}: added {', '.join(merged.added) or 'nothing'}", err=True)
-        conflicts = [*chosen.conflicts, *merged.conflicts]
+        conflicts = _write_merged(target, loaded, chosen)
     for conflict in conflicts:
         click.echo(f"conflict: {conflict}", err=True)
     return EXIT_CHANGES if conflicts else EXIT_OK
+
+
+def _write_new(
+    out: Path | None, into: Into, chosen: Chosen, stage_map: dict[str, str] | None
+) -> list[str]:
+    """The new file, printed or written to `out`, and its summary; its conflicts."""
+    from controller.gitops.importer import render  # noqa: PLC0415
+
+    selection, values = chosen.selection, chosen.values
+    moment = utc_text(datetime.now(UTC))
+    text = render(
+        selection.models, into.label, moment, selection.from_stage, stage_map,
+        environment=into.lines, values=values,
+    )  # fmt: skip
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")  # the file may name models in any script
+    count = len(selection.models)
+    aliases = sum(len(a) for a in selection.models.values())
+    staged = f" ({len(selection.from_stage)} from stages)" if stage_map else ""
+    staged += f" ({_plural(len(values), 'promotion')})" if values else ""
+    click.echo(
+        f"Imported {_plural(count, 'model')}, {_plural(aliases, 'alias')}{staged}.", err=True
+    )
+    return list(selection.conflicts)
+
+
+def _write_merged(target: Path, loaded: LoadedSpec, chosen: Chosen) -> list[str]:
+    """`target` with what it lacks added (when anything is), and what was; the conflicts."""
+    from controller.desired.yamlsource import write_text  # noqa: PLC0415
+    from controller.gitops.import_merge import merge  # noqa: PLC0415
+
+    selection = chosen.selection
+    merged = merge(
+        loaded, selection.models, selection.from_stage,
+        promoted=chosen.promoted, values=chosen.values,
+    )  # fmt: skip
+    if merged.added:
+        write_text(target, merged.text)
+    click.echo(f"{target}: added {', '.join(merged.added) or 'nothing'}", err=True)
+    return [*selection.conflicts, *merged.conflicts]
 
 
 def _stage_map(
@@ -240,108 +257,8 @@ def _explicit(name: str) -> bool:
     return source in {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
 
 
-@dataclass(frozen=True)
-class Wanted:
-    """What the options ask of an import into an environment."""
-
-    environment: str | None
-    variable: str | None
-    sources: tuple[Path, ...]
-    instance_given: bool
-
-
-@dataclass(frozen=True)
-class Into:
-    """Where an import reads, and the environment it writes for (None: a plain file)."""
-
-    registry: Registry
-    instance: str
-    label: str  # the registry, as the new file's first comment names it
-    file: EnvironmentFile | None = None
-    registries: Registries | None = None  # the sources' (and, merging, the target's)
-    lines: tuple[str, ...] = ()  # a new file's `environment:` block
-
-
-def _into(
-    loaded: LoadedSpec | None,
-    target: Path,
-    wanted: Wanted,
-    opener: Callable[[str | None, str], Registry],
-    instance: str,
-) -> Into:
-    """A plain file's registry is --registry-uri under --instance; an environment's is its
-    own (as plan reads it), under its own instance."""
-    from controller.environments.files import load_environments  # noqa: PLC0415
-    from controller.environments.importing import (  # noqa: PLC0415
-        check_sources,
-        environment_lines,
-        new_environment,
-    )
-    from controller.environments.registries import Registries  # noqa: PLC0415
-
-    named = loaded.spec.environment if loaded is not None else None
-    if named is None:
-        _plain_only(loaded, target, wanted)
-        if loaded is not None or wanted.environment is None:
-            registry = opener(None, instance)
-            return Into(registry, instance, registry.display_uri)
-    if loaded is not None and named is not None:
-        if wanted.environment not in {None, named.name}:
-            raise click.BadParameter(
-                f"{target} describes environment {named.name!r}", param_hint="'--environment'"
-            )
-        if wanted.variable is not None:
-            raise click.UsageError(
-                f"--registry-uri-env writes a new file's environment: {target} already says "
-                "where its registry is"
-            )
-        environments = load_environments([target, *wanted.sources])
-        registries = Registries(environments, opener)
-        file = environments.files[named.name]
-        label = f"environment {file.name}'s registry"
-        return Into(registries.of(file.name), file.spec.instance_name, label, file, registries)
-    name = str(wanted.environment)
-    if wanted.instance_given:
-        _checked(instance, check_environment_name, "--instance")
-    given = instance if wanted.instance_given else None
-    file = new_environment(name, str(target), wanted.variable, given)
-    sources: Registries | None = None
-    if wanted.sources:
-        sources = Registries(load_environments(wanted.sources), opener)
-        check_sources(sources.environments, name)
-    registry = opener(file.registry_uri(), file.spec.instance_name)
-    label = f"environment {name}'s registry" + (f" (${wanted.variable})" if wanted.variable else "")
-    lines = tuple(environment_lines(name, wanted.variable, given))
-    return Into(registry, file.spec.instance_name, label, file, sources, lines)
-
-
-def _plain_only(loaded: LoadedSpec | None, target: Path, wanted: Wanted) -> None:
-    if loaded is not None and (wanted.environment or wanted.sources or wanted.variable):
-        raise click.UsageError(
-            f"{target} names no environment: add its `environment:` block by hand (or import "
-            "into a new file with --environment), then merge"
-        )
-    if wanted.environment is None and (wanted.sources or wanted.variable):
-        raise click.UsageError(
-            "--source and --registry-uri-env are for an environment's file: pass "
-            "--environment NAME (a new file) or --merge into an environment's file"
-        )
-
-
-def _lineage(
-    into: Into, loaded: LoadedSpec | None, chosen: Selection
-) -> tuple[dict[Key, int] | None, dict[Key, str], list[str]]:
-    """Merging: the version each of the file's promotions stands for; for both: the aliases
-    to write as promotions, and the notes."""
-    from controller.environments.importing import lineage, promoted_versions  # noqa: PLC0415
-
-    if into.file is None:
-        return None, {}, []
-    promoted: dict[Key, int] | None = None
-    notes: list[str] = []
-    skip: set[Key] = set(chosen.from_stage)
-    if loaded is not None and into.registries is not None:
-        promoted, notes = promoted_versions(into.file, into.registries)
-        skip |= {(m, a) for m, spec in loaded.spec.models.items() for a in spec.aliases}
-    found = lineage(chosen.models, into.file, into.registry, into.registries, skip)
-    return promoted, found.values, [*notes, *found.notes]
+def _usage_error(error: ImportOptionsError) -> click.UsageError:
+    """What the options ask no import can do: shown as click shows its own usage errors."""
+    if error.option is None:
+        return click.UsageError(str(error))
+    return click.BadParameter(str(error), param_hint=f"'{error.option}'")

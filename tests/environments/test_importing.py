@@ -4,17 +4,18 @@ the same files shows nothing to do and apply moves no alias and copies nothing."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from controller.desired.spec import UnresolvedPromotionError, parse_spec
-from controller.gitops.importer import merge
+from controller.environments.importing import ImportOptionsError, Wanted, import_into
+from controller.gitops.import_merge import merge
 from tests.conftest import client_for, invoke, live_aliases, seed
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
+    from controller.registry.seam import Registry
     from tests.support.environments import Staged
     from tests.support.mlflow_server import MlflowServer
 
@@ -410,3 +411,28 @@ def test_merge_into_an_environment_refuses_options_that_contradict_the_file(
     assert message.format(prod=prod) in err
     assert "Traceback" not in err
     assert prod.read_text() == PROD
+
+
+def _no_registry(uri: str | None, instance: str) -> Registry:
+    raise AssertionError(f"no registry is opened for options refused ({uri}, {instance})")
+
+
+@pytest.mark.parametrize(
+    ("merged", "wanted", "option", "message"),
+    [
+        (None, Wanted(None, "PROD_URI", (), "default", False), None, "--registry-uri-env are"),
+        ("models: {}\n", Wanted("prod", None, (), "default", False), None, "names no environment"),
+        (PROD, Wanted("staging", None, (), "default", False), "--environment", "describes"),
+        (PROD, Wanted(None, "PROD_URI", (), "default", False), None, "already says where"),
+        (None, Wanted("prod", None, (), "Prod", True), "--instance", "name 'Prod' must start"),
+    ],
+)
+def test_options_no_import_can_do_are_refused_before_any_registry_is_opened(
+    merged: str | None, wanted: Wanted, option: str | None, message: str
+) -> None:
+    """The domain raises its own error, naming the option at fault; the CLI shows it as a
+    usage error (the tests above pin how)."""
+    loaded = None if merged is None else parse_spec(merged, "prod.yaml")
+    with pytest.raises(ImportOptionsError, match=message) as refused:
+        import_into(loaded, Path("prod.yaml"), wanted, _no_registry)
+    assert refused.value.option == option

@@ -38,7 +38,7 @@ from controller.core.state import (
 from controller.errors import Fault, RegistryError
 from controller.registry.faults import RetryPolicy, retry_transient
 from controller.registry.inventory import Inventory
-from controller.registry.mlflow import copying, monitoring
+from controller.registry.mlflow import copy_once, copying, monitoring
 from controller.registry.mlflow.connection import (
     ask_server_version,
     bound_http_time,
@@ -377,18 +377,18 @@ class MlflowRegistry:
 
     # -- environments: copies of versions from another registry (copying.py) ---------------------
 
-    def _side(self) -> copying.Side:
+    def _side(self) -> copy_once.Side:
         def counted(error: RegistryError) -> None:
             with self._lock:
                 self._retries += 1
 
-        return copying.Side(
+        return copy_once.Side(
             self.uri, self.display_uri, self._tracking, self._client,
             self._call, self._policy, counted,
         )  # fmt: skip
 
     def find_copy(self, model: str, source: CopySource) -> int | None:
-        found = copying.find_copy(self._side(), model, source)
+        found = copy_once.find_copy(self._side(), model, source)
         return None if found is None else int(found.version)
 
     def copy_version(self, source_registry: Registry, source: CopySource, model: str) -> CopyResult:

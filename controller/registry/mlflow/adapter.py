@@ -29,11 +29,8 @@ from controller.core.state import (
     DEFAULT_INSTANCE,
     RECORD_TAG,
     Observed,
-    ObservedModel,
     Record,
     VersionInfo,
-    normalize_aliases,
-    record_part_tags,
 )
 from controller.errors import Fault, RegistryError
 from controller.registry.faults import RetryPolicy, retry_transient
@@ -46,7 +43,7 @@ from controller.registry.mlflow.connection import (
     probe_database,
     translate_error,
 )
-from controller.registry.mlflow.entities import latest_stages, version_info
+from controller.registry.mlflow.entities import observed_models, version_info
 from controller.registry.mlflow.search import (
     TAG_FILTER,
     is_in_refusal,
@@ -274,18 +271,9 @@ class MlflowRegistry:
         return self._observed({m.name: m for m in self._search_models(filter_string)})
 
     def _observed(self, found: Mapping[str, Any]) -> Observed:
-        models, near = {}, {}
-        for name, model in found.items():
-            if model.name != name:
-                # MySQL's collation folds case: a lookup of `casemodel` answers with CaseModel's
-                # row. That model was not asked for: writing to `casemodel` would change it.
-                near[name] = model.name
-                continue
-            tags = dict(model.tags or {})
-            self._part_tags[name] = record_part_tags(tags)
-            aliases = normalize_aliases(model.aliases or {})
-            models[name] = ObservedModel.read(name, aliases, tags, latest_stages(model))
-        return Observed(models, near_names=near)
+        observed, part_tags = observed_models(found)
+        self._part_tags.update(part_tags)
+        return observed
 
     def _near_names(self, missing: set[str], observed: Observed) -> dict[str, str]:
         """For "did you mean" (only on a plan that already fails: a declared model is missing),

@@ -17,6 +17,12 @@ from pydantic import (
 )
 
 from controller.desired.analysis import PROVIDER_MODELS, PROVIDERS, Analysis, AnalysisMetric
+from controller.desired.cross_references import (
+    case_twins,
+    promotion_issues,
+    removal_conflicts,
+    unknown_promote_from,
+)
 from controller.desired.environment import (
     AliasValue,
     EnvironmentName,
@@ -308,92 +314,15 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
 
 
 def _cross_references(spec: Spec, source: SourceMap) -> list[SpecIssue]:
-    """promote_from must name an alias that some model declares; removals must not."""
-    declared = {alias for model in spec.models.values() for alias in model.aliases}
-    issues = []
-    for alias, policy in spec.policies.items():
-        wanted = policy.promote_from.alias if policy.promote_from else None
-        if wanted is not None and wanted not in declared:
-            path: KeyPath = ("policies", alias, "promote_from")
-            if (*path, "alias") in source.values:  # the mapping form: point at its `alias:`
-                path = (*path, "alias")
-            where = source.locate(path)
-            issues.append(
-                SpecIssue(where, f"promote_from names alias {wanted!r}, which no model declares")
-            )
-    issues += _case_twins(spec, source) + _promotion_issues(spec, source)
-    return issues + _removal_conflicts(spec, source) + freeze_issues(spec.freezes, source)
-
-
-def _promotion_issues(spec: Spec, source: SourceMap) -> list[SpecIssue]:
-    """A promotion needs the file to say which environment it describes, and another one."""
-    issues = []
-    for model, alias, promoted in spec.promotions():
-        where = source.locate(("models", model, "aliases", alias))
-        if spec.environment is None:
-            issues.append(
-                SpecIssue(
-                    where,
-                    f"{model}@{alias} is promoted from environment {promoted.from_!r}, but this "
-                    "file names no environment of its own: add `environment: {name: ...}`",
-                )
-            )
-        elif promoted.from_ == spec.environment.name:
-            issues.append(
-                SpecIssue(where, f"{model}@{alias} is promoted from this file's own environment")
-            )
-    return issues
-
-
-def _case_twins(spec: Spec, source: SourceMap) -> list[SpecIssue]:
-    """Two models, or two aliases of one model, that differ only in case: a registry whose
-    database folds case (MySQL's default collation) holds one row for both, so one would
-    silently overwrite the other there."""
-    issues = []
-    groups: list[tuple[KeyPath, str, list[str]]] = [(("models",), "model", list(spec.models))]
-    groups += [
-        (("models", name, "aliases"), "alias", list(model.aliases))
-        for name, model in spec.models.items()
-    ]
-    for parent, kind, names in groups:
-        first: dict[str, str] = {}
-        for name in names:
-            twin = first.setdefault(name.casefold(), name)
-            if twin != name:
-                line = source.locate((*parent, twin), at_key=True).line
-                issues.append(
-                    SpecIssue(
-                        source.locate((*parent, name), at_key=True),
-                        f"{kind} {name!r} differs from {twin!r} (line {line}) only in case: a "
-                        f"registry whose database folds case (MySQL) holds one {kind} for both",
-                    )
-                )
-    return issues
-
-
-def _removal_conflicts(spec: Spec, source: SourceMap) -> list[SpecIssue]:
-    """An entry naming what `models:` still declares contradicts it; a repeat is a slip."""
-    issues = []
-    first: dict[str, int] = {}
-    for index, entry in enumerate(spec.removals):
-        where = source.locate(("removals", index))
-        if entry in first:
-            line = source.locate(("removals", first[entry])).line
-            issues.append(SpecIssue(where, f"{entry!r} is listed twice (first at line {line})"))
-            continue
-        first[entry] = index
-        model, alias = split_target(entry)
-        declared = ("models", model) if alias is None else ("models", model, "aliases", alias)
-        if model in spec.models and (alias is None or alias in spec.models[model].aliases):
-            line = source.locate(declared, at_key=True).line
-            issues.append(
-                SpecIssue(
-                    where,
-                    f"{entry!r} is still declared under models (line {line}): remove it there, "
-                    "or drop this entry",
-                )
-            )
-    return issues
+    """The checks that look across the file, each given the parts it reads
+    (cross_references.py), and the freezes' own (timespec.freeze_issues)."""
+    aliases = {name: model.aliases for name, model in spec.models.items()}
+    wanted = {a: p.promote_from.alias for a, p in spec.policies.items() if p.promote_from}
+    issues = unknown_promote_from(wanted, aliases, source)
+    issues += case_twins(aliases, source)
+    issues += promotion_issues(spec.promotions(), spec.environment, source)
+    issues += removal_conflicts(spec.removals, aliases, source)
+    return issues + freeze_issues(spec.freezes, source)
 
 
 def _fields_at(parent: KeyPath) -> list[str]:

@@ -29,16 +29,13 @@ from controller.core.state import (
     DEFAULT_INSTANCE,
     RECORD_TAG,
     Observed,
-    ObservedModel,
     Record,
     VersionInfo,
-    normalize_aliases,
-    record_part_tags,
 )
 from controller.errors import Fault, RegistryError
 from controller.registry.faults import RetryPolicy, retry_transient
 from controller.registry.inventory import Inventory
-from controller.registry.mlflow import copying, monitoring
+from controller.registry.mlflow import copy_once, copying, monitoring
 from controller.registry.mlflow.connection import (
     ask_server_version,
     bound_http_time,
@@ -46,7 +43,7 @@ from controller.registry.mlflow.connection import (
     probe_database,
     translate_error,
 )
-from controller.registry.mlflow.entities import latest_stages, version_info
+from controller.registry.mlflow.entities import observed_models, version_info
 from controller.registry.mlflow.search import (
     TAG_FILTER,
     all_versions_named,
@@ -275,18 +272,9 @@ class MlflowRegistry:
         return self._observed({m.name: m for m in self._search_models(filter_string)})
 
     def _observed(self, found: Mapping[str, Any]) -> Observed:
-        models, near = {}, {}
-        for name, model in found.items():
-            if model.name != name:
-                # MySQL's collation folds case: a lookup of `casemodel` answers with CaseModel's
-                # row. That model was not asked for: writing to `casemodel` would change it.
-                near[name] = model.name
-                continue
-            tags = dict(model.tags or {})
-            self._part_tags[name] = record_part_tags(tags)
-            aliases = normalize_aliases(model.aliases or {})
-            models[name] = ObservedModel.read(name, aliases, tags, latest_stages(model))
-        return Observed(models, near_names=near)
+        observed, part_tags = observed_models(found)
+        self._part_tags.update(part_tags)
+        return observed
 
     def _near_names(self, missing: set[str], observed: Observed) -> dict[str, str]:
         """For "did you mean" (only on a plan that already fails: a declared model is missing),
@@ -378,18 +366,18 @@ class MlflowRegistry:
 
     # -- environments: copies of versions from another registry (copying.py) ---------------------
 
-    def _side(self) -> copying.Side:
+    def _side(self) -> copy_once.Side:
         def counted(error: RegistryError) -> None:
             with self._lock:
                 self._retries += 1
 
-        return copying.Side(
+        return copy_once.Side(
             self.uri, self.display_uri, self._tracking, self._client,
             self._call, self._policy, counted,
         )  # fmt: skip
 
     def find_copy(self, model: str, source: CopySource) -> int | None:
-        found = copying.find_copy(self._side(), model, source)
+        found = copy_once.find_copy(self._side(), model, source)
         return None if found is None else int(found.version)
 
     def find_copies(
@@ -401,13 +389,13 @@ class MlflowRegistry:
             search = self._client.search_model_versions
             listed = self._name_in(lambda: all_versions_named(self._call, search, names))
             if listed is not None:
-                answered = copying.copies_among(self.display_uri, listed, wanted)
+                answered = copy_once.copies_among(self.display_uri, listed, wanted)
                 # A model the search found no version of: one read confirms it has none.
                 side, confirmed = self._side(), set[str]()
                 for model, source in wanted:
                     if model in names and (model, source) not in answered:
                         if model not in confirmed:
-                            copying.confirm_no_versions(side, source, model)
+                            copy_once.confirm_no_versions(side, source, model)
                             confirmed.add(model)
                         answered[(model, source)] = None
         rest = [w for w in wanted if w not in answered]

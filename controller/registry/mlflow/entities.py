@@ -7,11 +7,21 @@ and the adapter ever sees an MLflow object.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controller.core.evidence import RunFacts
 from controller.core.signature import Field
-from controller.core.state import VersionInfo, utc_text
+from controller.core.state import (
+    Observed,
+    ObservedModel,
+    VersionInfo,
+    normalize_aliases,
+    record_part_tags,
+    utc_text,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def schema_fields(schema: Any) -> tuple[tuple[Field, ...], str]:
@@ -46,6 +56,23 @@ def version_info(version: Any, *, copied: bool = False) -> VersionInfo:
         description=version.description or None,
         shared_source=None if copied else (getattr(version, "source", None) or None),
     )
+
+
+def observed_models(found: Mapping[str, Any]) -> tuple[Observed, dict[str, set[str]]]:
+    """Models found by name, normalized (ints, not strings) into the observed state, with the
+    record part tags seen on each; a model answering for another name is a near name."""
+    models, near, part_tags = {}, {}, {}
+    for name, model in found.items():
+        if model.name != name:
+            # MySQL's collation folds case: a lookup of `casemodel` answers with CaseModel's
+            # row. That model was not asked for: writing to `casemodel` would change it.
+            near[name] = model.name
+            continue
+        tags = dict(model.tags or {})
+        part_tags[name] = record_part_tags(tags)
+        aliases = normalize_aliases(model.aliases or {})
+        models[name] = ObservedModel.read(name, aliases, tags, latest_stages(model))
+    return Observed(models, near_names=near), part_tags
 
 
 def latest_stages(model: Any) -> dict[str, int]:

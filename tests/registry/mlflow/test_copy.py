@@ -10,7 +10,7 @@ import pytest
 
 from controller.errors import CopyError, Fault
 from controller.registry.mlflow.adapter import MlflowRegistry
-from controller.registry.mlflow.copying import COPY_EXPERIMENT
+from controller.registry.mlflow.copy_across import COPY_EXPERIMENT
 from controller.registry.seam import COPIED_FROM_TAG, CopyResult, CopySource
 from tests.conftest import client_for, seed
 from tests.support.environments import (

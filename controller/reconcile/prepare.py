@@ -1,4 +1,5 @@
-"""Wiring of one reconcile: read the registry in bulk, plan, then pre-flight everything.
+"""Wiring of one reconcile: read the registry in bulk, plan, then pre-flight everything
+(the gates' reads and verdicts are in gates.py, their evidence from git in gate_history.py).
 
 Pre-flight is all or nothing: models exist, target versions exist and are
 READY, delete guards, promotion gates, and (for `verify: true`) the target
@@ -25,22 +26,16 @@ from controller.core.plan import Plan, check_targets, compute_plan
 from controller.core.policy import (
     DEFAULT_MAX_DELETES,
     DEFAULT_VERIFY_TIMEOUT,
-    Current,
-    Evidence,
     Gated,
     check_deletes,
-    check_gates,
     gate_notes,
     gated_changes,
-    may_be_exempt,
-    needs_current,
-    rollback_notes,
 )
 from controller.core.problem import Problem
-from controller.core.soak import Stretch, last_lost, latest_stretch
 from controller.core.state import DEFAULT_INSTANCE, Observed, VersionInfo
 from controller.core.windows import promotions, verdicts
 from controller.errors import ControllerError, RegistryError
+from controller.reconcile.gates import Sources, gate_problems, gate_reads
 from controller.registry.seam import READ_PARALLELISM
 
 if TYPE_CHECKING:
@@ -48,8 +43,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from controller.core.change import Declared
-    from controller.core.evidence import RunFacts, SignatureFacts
-    from controller.core.signature import Signature
+    from controller.core.evidence import SignatureFacts
+    from controller.core.soak import Stretch
     from controller.desired.spec import LoadedSpec, Policy
     from controller.desired.timespec import Freeze
     from controller.registry.seam import LoggedModel, Registry
@@ -160,8 +155,17 @@ def prepare_plan(
         gated = [] if target_problems else gated_changes(plan, options.policies)
         sources = _read_sources(plan, gated, versions, registry, options)
         if not target_problems:
-            gate_problems, rollbacks = _gate_problems(gated, versions, sources, registry, options)
-            problems += gate_problems
+            found, rollbacks = gate_problems(
+                gated,
+                versions,
+                sources,
+                registry,
+                spec_file=options.spec_file,
+                source_soak=options.source_soak,
+                now=options.now,
+                verify_timeout=options.verify_timeout,
+            )
+            problems += found
             notes = [n for g in gated for n in gate_notes(g.change, g.policy)]
             plan = replace(plan, notes=(*plan.notes, *notes, *rollbacks))
         if options.evidence:
@@ -174,27 +178,17 @@ def _only_heals(plan: Plan) -> bool:
     return all(c.key in plan.heals for c in plan.changes if c.after is not None)
 
 
-@dataclass(frozen=True)
-class _Sources:
-    """What stands behind the versions a plan's gates and evidence look at: each source run
-    and each MLmodel read once, for both."""
-
-    runs: Mapping[str, RunFacts]
-    # (model, version) -> its MLmodel, or why it could not be read.
-    models: Mapping[tuple[str, int], LoggedModel | ControllerError]
-
-
 def _read_sources(
     plan: Plan,
     gated: list[Gated],
     versions: list[VersionInfo],
     registry: Registry,
     options: Options,
-) -> _Sources:
+) -> Sources:
     """One read of the runs (in parallel, by the registry) and of each distinct MLmodel: one
     per source shared by versions, one per version otherwise."""
     info = {(v.model, v.version): v for v in versions}
-    run_keys, model_keys = _gate_reads(gated)
+    run_keys, model_keys = gate_reads(gated)
     if options.evidence:
         shown = _evidence_keys(plan, versions, options.evidence_limit)
         run_keys, model_keys = run_keys | shown, model_keys | shown
@@ -210,7 +204,7 @@ def _read_sources(
     with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(groups)))) as pool:
         read = list(pool.map(lambda group: _logged_model(registry, *group[0]), groups))
     models = {pair: found for group, found in zip(groups, read, strict=True) for pair in group}
-    return _Sources(runs, models)
+    return Sources(runs, models)
 
 
 def _logged_model(registry: Registry, model: str, version: int) -> LoggedModel | ControllerError:
@@ -229,7 +223,7 @@ def _evidence_keys(
 
 
 def _gather_evidence(
-    plan: Plan, versions: list[VersionInfo], sources: _Sources, options: Options
+    plan: Plan, versions: list[VersionInfo], sources: Sources, options: Options
 ) -> Plan:
     """Evidence for the first `evidence_limit` creates and updates, and a note on the rest."""
     shown, omitted = pick_for_evidence(plan.changes, options.evidence_limit)
@@ -294,166 +288,3 @@ def fingerprint(observed: Observed) -> str:
         for name, model in sorted(observed.models.items())
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _gate_reads(gated: list[Gated]) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
-    """The versions whose source runs (for metrics) and whose MLmodels (for signatures) the
-    gates read: the targets, and the current version where a gate compares with it."""
-    currents = {
-        (g.change.model, g.change.before)
-        for g in gated
-        if g.change.before is not None and needs_current(g.policy)
-    }
-    runs: set[tuple[str, int]] = set()
-    if any(g.policy.require_metrics for g in gated):
-        runs = {(g.change.model, g.version) for g in gated} | currents
-    models = {
-        (g.change.model, g.version)
-        for g in gated
-        if g.policy.require_signature or g.policy.require_compatible_signature
-    }
-    models |= {
-        (g.change.model, g.change.before)
-        for g in gated
-        if g.change.before is not None and g.policy.require_compatible_signature
-    }
-    return runs, models
-
-
-def _gate_problems(
-    gated: list[Gated],
-    versions: list[VersionInfo],
-    sources: _Sources,
-    registry: Registry,
-    options: Options,
-) -> tuple[list[Problem], list[str]]:
-    """Every gate's problems, and the notes of rollbacks that skipped relative gates."""
-    if not gated:
-        return [], []
-    # `versions` holds the targets and the versions they replace (one bulk read, made for
-    # the evidence): the current version of a relative gate is among them unless it is gone.
-    info = {(v.model, v.version): v for v in versions}
-    run_keys, model_keys = _gate_reads(gated)
-    # Only what the gates asked for: the evidence's reads never feed a gate.
-    run_ids = {run for k in run_keys if k in info and (run := info[k].run_id)}
-    metrics = {r: sources.runs[r].metrics for r in run_ids if r in sources.runs}
-    past = _held_before(gated, options.spec_file, options.source_soak)
-    # One MLmodel read per distinct version, however many aliases point at it.
-    signatures = {key: _signature(sources.models[key]) for key in sorted(model_keys)}
-
-    problems: list[Problem] = []
-    notes: list[str] = []
-    to_verify: list[Gated] = []
-    for gate in gated:
-        change, policy = gate.change, gate.policy
-        version = info[(change.model, gate.version)]
-        signature, signature_error = signatures.get((change.model, gate.version), (None, None))
-        stretch = past.stretches.get((change.model, change.alias))
-        evidence = Evidence(
-            tags=version.tags,
-            metrics=metrics.get(version.run_id) if version.run_id else None,
-            signature=signature,
-            signature_error=signature_error,
-            current=_current(gate, info, metrics, signatures),
-            held_before=past.held.get((change.model, change.alias), frozenset()),
-            held_since=stretch.start if stretch else None,
-            held_until=stretch.end if stretch else None,
-            history_error=past.error,
-            lost_alias_at=past.lost.get((change.model, change.alias)),
-        )
-        failures = check_gates(change, policy, evidence, options.now)
-        problems += [Problem.of(change, failure) for failure in failures]
-        notes += rollback_notes(change, policy, evidence)
-        if policy.verify and not failures:
-            to_verify.append(gate)
-    problems += _verify(to_verify, registry, options.verify_timeout)
-    return problems, notes
-
-
-def _current(
-    gate: Gated,
-    info: Mapping[tuple[str, int], VersionInfo],
-    metrics: Mapping[str, Mapping[str, float]],
-    signatures: Mapping[tuple[str, int], tuple[Signature | None, str | None]],
-) -> Current | None:
-    before = gate.change.before
-    if before is None or not needs_current(gate.policy):
-        return None
-    key = (gate.change.model, before)
-    run_id = info[key].run_id if key in info else None
-    signature, error = signatures.get(key, (None, None))
-    return Current(before, metrics.get(run_id) if run_id else None, signature, error)
-
-
-def _signature(read: LoggedModel | ControllerError) -> tuple[Signature | None, str | None]:
-    if isinstance(read, ControllerError):
-        return None, f"cannot read the logged model: {read}"
-    return read.signature, None
-
-
-@dataclass(frozen=True)
-class _Past:
-    """What the file's git history says about each gated (model, alias) and its target."""
-
-    # The aliases the target held before taking this one (for promote_from).
-    held: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
-    # Its latest stretch holding the promote_from alias (for the soak time).
-    stretches: dict[tuple[str, str], Stretch] = field(default_factory=dict)
-    # When a revision last took this very alias away from it: moving back is a rollback.
-    lost: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    error: str | None = None
-
-
-def _held_before(
-    gated: list[Gated], spec_file: Path | None, source_soak: Mapping[tuple[str, str], Stretch]
-) -> _Past:
-    """Read the file's history when a gate depends on it: promote_from, or a relative bound
-    or promote_from that a rollback (an update back to a former holder) would skip. A
-    promote_from in another environment is judged by that environment's history instead."""
-    rollback_matters = any(may_be_exempt(g.change, g.policy) for g in gated)
-    if not rollback_matters and not any(g.policy.promote_from for g in gated):
-        return _Past()
-    if spec_file is None:  # outside git there is no history, so no rollback exemption
-        return _Past(error="no file history to check against")
-    from controller.gitops.history import read_timeline  # noqa: PLC0415 - git only when needed
-
-    try:
-        timeline = read_timeline(spec_file)
-    except ControllerError as error:
-        return _Past(error=f"cannot read the file's git history: {error}")
-    past = _Past()
-    for gate in gated:
-        model, alias, version = gate.change.model, gate.change.alias, gate.version
-        aliases: set[str] = set()
-        for entry in timeline.entries:
-            state = entry.state.get(model, {})
-            # Holding an alias only counts while the version did not already hold the new one.
-            if state.get(alias) != version:
-                aliases |= {a for a, v in state.items() if v == version}
-        past.held[(model, alias)] = frozenset(aliases)
-        revisions = [(e.revision.time, e.state.get(model, {})) for e in timeline.entries]
-        rule = gate.policy.promote_from
-        if rule is not None and rule.environment is not None:
-            if (model, alias) in source_soak:
-                past.held[(model, alias)] |= {rule.alias}
-                past.stretches[(model, alias)] = source_soak[(model, alias)]
-        elif rule is not None and (found := latest_stretch(revisions, rule.alias, version, alias)):
-            past.stretches[(model, alias)] = found
-        if lost := last_lost(revisions, alias, version):
-            past.lost[(model, alias)] = lost
-    return past
-
-
-def _verify(gated: list[Gated], registry: Registry, timeout: float) -> list[Problem]:
-    """Load and score every distinct target in parallel child processes (bounded)."""
-    targets = sorted({(g.change.model, g.version) for g in gated})
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        errors = list(pool.map(lambda t: registry.verify(t[0], t[1], timeout), targets))
-    by_target = dict(zip(targets, errors, strict=True))
-    return [
-        Problem.of(g.change, f"{g.change.key} -> version {g.version}: verify failed: {error}")
-        for g in gated
-        if (error := by_target[(g.change.model, g.version)])
-    ]

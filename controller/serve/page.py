@@ -267,7 +267,7 @@ def _row(a: AliasStatus, label: str, esc: _Memo[str, str], model: str = "") -> s
     live = "v diff" if a.desired != a.live else "v"
     return (
         f'<tr class=alias data-state={a.state} data-key="{key}"><td class=name>{label}</td>'
-        f"<td class=v>{_version(a.desired, 'not declared')}</td>"
+        f"<td class=v>{_version(a.desired, esc(a.promoted or 'not declared'))}</td>"
         f'<td class="{live}">{_version(a.live, "not set")}</td>'
         f"{STATE_CELL[a.state]}<td class=why>{esc(a.reason)}</td></tr>"
     )

@@ -35,12 +35,14 @@ class AliasState(StrEnum):
 class AliasStatus:
     model: str
     alias: str
-    desired: int | None  # None: the file no longer declares it (to be deleted)
+    desired: int | None  # None: not declared (to be deleted), or a promotion not copied yet
     live: int | None  # None: not set in the registry
     state: AliasState
     reason: str = ""  # why drifted, blocked or held, one line
     # The hold that keeps it (HELD only): the version that failed, where it stays, why.
     hold: Hold | None = field(default=None, compare=False)
+    # A promotion from another environment not copied here yet: where from.
+    promoted: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -199,6 +201,7 @@ class Snapshot:
                     "state": str(a.state),
                     "reason": a.reason or None,
                     "hold": None if a.hold is None else hold_json(a.model, a.alias, a.hold),
+                    "promoted_from": a.promoted,
                 }
                 for a in self.aliases
             ],

@@ -43,7 +43,11 @@ def with_pending(
         state = AliasState.BLOCKED if reason or problems else AliasState.PENDING
         waiting = f"{promotion.source.describe()} not copied yet" if promotion.source else ""
         reason = reason or (problems[0].text if problems else lock_problem) or waiting
-        status = AliasStatus(promotion.model, promotion.alias, None, live.get(key), state, reason)
+        where = promotion.source.describe() if promotion.source else "another environment"
+        status = AliasStatus(
+            promotion.model, promotion.alias, None, live.get(key), state, reason,
+            promoted=f"from {where}",
+        )  # fmt: skip
         kept.append(status)
     return sorted(kept)
 

@@ -13,6 +13,7 @@ from controller.cli.options import open_registry
 from controller.reconcile import DriftMode
 from controller.serve.cycle import Settings, run_cycle
 from controller.serve.desired import ServedEnvironment
+from controller.serve.page import render_page
 from controller.serve.status import AliasState, CycleOutcome, Snapshot
 from tests.conftest import client_for, invoke, live_aliases, seed
 from tests.environments.test_one_registry import PROD, SOAKED_PROD, STAGING, files, versions
@@ -113,6 +114,12 @@ def test_a_freeze_in_the_served_environment_copies_nothing_and_still_heals(
     assert state is AliasState.BLOCKED
     assert "frozen by 'release'" in (reason or "")
     assert "(nothing is copied)" in (reason or "")
+    # Where it comes from, in place of a version number this registry has not assigned yet.
+    [row] = [a for a in report.snapshot.to_json()["aliases"] if a["alias"] == "champion"]  # type: ignore[attr-defined]
+    assert (row["desired"], row["promoted_from"]) == (None, "from staging bikes-staging v2")
+    page = render_page(report.snapshot, now)
+    assert "from staging bikes-staging v2" in page
+    assert "not declared" not in page
 
 
 def test_a_soak_in_staging_holds_the_copy_back_until_it_is_over(

@@ -50,7 +50,7 @@ def test_serve_applies_survives_a_bad_commit_and_stops_cleanly(
         assert (report["ready"], report["counts"]["in_sync"]) == (True, 1)
         assert report["aliases"] == [
             {"model": "bikes", "alias": "champion", "desired": 2, "live": 2}
-            | {"state": "in_sync", "reason": None, "hold": None}
+            | {"state": "in_sync", "reason": None, "hold": None, "promoted_from": None}
         ]
         assert report["events"][0]["kind"] == "alias_moved"
 

@@ -50,6 +50,9 @@ class Settings:
     # A promotion's stretch holding the alias in its source environment, for promote_from
     # across environments: the rollback is judged with it, as apply judges that alias.
     source_soak: Mapping[tuple[str, str], Stretch] = field(default_factory=dict)
+    # The models the lock is named from, as apply names it (an environment's whole file,
+    # models waiting for their first copy included); empty: the file's declared models.
+    lock_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def carry_out(
     say: Callable[[str], None],
 ) -> list[Outcome]:
     declared = loaded.spec.declared()
-    name = lock_name(registry, settings.instance, declared)
+    name = lock_name(registry, settings.instance, settings.lock_models or declared)
     with held(
         registry,
         name,

@@ -169,7 +169,10 @@ def analysis_passes(
     selected, registries = _open(files, names, registry_uri, timeout, read_mode)
 
     def pass_for(file: EnvironmentFile) -> Callable[[datetime], Report]:
-        own = replace(settings, instance=file.spec.instance_name, environment=file.name)
+        own = replace(
+            settings, instance=file.spec.instance_name, environment=file.name,
+            lock_models=tuple(file.loaded.spec.models),
+        )  # fmt: skip
 
         def one_pass(now: datetime) -> Report:
             current = resolve_file(file, registries)

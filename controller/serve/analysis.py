@@ -63,6 +63,7 @@ def analysis_pass(
             settings.push,
             environment=read.environment,
             source_soak=read.source_soak,
+            lock_models=read.lock_models,
         )
         report = run_pass(read.loaded, registry, acts, now, measure, scope=scope, say=log.info)
     except ControllerError as error:

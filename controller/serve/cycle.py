@@ -161,7 +161,7 @@ def _reconcile(
     lock_problem = ""
     if plan is None or to_copy or _has_work(_movable(plan)):
         # Named from the whole file, as `apply` names it: a scoped cycle takes the same lock.
-        name = lock_name(registry, settings.instance, everything)
+        name = lock_name(registry, settings.instance, desired.lock_models or everything)
         try:
             with held(
                 registry,

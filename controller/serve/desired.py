@@ -77,6 +77,9 @@ class Desired:
     """A cycle's file, promotions resolved; what its pending promotions need first."""
 
     loaded: LoadedSpec
+    # The models the lock is named from, as apply names it: the whole file's, models
+    # waiting for their first copy included (empty: the loaded file's).
+    lock_models: tuple[str, ...] = ()
     # Promotions not copied here yet, and why they may not be now (then none is copied).
     pending: tuple[Promotion, ...] = ()
     blocked: tuple[Problem, ...] = ()
@@ -119,6 +122,7 @@ class ForAnalysis:
     loaded: LoadedSpec
     environment: str | None = None
     source_soak: Mapping[tuple[str, str], Stretch] = field(default_factory=dict)
+    lock_models: tuple[str, ...] = ()  # the whole file's, as apply names its lock
 
 
 def for_analysis(file: Path, served: ServedEnvironment | None) -> ForAnalysis:
@@ -129,7 +133,7 @@ def for_analysis(file: Path, served: ServedEnvironment | None) -> ForAnalysis:
     target = _served(environments.files, served.name)
     current = resolve_file(target, Registries(environments, served.open))
     stretches, _ = source_stretches(environments, target, list(current.promotions))
-    return ForAnalysis(current.loaded, target.name, stretches)
+    return ForAnalysis(current.loaded, target.name, stretches, tuple(target.loaded.spec.models))
 
 
 def read_desired(
@@ -162,4 +166,5 @@ def read_desired(
         loaded = resolve_file(target, registries, known).loaded
         return Copying(loaded, tuple(copied), tuple(failed))
 
-    return Desired(current.loaded, current.pending, tuple(blocked), stretches, copy)
+    models = tuple(target.loaded.spec.models)
+    return Desired(current.loaded, models, current.pending, tuple(blocked), stretches, copy)

@@ -449,3 +449,36 @@ def test_a_scoped_cycle_takes_the_same_lock_as_apply_on_unity_catalog(tmp_path: 
     report = run_cycle(quick, fake, empty(file), frozenset({"main.b.taxis"}), NOW)
     assert report.lock_busy
     assert fake.aliases["main.b.taxis"] == {}
+
+
+def test_serve_in_an_environment_takes_apply_s_lock_while_a_model_waits_for_its_copy(
+    tmp_path: Path,
+) -> None:
+    """main.a.bikes waits for its first copy: the lock still sits beside it, as `apply
+    staging.yaml prod.yaml` names it, not beside the next model."""
+    from controller.serve.desired import ServedEnvironment  # noqa: PLC0415
+
+    staging, prod = tmp_path / "staging.yaml", tmp_path / "prod.yaml"
+    staging.write_text("environment: {name: staging}\nmodels:\n  main.s.bikes:\n"
+                       "    aliases: {champion: 1}\n")  # fmt: skip
+    prod.write_text(
+        "environment: {name: prod}\nmodels:\n"
+        "  main.a.bikes:\n    aliases:\n      champion: {from: staging, model: main.s.bikes, "
+        "alias: champion}\n  main.b.taxis:\n    aliases:\n      champion: 1\n"
+    )
+    fake = FakeRegistry.with_models({"main.s.bikes": 1, "main.b.taxis": 1})
+    fake.display_uri = "databricks-uc"
+    name = lock_name(fake, "prod", ["main.a.bikes", "main.b.taxis"])  # as apply names it
+    fake.state_models[name] = {  # CI's apply holds it
+        TOKEN_TAG: "ci-token",
+        HOLDER_TAG: json.dumps({"host": "ci-runner", "user": "ci", "pid": "1"}),
+        EXPIRES_TAG: "32503680000",
+    }
+    served = ServedEnvironment((staging, prod), "prod", lambda _uri, _instance: fake)
+    quick = Settings(prod, "prod", DriftMode.HEAL, 300, lock_timeout=0, served=served)
+
+    report = run_cycle(quick, fake, empty(prod), None, NOW)
+
+    assert report.lock_busy  # it waited for CI's lock, not one of its own beside main.b
+    assert fake.aliases["main.b.taxis"] == {}
+    assert "main.a.bikes" not in fake.versions  # nothing copied without the lock

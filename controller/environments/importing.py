@@ -173,7 +173,12 @@ def choose(
         search = into.registry.search_models(None if every else filter_string)
         found = len(search.models)
         observed = replace(observed, models={**search.models, **observed.models})
-    selection = select(observed, set(models), into.instance, searched=searched, stage_map=stage_map)
+    # Merging into an environment's file, its instance is the file's: --instance is not read.
+    other = "its own file imports it" if loaded is not None and into.file is not None else None
+    selection = select(
+        observed, set(models), into.instance, searched=searched, stage_map=stage_map,
+        other_instance=other,
+    )  # fmt: skip
     promoted, values, notes = _lineage(into, loaded, selection)
     return Chosen(selection, found, promoted, values, (*selection.notes, *notes))
 

@@ -64,9 +64,13 @@ def select(
     *,
     searched: bool,
     stage_map: Mapping[str, str] | None = None,
+    other_instance: str | None = None,
 ) -> Selection:
     """The models to write: every named one, and every searched one that has aliases
-    (or, with a `stage_map`, a version in a mapped stage)."""
+    (or, with a `stage_map`, a version in a mapped stage). `other_instance` says what to do
+    about a model another instance manages ({} is that instance; by default, to import it
+    with --instance)."""
+    other_instance = other_instance or "import it with --instance {}"
     missing = sorted(set(named) - observed.models.keys())
     if missing:
         raise AdoptionError(f"registered model does not exist: {', '.join(missing)}")
@@ -82,7 +86,7 @@ def select(
         if model.record is not None and model.record.instance != instance:
             notes.append(
                 f"{name}: managed by aliasctl instance {model.record.instance!r}, left out "
-                f"(import it with --instance {model.record.instance})"
+                f"({other_instance.format(model.record.instance)})"
             )
             continue
         aliases, origins, clashes = _with_stages(model, stage_map or {})

@@ -436,3 +436,20 @@ def test_options_no_import_can_do_are_refused_before_any_registry_is_opened(
     with pytest.raises(ImportOptionsError, match=message) as refused:
         import_into(loaded, Path("prod.yaml"), wanted, _no_registry)
     assert refused.value.option == option
+
+
+def test_merging_all_into_an_environment_says_another_instances_model_is_its_files(
+    envs: Path, sqlite_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Merging into prod.yaml reads as prod's instance whatever --instance says: a model
+    staging's instance manages is left to staging's file, not to an --instance hint."""
+    code, _, err = invoke(
+        capsys, "import", "--all", "--merge", "--out", str(envs / "prod.yaml"),
+        "--source", str(envs / "staging.yaml"), "--registry-uri", sqlite_uri,
+    )  # fmt: skip
+    assert code == 0, err
+    assert (
+        "note: bikes-staging: managed by aliasctl instance 'staging', left out "
+        "(its own file imports it)"
+    ) in err
+    assert "--instance" not in err

@@ -4,6 +4,8 @@ own calls, logged to a run in the target (experiment `aliasctl-copies`, carrying
 run's params, latest metrics and tags, and tags naming the source), and registered with
 `create_model_version(..., tags=...)`: the tag lands with the version, so a crash before
 registration leaves at most an orphan run, never an untagged version (see copying.py).
+A run is marked finished only once its files are all logged, so the next attempt reuses a
+finished run of the same source instead of downloading and uploading again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from controller.registry.mlflow.copy_once import (
     register_once,
     version_tags,
 )
-from controller.registry.seam import COPIED_FROM_PREFIX, CopySource, copy_tags
+from controller.registry.seam import COPIED_FROM_PREFIX, COPIED_FROM_TAG, CopySource, copy_tags
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -45,12 +47,17 @@ CARRIED_SYSTEM_TAGS = frozenset(
 )
 BATCH = 100  # params and tags per log_batch (MLflow's limit for params)
 WAITING_LOGGER = "mlflow.store.model_registry.abstract_store"
+log = logging.getLogger("aliasctl.registry")
 
 
 def copy_across(src: Side, dst: Side, source: CopySource, model: str, version: Any) -> int:
     """Copy the source `version` into `model` of the other registry `dst`; its number there."""
     from mlflow.artifacts import download_artifacts  # noqa: PLC0415 - slow import
 
+    logged = _logged_before(dst, source)
+    if logged is not None:  # a run an earlier attempt finished logging (then it failed)
+        _create_model(dst, source, model)
+        return _register(dst, source, model, version, *logged)
     run = _source_run(src, version.run_id)
     with tempfile.TemporaryDirectory(prefix="aliasctl-copy-") as scratch:
         try:
@@ -71,6 +78,13 @@ def copy_across(src: Side, dst: Side, source: CopySource, model: str, version: A
             raise copy_error(src, source, model, detail, error) from None
         _create_model(dst, source, model)
         run_id, artifact_uri = _log_run(dst, source, model, run, local)
+    return _register(dst, source, model, version, run_id, artifact_uri)
+
+
+def _register(
+    dst: Side, source: CopySource, model: str, version: Any, run_id: str, artifact_uri: str
+) -> int:
+    """The version, registered once from the copy's run in the target."""
     tags = {
         **{k: v for k, v in version_tags(version).items() if not k.startswith(COPIED_FROM_PREFIX)},
         **copy_tags(source, version.run_id),
@@ -91,6 +105,32 @@ def copy_across(src: Side, dst: Side, source: CopySource, model: str, version: A
         return int(made.version)
 
     return register_once(dst, source, model, register)
+
+
+def _logged_before(dst: Side, source: CopySource) -> tuple[str, str] | None:
+    """A finished run of an earlier copy of `source` (its files all logged: a run is marked
+    finished only after them), left when registering failed: reused, not logged again.
+    None when there is none, or it cannot be told (then a new run is logged)."""
+    value = source.tag_value
+    if "'" in value:
+        return None
+    query = f"tags.`{COPIED_FROM_TAG}` = '{value}' AND attributes.status = 'FINISHED'"
+    try:
+        experiment = dst.call(lambda: dst.tracking.get_experiment_by_name(COPY_EXPERIMENT))
+        if experiment is None or experiment.lifecycle_stage == "deleted":
+            return None
+        runs = dst.call(
+            lambda: dst.tracking.search_runs(
+                [experiment.experiment_id], query, max_results=1,
+                order_by=["attributes.start_time ASC"],
+            )
+        )  # fmt: skip
+    except RegistryError as error:
+        log.debug("no earlier copy run looked for in %s: %s", dst.display_uri, error.detail)
+        return None
+    if not runs:
+        return None
+    return str(runs[0].info.run_id), str(runs[0].info.artifact_uri)
 
 
 def _source_run(src: Side, run_id: str | None) -> Any | None:

@@ -13,7 +13,8 @@ never copies twice:
   run in the target (experiment `aliasctl-copies`, carrying the source run's params, latest
   metrics and tags, and tags naming the source), and registered with
   `create_model_version(..., tags=...)`: the tag lands with the version, so a crash before
-  registration leaves at most an orphan run, never an untagged version.
+  registration leaves at most an orphan run, never an untagged version; a finished one is
+  reused by the next attempt.
 
 Finding a copy and registering once are shared by both paths (copy_once.py); the path
 across registries has its own module (copy_across.py); the one within a registry is here.

@@ -273,7 +273,7 @@ def lineage(
     read = registry.read_versions({(m, v) for m, _, v in wanted})
     infos = {(i.model, i.version): i for i in read}
     names = set(sources.environments.files) - {target.name} if sources else set()
-    found: dict[tuple[str, Source], int | None] = {}
+    candidates: list[tuple[str, str, int, Source]] = []
     for model, alias, version in wanted:
         info = infos.get((model, version))
         if info is None:
@@ -289,11 +289,15 @@ def lineage(
                 f"given with --source ({given}): written as the number"
             )
             continue
-        if source is None or sources is None:
-            continue
-        if (model, source) not in found:
-            found[model, source] = registry.find_copy(model, sources.copy_source(source))
-        copy = found[model, source]
+        if source is not None and sources is not None:
+            candidates.append((model, alias, version, source))
+    if not candidates or sources is None:
+        return result
+    # The copy a promotion resolves to, for every candidate at once (one bulk search).
+    asked = {(m, s): (m, sources.copy_source(s)) for m, _, _, s in candidates}
+    copies = registry.find_copies(set(asked.values()))
+    for model, alias, version, source in candidates:
+        copy = copies[asked[model, source]]
         if copy != version:
             result.notes.append(
                 f"{model}@{alias}: version {version} is a copy of {source.describe()}, but so "

@@ -389,15 +389,8 @@ class MlflowRegistry:
             search = self._client.search_model_versions
             listed = self._name_in(lambda: all_versions_named(self._call, search, names))
             if listed is not None:
-                answered = copy_once.copies_among(self.display_uri, listed, wanted)
-                # A model the search found no version of: one read confirms it has none.
-                side, confirmed = self._side(), set[str]()
-                for model, source in wanted:
-                    if model in names and (model, source) not in answered:
-                        if model not in confirmed:
-                            copy_once.confirm_no_versions(side, source, model)
-                            confirmed.add(model)
-                        answered[(model, source)] = None
+                searched = [w for w in wanted if w[0] in names]
+                answered = copy_once.copies_listed(self._side(), listed, searched)
         rest = [w for w in wanted if w not in answered]
         return answered | {(m, s): self.find_copy(m, s) for m, s in rest}
 

@@ -87,21 +87,23 @@ def version_tags(version: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (version.tags or {}).items()}
 
 
-def copies_among(
-    registry_uri: str, versions: Iterable[Any], wanted: Collection[tuple[str, CopySource]]
+def copies_listed(
+    side: Side, versions: Iterable[Any], wanted: Collection[tuple[str, CopySource]]
 ) -> dict[tuple[str, CopySource], int | None]:
-    """find_copy's answer for each wanted (model, source) whose model has a version among
-    `versions` (all of that model's, from one bulk search); a model with none is left out,
-    for find_copy to confirm (a registry whose search answers nothing must not look empty)."""
+    """find_copy's answer for each wanted (model, source), from one bulk listing of every
+    version of the wanted models. A model listed with no version is confirmed by a read of
+    it, once (a registry whose search answers nothing must not look empty)."""
     by_model: dict[str, list[Any]] = {}
     for version in versions:
         by_model.setdefault(str(version.name), []).append(version)
     answered: dict[tuple[str, CopySource], int | None] = {}
+    confirmed: set[str] = set()
     for model, source in wanted:
-        if model not in by_model:
-            continue
-        same = source.registry_uri == registry_uri
-        found = _oldest(v for v in by_model[model] if _copies(v, source, same))
+        if model not in by_model and model not in confirmed:
+            confirm_no_versions(side, source, model)
+            confirmed.add(model)
+        same = source.registry_uri == side.display_uri
+        found = _oldest(v for v in by_model.get(model, []) if _copies(v, source, same))
         answered[(model, source)] = None if found is None else int(found.version)
     return answered
 

@@ -20,6 +20,24 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("environments")]
 
 
+def two_registries(
+    root: Path, staged: Staged, unique: str, prod_extra: str = ""
+) -> tuple[Path, Path]:
+    """staging.yaml (its registry in $STAGING_URI, the staged model declared) and prod.yaml
+    ($PROD_URI) promoting the staged version into model `unique`."""
+    staging, prod = root / "staging.yaml", root / "prod.yaml"
+    staging.write_text(
+        "environment: {name: staging, registry_uri_env: STAGING_URI, instance: "
+        f"{unique}-staging}}\nmodels:\n  {staged.model}:\n    aliases: {{}}\n"
+    )
+    prod.write_text(
+        f"environment: {{name: prod, registry_uri_env: PROD_URI{prod_extra}}}\nmodels:\n"
+        f"  {unique}:\n    aliases:\n      champion: {{from: staging, model: {staged.model}, "
+        f"version: {staged.version}}}\n"
+    )
+    return staging, prod
+
+
 def test_a_version_promoted_from_staging_is_copied_once_and_predicts_the_same(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -32,17 +50,7 @@ def test_a_version_promoted_from_staging_is_copied_once_and_predicts_the_same(
 ) -> None:
     monkeypatch.setenv("STAGING_URI", staging_server.uri)
     monkeypatch.setenv("PROD_URI", production_server.uri)
-    staging = tmp_path / "staging.yaml"
-    prod = tmp_path / "prod.yaml"
-    staging.write_text(
-        "environment: {name: staging, registry_uri_env: STAGING_URI, instance: "
-        f"{unique}-staging}}\nmodels:\n  {staged.model}:\n    aliases: {{}}\n"
-    )
-    prod.write_text(
-        f"environment: {{name: prod, registry_uri_env: PROD_URI}}\nmodels:\n  {unique}:\n"
-        f"    aliases:\n      champion: {{from: staging, model: {staged.model}, "
-        f"version: {staged.version}}}\n"
-    )
+    staging, prod = two_registries(tmp_path, staged, unique)
     files = (str(staging), str(prod))
 
     code, out, err = invoke(capsys, "plan", *files, "--detailed-exitcode")
@@ -95,17 +103,7 @@ def test_serve_keeps_production_copying_from_the_staging_server_once(
 
     monkeypatch.setenv("STAGING_URI", staging_server.uri)
     monkeypatch.setenv("PROD_URI", production_server.uri)
-    staging, prod = tmp_path / "staging.yaml", tmp_path / "prod.yaml"
-    staging.write_text(
-        "environment: {name: staging, registry_uri_env: STAGING_URI, instance: "
-        f"{unique}-staging}}\nmodels:\n  {staged.model}:\n    aliases: {{}}\n"
-    )
-    prod.write_text(
-        "environment: {name: prod, registry_uri_env: PROD_URI, instance: "
-        f"{unique}-prod}}\nmodels:\n  {unique}:\n"
-        f"    aliases:\n      champion: {{from: staging, model: {staged.model}, "
-        f"version: {staged.version}}}\n"
-    )
+    staging, prod = two_registries(tmp_path, staged, unique, f", instance: {unique}-prod")
     served = ServedEnvironment(
         (staging, prod), "prod", lambda uri, instance: open_registry(uri, None, "bulk", instance)
     )
